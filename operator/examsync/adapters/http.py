@@ -1,0 +1,271 @@
+"""The HTTP layer every adapter shares: timeouts, retries, per-host limits, circuit breaker, metrics.
+
+Rules (contracts/README.md): retry only network errors, 5xx and 429 (honouring Retry-After or
+RateLimit-Reset), with jittered exponential backoff, at most 6 attempts and 60 s per call; never
+retry another 4xx; a system that keeps failing is given up on for the rest of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from examsync import metrics
+from examsync.adapters.errors import AuthError, CircuitOpen, ClientError, HostNotAllowed, InvalidResponse, UpstreamError
+
+M = TypeVar("M", bound=BaseModel)
+
+USER_AGENT = "examsync"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    max_elapsed: float = 60.0
+    base_delay: float = 0.2
+    max_delay: float = 10.0
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter exponential backoff (attempt counts from 1)."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+@dataclass
+class HostLimits:
+    """Concurrency caps per upstream host, shared by every Institution in the process.
+
+    One FS host serves all institutions, so the cap is per host, not per client.
+    """
+
+    per_host: int = 8
+    overrides: dict[str, int] = field(default_factory=dict)
+    allowed_hosts: frozenset[str] = frozenset()  # empty: every host allowed
+    _semaphores: dict[tuple[int, str], asyncio.Semaphore] = field(default_factory=dict)
+
+    def semaphore(self, host: str) -> asyncio.Semaphore:
+        # Semaphores bind to the running loop; key by loop so tests with fresh loops stay independent.
+        key = (id(asyncio.get_running_loop()), host)
+        sem = self._semaphores.get(key)
+        if sem is None:
+            sem = self._semaphores[key] = asyncio.Semaphore(self.overrides.get(host, self.per_host))
+        return sem
+
+    def check_allowed(self, system: str, host: str) -> None:
+        if self.allowed_hosts and host not in self.allowed_hosts:
+            raise HostNotAllowed(system, "connect", f"host {host} is not in the operator's allowedHosts")
+
+
+# The process-wide limits; the operator and CLI configure them once at start.
+HOST_LIMITS = HostLimits()
+
+
+class CircuitBreaker:
+    """Opens after `threshold` consecutive failed calls (after their retries) within one run."""
+
+    def __init__(self, threshold: int = 5) -> None:
+        self.threshold = threshold
+        self.consecutive_failures = 0
+        self.opened_by: UpstreamError | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.opened_by is not None
+
+    def success(self) -> None:
+        self.consecutive_failures = 0
+
+    def failure(self, error: UpstreamError) -> None:
+        self.consecutive_failures += 1
+        if self.consecutive_failures >= self.threshold:
+            self.opened_by = error
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    for header in ("Retry-After", "RateLimit-Reset"):
+        value = response.headers.get(header)
+        if value is None:
+            continue
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(value))
+    return None
+
+
+RequestHook = Callable[[], Awaitable[None]]
+
+
+class UpstreamClient:
+    """An httpx client for one system and one credential, used for one run or longer."""
+
+    def __init__(
+        self,
+        system: str,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        limits: HostLimits | None = None,
+        breaker: CircuitBreaker | None = None,
+        rate_limiter: Any | None = None,  # an aiolimiter.AsyncLimiter (or several, in a tuple)
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.system = system
+        self.base_url = base_url.rstrip("/")
+        self.host = urlsplit(self.base_url).netloc
+        self.retry = retry or RetryPolicy()
+        self.limits = limits or HOST_LIMITS
+        self.breaker = breaker or CircuitBreaker()
+        self.rate_limiters: tuple[Any, ...] = (
+            rate_limiter if isinstance(rate_limiter, tuple) else ((rate_limiter,) if rate_limiter else ())
+        )
+        self.calls = 0  # requests sent, retries included (bench and tests read it)
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            auth=auth,
+            timeout=timeout or httpx.Timeout(30.0, connect=10.0),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> UpstreamClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        async with self.limits.semaphore(self.host):
+            for limiter in self.rate_limiters:
+                await limiter.acquire()
+            yield
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        accept: frozenset[int] = frozenset({404}),
+        on_unauthorized: RequestHook | None = None,
+        auth_headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+    ) -> httpx.Response:
+        """Send one request with the retry rules; return a 2xx or an accepted status, raise otherwise."""
+        if self.breaker.open:
+            raise CircuitOpen(self.system, operation, f"given up for this run after: {self.breaker.opened_by}")
+        self.limits.check_allowed(self.system, urlsplit(self.base_url).hostname or "")
+        deadline = time.monotonic() + self.retry.max_elapsed
+        reauthenticated = False
+        attempt = 0
+        while True:
+            attempt += 1
+            extra = dict(headers or {})
+            if auth_headers is not None:
+                extra.update(await auth_headers())
+            started = time.monotonic()
+            delay: float | None = None
+            error: UpstreamError
+            try:
+                async with self._slot():
+                    self.calls += 1
+                    response = await self._client.request(
+                        method, path, params=params, json=json, data=data, headers=extra
+                    )
+            except httpx.TimeoutException as exc:
+                metrics.observe_upstream(self.system, operation, "timeout", time.monotonic() - started)
+                error = UpstreamError(self.system, operation, f"timed out ({type(exc).__name__})")
+                reason = "timeout"
+            except httpx.TransportError as exc:
+                metrics.observe_upstream(self.system, operation, "network", time.monotonic() - started)
+                error = UpstreamError(self.system, operation, f"network error ({type(exc).__name__})")
+                reason = "network"
+            else:
+                status = response.status_code
+                metrics.observe_upstream(self.system, operation, str(status), time.monotonic() - started)
+                if status < 400 or status in accept:
+                    self.breaker.success()
+                    return response
+                if status == 401 and on_unauthorized is not None and not reauthenticated:
+                    reauthenticated = True
+                    metrics.RETRIES.labels(self.system, "unauthorized").inc()
+                    await on_unauthorized()
+                    continue
+                message = _safe_message(response)
+                if status in (401, 403):
+                    raise AuthError(self.system, operation, message, status)
+                if status == 429:
+                    error = UpstreamError(self.system, operation, "rate limited", status)
+                    delay = _retry_after(response)
+                    reason = "rate_limited"
+                elif status >= 500:
+                    error = UpstreamError(self.system, operation, message, status)
+                    reason = "server_error"
+                else:
+                    raise ClientError(self.system, operation, message, status)
+            if delay is None:
+                delay = self.retry.backoff(attempt)
+            if attempt >= self.retry.max_attempts or time.monotonic() + delay > deadline:
+                self.breaker.failure(error)
+                raise error
+            metrics.RETRIES.labels(self.system, reason).inc()
+            await asyncio.sleep(delay)
+
+
+def _safe_message(response: httpx.Response) -> str:
+    """A short, structured error code from the body; free text is dropped (it may echo personal data)."""
+    with contextlib.suppress(ValueError):
+        body = response.json()
+        if isinstance(body, dict):
+            err = body.get("error")
+            if isinstance(err, dict):
+                err = err.get("code")
+            if isinstance(err, str) and err.replace("_", "").replace(" ", "").isalnum() and len(err) <= 64:
+                return err
+    return response.reason_phrase or ""
+
+
+def parse_json(system: str, operation: str, response: httpx.Response, model: type[M]) -> M:
+    """Parse a body into the contract's model; a mismatch is InvalidResponse for that item only."""
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()})[:5]
+        raise InvalidResponse(system, operation, f"unexpected response shape at {', '.join(fields)}",
+                              response.status_code) from None
+
+
+def unwrap_envelope(payload: Any) -> Any:
+    """WISEflow's newer endpoints wrap data in {success, data, error}; older ones answer bare objects."""
+    if isinstance(payload, dict) and "success" in payload and "data" in payload:
+        return payload["data"]
+    return payload
+
+
+__all__ = [
+    "HOST_LIMITS",
+    "CircuitBreaker",
+    "ClientError",
+    "HostLimits",
+    "RetryPolicy",
+    "UpstreamClient",
+    "parse_json",
+    "unwrap_envelope",
+]

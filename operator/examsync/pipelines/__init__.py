@@ -1,0 +1,1 @@
+"""Pipelines: one module per flow of data, all behind `base.Pipeline`."""

@@ -1,0 +1,90 @@
+"""The one interface every pipeline implements, and the context a run gives it.
+
+discover → plan → apply → report: a pipeline lists source ids (discover), reads source and target
+for one id and decides what to write (plan), writes it (apply, skipped in DryRun); the driver in
+``pipelines.driver`` does the rest the same way for every pipeline (report).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol
+
+from examsync.adapters.errors import UpstreamError
+from examsync.domain.outcomes import ItemResult, PlannedWrite
+from examsync.spec import InstitutionSpec
+from examsync.state import PipelineState
+
+AuditEmitter = Callable[[dict[str, Any]], None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunContext:
+    """What one pipeline run knows besides its clients. Shared by the operator, CLI and tests."""
+
+    institution: str  # namespace/name: the only institution label anywhere
+    spec: InstitutionSpec
+    run_id: str
+    started: datetime
+    dry_run: bool
+    state: PipelineState
+    audit: AuditEmitter
+    checkpoint: Callable[[PipelineState], Awaitable[None]]
+    now: Callable[[], datetime] = utcnow
+
+    async def save(self) -> None:
+        """Persist ``state`` now (state file or status) — used around non-idempotent writes."""
+        if not self.dry_run:
+            await self.checkpoint(self.state)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """Ids to handle. `listed` is False when the source's list call failed (the watermark then stays)."""
+
+    ids: list[str]
+    listed: bool = True
+    error: UpstreamError | None = None
+
+
+@dataclass
+class Plan:
+    """What one item needs. `outcome` is the result when nothing is written or, with writes,
+    what Apply will report (so DryRun can report it unchanged)."""
+
+    outcome: ItemResult
+    writes: tuple[PlannedWrite, ...] = ()
+    payload: Any = None  # pipeline-private data apply() needs
+
+
+class Pipeline(Protocol):
+    name: ClassVar[str]
+    # status/report counters of this pipeline, every one always present
+    count_keys: ClassVar[tuple[str, ...]]
+    # which counter counts discovered items ("discovered", or "flows" for Praktikportalen)
+    discovered_key: ClassVar[str]
+
+    async def discover(self) -> Discovery: ...
+
+    async def plan(self, source_id: str) -> Plan: ...
+
+    async def apply(self, plan: Plan) -> ItemResult: ...
+
+    async def aclose(self) -> None: ...
+
+
+FS_COUNT_KEYS = ("discovered", "created", "updated", "unchanged", "skipped", "failed", "missingResponsible")
+
+
+@dataclass
+class PipelineFactoryArgs:
+    """Everything a pipeline factory receives."""
+
+    ctx: RunContext
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # Secret name -> data

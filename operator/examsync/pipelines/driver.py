@@ -1,0 +1,107 @@
+"""Drives any pipeline the same way: discover, then plan and apply each item with bounded
+concurrency (items stream through; details are never all held at once), then report."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from examsync.adapters.errors import AuthError, CircuitOpen, HostNotAllowed, UpstreamError
+from examsync.audit import audit_record
+from examsync.domain.outcomes import Action, ItemResult, Reason
+from examsync.pipelines.base import Pipeline, RunContext
+from examsync.report import PipelineReport
+
+log = logging.getLogger("examsync.pipeline")
+
+ProgressHook = Callable[[str, int, int], None]  # (pipeline, done, total)
+
+
+def _failed(pipeline: str, source_id: str, reason: Reason, message: str) -> ItemResult:
+    return ItemResult(key=f"{pipeline}:{source_id}", source_id=source_id, action=Action.FAILED,
+                      reason=reason, message=message)
+
+
+async def run_pipeline(
+    pipeline: Pipeline,
+    ctx: RunContext,
+    *,
+    concurrency: int = 8,
+    progress: ProgressHook | None = None,
+    stop: asyncio.Event | None = None,
+) -> PipelineReport:
+    """Run one pipeline to the end and return its report; ctx.state holds the state after it."""
+    started = time.monotonic()
+    report = PipelineReport(name=pipeline.name, counts=dict.fromkeys(pipeline.count_keys, 0), started=ctx.started)
+    discovery = await pipeline.discover()
+    report.listed = discovery.listed
+    if discovery.error is not None:
+        report.fatal = str(discovery.error)
+        report.fatal_status = discovery.error.status
+        report.stalled = isinstance(discovery.error, AuthError | HostNotAllowed)
+        report.add_failure(pipeline.name, Reason.UPSTREAM_ERROR, str(discovery.error), ctx.now())
+    ids = list(dict.fromkeys(discovery.ids))
+    report.counts[pipeline.discovered_key] = report.counts.get(pipeline.discovered_key, 0) + len(ids)
+
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for source_id in ids:
+        queue.put_nowait(source_id)
+    done = 0
+    fatal: UpstreamError | None = None
+
+    async def handle(source_id: str) -> ItemResult:
+        nonlocal fatal
+        if fatal is not None or (stop is not None and stop.is_set()):
+            # stop taking new items: they stay in the retry set for the next run
+            why = str(fatal) if fatal else "operator stopping"
+            return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, why)
+        try:
+            plan = await pipeline.plan(source_id)
+            if plan.writes and not ctx.dry_run:
+                return await pipeline.apply(plan)
+            return plan.outcome
+        except (AuthError, CircuitOpen, HostNotAllowed) as exc:
+            if fatal is None:
+                fatal = exc
+            return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, str(exc))
+        except UpstreamError as exc:
+            return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, str(exc))
+
+    async def worker() -> None:
+        nonlocal done
+        while True:
+            try:
+                source_id = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            result = await handle(source_id)
+            report.add(result, ctx.now())
+            if ctx.dry_run:
+                report.add_plan(pipeline.name, result)
+            ctx.audit(audit_record(ctx, pipeline.name, result))
+            done += 1
+            if progress is not None:
+                progress(pipeline.name, done, len(ids))
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(ids))))))
+    finally:
+        await pipeline.aclose()
+    if fatal is not None:
+        report.fatal = str(fatal)
+        report.fatal_status = fatal.status
+        report.stalled = report.stalled or isinstance(fatal, AuthError | HostNotAllowed)
+    # Failed ids are fetched again on later runs; a list failure keeps the watermark. DryRun
+    # writes nothing, its progress included, so a later Apply run still sees every change.
+    if not ctx.dry_run:
+        ctx.state = ctx.state.advance(ctx.started, report.failed_ids, report.listed)
+        await ctx.save()
+    report.duration = time.monotonic() - started
+    log.info(
+        "pipeline finished",
+        extra={"institution": ctx.institution, "pipeline": pipeline.name, "runId": ctx.run_id,
+               "counts": report.counts, "durationSeconds": round(report.duration, 3)},
+    )
+    return report

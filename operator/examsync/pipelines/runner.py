@@ -1,0 +1,135 @@
+"""Run one Institution once: resolve its Secrets, build its pipelines, drive them, report.
+
+The kopf layer, the CLI, the tests and the benchmark all call `run_institution`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from examsync.audit import log_audit
+from examsync.pipelines.base import AuditEmitter, Pipeline, RunContext, utcnow
+from examsync.pipelines.driver import ProgressHook, run_pipeline
+from examsync.report import InstitutionReport, PipelineReport
+from examsync.secrets import ResolvedSecrets, SecretMissing, SecretSource
+from examsync.spec import InstitutionSpec
+from examsync.state import InstitutionState, PipelineState
+
+PipelineFactory = Callable[[RunContext, ResolvedSecrets], Pipeline]
+
+# name -> factory; filled by `examsync.pipelines.registry` so the runner stays independent of adapters
+FACTORIES: dict[str, PipelineFactory] = {}
+
+
+class RunSink(Protocol):
+    """Something that sees every audit record and the finished report (Humio, Slack)."""
+
+    def record(self, record: dict[str, object]) -> None: ...
+
+    async def finish(self, report: InstitutionReport) -> None: ...
+
+
+SinkFactory = Callable[[InstitutionSpec, ResolvedSecrets, str], Sequence[RunSink]]
+
+
+@dataclass
+class RunOptions:
+    dry_run: bool = False
+    progress: ProgressHook | None = None
+    stop: asyncio.Event | None = None
+    now: Callable[[], datetime] = utcnow
+    audit: AuditEmitter = log_audit
+    sinks: SinkFactory | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+Checkpoint = Callable[[InstitutionState], Awaitable[None]]
+
+
+async def _noop_checkpoint(state: InstitutionState) -> None:
+    return None
+
+
+async def resolve_secrets(spec: InstitutionSpec, source: SecretSource) -> ResolvedSecrets:
+    data: dict[str, dict[str, str]] = {}
+    for field_path, name in spec.secret_refs():
+        if name in data:
+            continue
+        secret = await source.get(name)
+        if secret is None:
+            raise SecretMissing(field_path, name)
+        data[name] = dict(secret)
+    return ResolvedSecrets(data)
+
+
+async def run_institution(
+    name: str,
+    namespace: str,
+    spec: InstitutionSpec,
+    secrets: SecretSource,
+    state: InstitutionState,
+    options: RunOptions | None = None,
+    checkpoint: Checkpoint = _noop_checkpoint,
+) -> tuple[InstitutionReport, InstitutionState]:
+    """Run every enabled pipeline of one Institution once. Never raises for upstream trouble."""
+    from examsync.pipelines import registry  # noqa: F401  (registers the factories)
+
+    opts = options or RunOptions()
+    dry_run = opts.dry_run or spec.mode == "DryRun"
+    started = opts.now()
+    institution = f"{namespace}/{name}"
+    report = InstitutionReport(name=name, namespace=namespace, mode="DryRun" if dry_run else "Apply",
+                               run_id=opts.run_id, started=started)
+    try:
+        resolved = await resolve_secrets(spec, secrets)
+        sinks = list(opts.sinks(spec, resolved, institution)) if opts.sinks else []
+    except SecretMissing as exc:
+        report.error, report.stalled = str(exc), True
+        return report, state
+
+    current = InstitutionState(pipelines=dict(state.pipelines))
+    lock = asyncio.Lock()
+
+    def emit(record: dict[str, object]) -> None:
+        opts.audit(record)
+        for sink in sinks:
+            sink.record(record)
+
+    async def run_one(pipeline_name: str) -> PipelineReport:
+        async def save(pstate: PipelineState) -> None:
+            async with lock:
+                current.pipelines[pipeline_name] = pstate
+                await checkpoint(current)
+
+        ctx = RunContext(institution=institution, spec=spec, run_id=opts.run_id, started=started,
+                         dry_run=dry_run, state=current.pipeline(pipeline_name), audit=emit,
+                         checkpoint=save, now=opts.now)
+        try:
+            pipeline = FACTORIES[pipeline_name](ctx, resolved)
+        except SecretMissing as exc:
+            failed = PipelineReport(name=pipeline_name, counts={}, started=started, fatal=str(exc), stalled=True)
+            failed.add_failure(pipeline_name, "UpstreamError", str(exc), opts.now())
+            return failed
+        concurrency = _concurrency(spec, pipeline_name)
+        result = await run_pipeline(pipeline, ctx, concurrency=concurrency, progress=opts.progress, stop=opts.stop)
+        current.pipelines[pipeline_name] = ctx.state
+        return result
+
+    results = await asyncio.gather(*(run_one(p) for p in spec.pipelines()))
+    report.pipelines = {r.name: r for r in results}
+    for sink in sinks:
+        await sink.finish(report)
+    return report, current
+
+
+def _concurrency(spec: InstitutionSpec, pipeline: str) -> int:
+    if pipeline == "fs-inspera" and spec.inspera is not None:
+        return spec.inspera.concurrency
+    if spec.wiseflow is not None:
+        return spec.wiseflow.concurrency
+    return 8

@@ -1,0 +1,143 @@
+"""What every sandbox simulator shares: a loopback aiohttp server with fault injection.
+
+Each outside system's simulator lives beside its client (``adapters/<system>/simulator.py``) and
+builds an ``aiohttp.web.Application``; this module serves it and injects faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Faults:
+    """Knobs a test or the benchmark turns; all off by default.
+
+    `once` holds faults keyed by "METHOD path-prefix" that fire exactly once (e.g. fail the
+    first link call): a list of actions such as "500", "reset", "timeout", "commit-then-timeout".
+    """
+
+    latency: float = 0.0  # seconds added to every request
+    error_rate: float = 0.0  # share of requests answered 503
+    rate_limit_rate: float = 0.0  # share answered 429 with Retry-After
+    retry_after: float = 0.05
+    slow_rate: float = 0.0  # share that sleep `slow_seconds` (past a client timeout)
+    slow_seconds: float = 35.0
+    reset_rate: float = 0.0  # share whose connection is dropped
+    malformed_rate: float = 0.0  # share answered 200 with a body that is not JSON
+    seed: int = 1
+    once: dict[str, list[str]] = field(default_factory=dict)
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self._rng.seed(self.seed)
+
+    def roll(self, rate: float) -> bool:
+        return rate > 0 and self._rng.random() < rate
+
+    def take_once(self, method: str, path: str) -> str | None:
+        for key, actions in self.once.items():
+            m, _, prefix = key.partition(" ")
+            if m == method and path.startswith(prefix) and actions:
+                return actions.pop(0)
+        return None
+
+
+class CommitThenFail(Exception):
+    """Raised by a handler wrapper to drop the response after the write was stored."""
+
+
+def fault_middleware(faults: Faults, calls: Counter[str]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        calls[f"{request.method} {request.path}"] += 1
+        calls["total"] += 1
+        if faults.latency:
+            await asyncio.sleep(faults.latency)
+        action = faults.take_once(request.method, request.path)
+        if action is None:
+            if faults.roll(faults.error_rate):
+                action = "503"
+            elif faults.roll(faults.rate_limit_rate):
+                action = "429"
+            elif faults.roll(faults.slow_rate):
+                action = "timeout"
+            elif faults.roll(faults.reset_rate):
+                action = "reset"
+            elif faults.roll(faults.malformed_rate):
+                action = "malformed"
+        if action is None:
+            return await handler(request)
+        if action.isdigit():
+            status = int(action)
+            headers = {"Retry-After": str(faults.retry_after)} if status == 429 else {}
+            return web.json_response({"error": "injected"}, status=status, headers=headers)
+        if action == "timeout":
+            await asyncio.sleep(faults.slow_seconds)
+            return await handler(request)
+        if action == "reset":
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("injected reset")
+        if action == "malformed":
+            return web.Response(text="{not json", content_type="application/json")
+        if action == "commit-then-timeout":
+            # the write is stored, then the answer never arrives in time
+            await handler(request)
+            await asyncio.sleep(faults.slow_seconds)
+            return web.json_response({"error": "late"}, status=504)
+        if action == "commit-then-reset":
+            await handler(request)
+            if request.transport is not None:
+                request.transport.close()
+            raise ConnectionResetError("injected reset after commit")
+        raise ValueError(f"unknown fault action {action!r}")
+
+    return middleware
+
+
+class SimServer:
+    """Serves one simulator app on 127.0.0.1 with an OS-assigned port."""
+
+    def __init__(self, app: web.Application, faults: Faults | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.faults = faults or Faults()
+        self.calls: Counter[str] = Counter()
+        app.middlewares.insert(0, fault_middleware(self.faults, self.calls))
+        self.app = app
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> str:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1]
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def count(self, method: str, prefix: str) -> int:
+        """Requests whose "METHOD path" starts with `method prefix`."""
+        key = f"{method} {prefix}"
+        return sum(n for k, n in self.calls.items() if k.startswith(key))

@@ -1,0 +1,98 @@
+"""The Institution spec model: defaults, durations, URLs and error messages that name the field."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from examsync.spec import SpecError, parse_duration, parse_institution, parse_spec
+
+
+def minimal(**over: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "shortName": "UiO",
+        "fs": {
+            "baseUrl": "https://fsws.usit.no",
+            "institutionNumber": "185",
+            "startYear": 2025,
+            "credentialsSecretRef": {"name": "uio-fs"},
+        },
+        "inspera": {
+            "enabled": True,
+            "baseUrl": "https://uio.inspera.no/api",
+            "clientId": "uio.inspera.no",
+            "credentialsSecretRef": {"name": "uio-inspera"},
+        },
+    }
+    spec.update(over)
+    return spec
+
+
+def test_defaults() -> None:
+    spec = parse_spec(minimal())
+    assert spec.interval_delta == timedelta(hours=6)
+    assert spec.lookback_delta == timedelta(hours=72)
+    assert spec.mode == "Apply"
+    assert spec.suspend is False
+    assert spec.pipelines() == ["fs-inspera"]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("6h", 21600), ("1h30m", 5400)])
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+
+
+def test_missing_field_is_named() -> None:
+    data = minimal()
+    del data["fs"]["institutionNumber"]
+    with pytest.raises(SpecError) as err:
+        parse_spec(data)
+    assert "spec.fs.institutionNumber: field required" in str(err.value)
+
+
+def test_bad_duration_is_named() -> None:
+    with pytest.raises(SpecError) as err:
+        parse_spec(minimal(interval="6 hours"))
+    assert str(err.value).startswith("spec.interval:")
+
+
+def test_interval_at_least_a_minute() -> None:
+    with pytest.raises(SpecError, match="interval must be at least 1m"):
+        parse_spec(minimal(interval="30s"))
+
+
+def test_http_only_for_loopback() -> None:
+    data = minimal()
+    data["fs"]["baseUrl"] = "http://fsws.usit.no"
+    with pytest.raises(SpecError) as err:
+        parse_spec(data)
+    assert "spec.fs.baseUrl" in str(err.value) and "https" in str(err.value)
+    data["fs"]["baseUrl"] = "http://127.0.0.1:8080"
+    assert parse_spec(data).fs is not None
+
+
+def test_no_pipeline_enabled() -> None:
+    with pytest.raises(SpecError, match="at least one pipeline"):
+        parse_spec(minimal(inspera={"enabled": False}))
+
+
+def test_fs_required_when_read() -> None:
+    data = minimal()
+    del data["fs"]
+    with pytest.raises(SpecError, match="fs is required"):
+        parse_spec(data)
+
+
+def test_whole_manifest() -> None:
+    inst = parse_institution(
+        {"apiVersion": "examsync.io/v1alpha1", "kind": "Institution",
+         "metadata": {"name": "uio", "namespace": "examsync"}, "spec": minimal()}
+    )
+    assert inst.key == "examsync/uio"
+
+
+def test_unknown_field_rejected() -> None:
+    with pytest.raises(SpecError, match="spec.fs.institutionNumbr"):
+        parse_spec(minimal(fs={**minimal()["fs"], "institutionNumbr": "1"}))
