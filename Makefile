@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TOOLS := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: help venv tools demo test test-slow lint typecheck unit crd bench clean
+.PHONY: help venv tools checks demo test test-slow lint typecheck unit crd bench clean
 
 help:
 	@echo "make demo       run the sandbox and sync its institutions"
@@ -43,7 +43,11 @@ typecheck: venv
 unit: venv
 	$(BIN)/pytest -q
 
-test: tools lint typecheck
+# Each scripts/checks/*.sh is one check with real tools (chart, image); it exits non-zero on failure.
+checks: tools
+	@set -e; for script in scripts/checks/*.sh; do [ -e "$$script" ] || continue; echo "== $$script"; bash "$$script"; done
+
+test: tools lint typecheck checks
 	$(BIN)/pytest -q
 
 test-slow: tools

@@ -15,7 +15,7 @@ from typing import Any
 from examsync.sandbox.simulator import Faults, SimServer
 
 SYSTEMS = ("fs", "inspera", "wiseflow", "praktikportalen", "slack", "humio")
-SEED_MODULES = ("examsync.sandbox.seed_no", "examsync.sandbox.seed_dk")
+SEED_MODULES = ("examsync.sandbox.seed_no", "examsync.sandbox.seed_nowf", "examsync.sandbox.seed_dk")
 GRAVITEE_API_KEY = "sandbox-gravitee-key"  # noqa: S105  (a sandbox value, not a secret)
 
 
