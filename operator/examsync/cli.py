@@ -1,0 +1,82 @@
+"""`examsync`: the one entry point (operator, one-shot sync, CRD generation, sandbox)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from examsync import __version__
+
+
+class _LazyGroup(click.Group):
+    """`run` imports kopf; load it only when asked for, so `sync` and `--version` start fast."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "run"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "run":
+            from examsync.kube.cli import run
+
+            command: click.Command = run
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="examsync")
+def main() -> None:
+    """Keep exam platforms (Inspera, WISEflow) in step with FS and Praktikportalen."""
+
+
+@main.command()
+@click.option("-f", "--filename", "files", multiple=True, required=True,
+              type=click.Path(path_type=Path, dir_okay=False),
+              help="YAML file with Institution and Secret objects (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Read everything, write nothing; report the plan.")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--state", "state_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="JSON file keeping watermark, retry set and pending creates between runs.")
+@click.option("--metrics-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write Prometheus metrics here (node-exporter textfile collector).")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def sync(files: tuple[Path, ...], dry_run: bool, output: str, state_path: Path | None,
+         metrics_file: Path | None, log_level: str) -> None:
+    """Reconcile each Institution in the files once, out of cluster, and exit (0 ok, 1 failed, 2 invalid)."""
+    from examsync.logs import setup_logging
+    from examsync.oneshot import sync_command
+
+    setup_logging(log_level.upper())
+    sys.exit(sync_command(files, dry_run=dry_run, output=output, state_path=state_path,
+                          metrics_file=metrics_file))
+
+
+@main.command()
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here instead of stdout.")
+def crd(output: Path | None) -> None:
+    """Print the Institution CRD generated from the spec model."""
+    from examsync.crd import render_crd_yaml
+
+    text = render_crd_yaml()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@main.command()
+@click.option("--write-manifests", type=click.Path(path_type=Path, file_okay=False),
+              help="Write the sandbox's Institutions and Secrets into this folder.")
+def sandbox(write_manifests: Path | None) -> None:
+    """Serve the simulated FS, Inspera, WISEflow and Praktikportalen on loopback until interrupted."""
+    from examsync.sandbox.demo import serve_forever
+
+    serve_forever(write_manifests)
+
+
+def run_cli(argv: list[str] | None = None) -> Any:
+    return main.main(args=argv, prog_name="examsync")

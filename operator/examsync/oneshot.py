@@ -1,0 +1,189 @@
+"""`examsync sync`: reconcile every Institution in the given files once, out of cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from examsync.adapters.http import HOST_LIMITS
+from examsync.manifests import ManifestError, ManifestSet, load_manifests
+from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
+from examsync.report import InstitutionReport
+from examsync.spec import Institution
+from examsync.state import InstitutionState, StateFile
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+log = logging.getLogger("examsync.sync")
+
+
+@dataclass
+class SyncResult:
+    reports: list[InstitutionReport]
+    suspended: list[Institution]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FAILED if any(r.failed for r in self.reports) else EXIT_OK
+
+    def as_json(self) -> dict[str, Any]:
+        institutions = [r.as_json() for r in self.reports]
+        for inst in self.suspended:
+            institutions.append({"name": inst.metadata.name, "namespace": inst.metadata.namespace,
+                                 "mode": inst.spec.mode, "suspended": True, "pipelines": {},
+                                 "failures": [], "plan": []})
+        return {"institutions": institutions}
+
+
+def configure_allowed_hosts() -> None:
+    """The operator-level allowlist (chart value `allowedHosts`), shared by `run` and `sync`."""
+    hosts = os.environ.get("EXAMSYNC_ALLOWED_HOSTS", "")
+    HOST_LIMITS.allowed_hosts = frozenset(h.strip() for h in hosts.split(",") if h.strip())
+    if per_host := os.environ.get("EXAMSYNC_MAX_CONNECTIONS_PER_HOST"):
+        HOST_LIMITS.per_host = int(per_host)
+
+
+def _sink_factory() -> SinkFactory | None:
+    try:
+        from examsync.sinks import build_sinks
+    except ImportError:
+        return None
+    return build_sinks  # type: ignore[no-any-return]
+
+
+async def sync_manifests(
+    manifests: ManifestSet,
+    *,
+    dry_run: bool = False,
+    state_path: Path | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    state_file = StateFile.load(state_path) if state_path else StateFile()
+    save_lock = asyncio.Lock()
+
+    async def run_one(inst: Institution) -> InstitutionReport:
+        key = inst.key
+
+        async def checkpoint(state: InstitutionState) -> None:
+            if state_path is None:
+                return
+            async with save_lock:
+                state_file.institutions[key] = state
+                await asyncio.to_thread(state_file.save, state_path)
+
+        task_ids: dict[str, Any] = {}
+
+        def on_progress(pipeline: str, done: int, total: int) -> None:
+            if progress is None:
+                return
+            if pipeline not in task_ids:
+                task_ids[pipeline] = progress.add_task(f"{key} {pipeline}", total=total)
+            progress.update(task_ids[pipeline], completed=done, total=total)
+
+        options = RunOptions(dry_run=dry_run, progress=on_progress, sinks=_sink_factory())
+        report, state = await run_institution(
+            inst.metadata.name, inst.metadata.namespace, inst.spec,
+            manifests.secrets_for(inst.metadata.namespace),
+            state_file.institutions.get(key) or InstitutionState(), options, checkpoint,
+        )
+        await checkpoint(state)
+        _record_metrics(key, report, inst)
+        return report
+
+    active = [inst for _, inst in manifests.institutions if not inst.spec.suspend]
+    suspended = [inst for _, inst in manifests.institutions if inst.spec.suspend]
+    reports = await asyncio.gather(*(run_one(inst) for inst in active))
+    return SyncResult(list(reports), suspended)
+
+
+def _record_metrics(key: str, report: InstitutionReport, inst: Institution) -> None:
+    from examsync import metrics
+
+    record = getattr(metrics, "record_run", None)
+    if record is not None:
+        record(key, report, inst.spec)
+
+
+def render_text(result: SyncResult, out: TextIO) -> None:
+    table = Table(title="examsync sync", title_justify="left")
+    for column in ("INSTITUTION", "MODE", "PIPELINE", "DISCOVERED", "CREATED", "UPDATED", "UNCHANGED",
+                   "SKIPPED", "FAILED", "RESULT"):
+        table.add_column(column, justify="right" if column.isupper() and column not in
+                         ("INSTITUTION", "MODE", "PIPELINE", "RESULT") else "left")
+    for report in result.reports:
+        if report.error:
+            table.add_row(report.key, report.mode, "-", "", "", "", "", "", "", f"[red]{report.error}")
+        for name, p in report.pipelines.items():
+            counts = p.counts
+            discovered = counts.get("discovered", counts.get("flows", 0))
+            failed = counts.get("failed", 0)
+            verdict = "[red]failed" if p.failed else "[green]ok"
+            if p.fatal:
+                verdict = f"[red]{p.fatal}"
+            table.add_row(report.key, report.mode, name, str(discovered),
+                          *(str(p.actions.get(a, 0)) for a in ("created", "updated", "unchanged", "skipped")),
+                          str(failed), verdict)
+    for inst in result.suspended:
+        table.add_row(inst.key, inst.spec.mode, "-", "", "", "", "", "", "", "[yellow]suspended")
+    console = Console(file=out, width=max(140, Console(file=out).width))
+    console.print(table)
+    failures = [(r.key, f) for r in result.reports for f in r.failures()]
+    if failures:
+        console.print(f"{len(failures)} failure(s):")
+        for key, failure in failures[:20]:
+            console.print(f"  {key}  {failure.key}  {failure.reason}  {failure.message}", highlight=False,
+                          markup=False)
+    plan = [entry for r in result.reports for p in r.pipelines.values() for entry in p.plan]
+    if plan:
+        console.print(f"plan ({len(plan)} writes):")
+        for entry in plan[:50]:
+            console.print(f"  {entry['action']:<6} {entry['key']}  {', '.join(entry['fields'])}",
+                          highlight=False, markup=False)
+
+
+def sync_command(
+    files: Sequence[Path],
+    *,
+    dry_run: bool = False,
+    output: str = "text",
+    state_path: Path | None = None,
+    metrics_file: Path | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    configure_allowed_hosts()
+    try:
+        manifests = load_manifests(files)
+    except ManifestError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_INVALID
+    show_progress = output == "text" and err.isatty()
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=Console(file=err), transient=True, disable=not show_progress)
+    with progress:
+        result = asyncio.run(sync_manifests(manifests, dry_run=dry_run, state_path=state_path, progress=progress))
+    if metrics_file is not None:
+        from examsync import metrics
+
+        writer = getattr(metrics, "write_textfile", None)
+        if writer is not None:
+            writer(metrics_file)
+    if output == "json":
+        json.dump(result.as_json(), out, indent=2)
+        out.write("\n")
+    else:
+        render_text(result, out)
+    return result.exit_code

@@ -1,0 +1,99 @@
+"""`make demo`: start the sandbox, sync its institutions twice, show what happened.
+
+The second run shows the steady state: nothing changed in FS, so nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from examsync.logs import setup_logging
+from examsync.manifests import load_manifests
+from examsync.oneshot import render_text, sync_manifests
+from examsync.sandbox.server import Sandbox
+
+DEMO_DIR = Path(".demo")
+
+
+def write_manifests(sandbox: Sandbox, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for doc in sandbox.manifests():
+        ns = doc["metadata"].get("namespace", "default")
+        # group each Institution with the Secrets of its namespace by the Institution's name
+        if doc["kind"] == "Institution":
+            by_name.setdefault(f"{ns}-{doc['metadata']['name']}", []).insert(0, doc)
+    secrets = [d for d in sandbox.manifests() if d["kind"] == "Secret"]
+    paths = []
+    for name, docs in by_name.items():
+        ns = docs[0]["metadata"].get("namespace", "default")
+        path = folder / f"{name}.yaml"
+        own = [s for s in secrets if s["metadata"].get("namespace", "default") == ns]
+        path.write_text(yaml.safe_dump_all([*docs, *own], sort_keys=False), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+async def demo() -> int:
+    console = Console()
+    log_path = DEMO_DIR / "examsync.log"
+    DEMO_DIR.mkdir(exist_ok=True)
+    with log_path.open("w", encoding="utf-8") as log_stream:
+        setup_logging("INFO", log_stream)
+        async with Sandbox() as sandbox:
+            console.print("[bold]Sandbox[/bold] on loopback:")
+            for system, server in sandbox.servers.items():
+                console.print(f"  {system:<16} {server.url}")
+            paths = write_manifests(sandbox, DEMO_DIR / "manifests")
+            console.print(f"Manifests: {', '.join(str(p) for p in paths)}\n")
+            manifests = load_manifests(paths)
+            state = DEMO_DIR / "state.json"
+            state.unlink(missing_ok=True)
+            first = await sync_manifests(manifests, state_path=state)
+            console.print("[bold]First run[/bold] (new assessments in FS):")
+            render_text(first, sys.stdout)
+            second = await sync_manifests(manifests, state_path=state)
+            console.print("\n[bold]Second run[/bold] (nothing changed in FS: no writes):")
+            render_text(second, sys.stdout)
+            writes = sum(
+                r.actions.get("created", 0) + r.actions.get("updated", 0)
+                for rep in second.reports for r in rep.pipelines.values()
+            )
+            console.print(f"\nWrites in the second run: {writes}")
+    logging.shutdown()
+    audits = sum(1 for line in log_path.read_text(encoding="utf-8").splitlines() if '"examsync.audit"' in line)
+    console.print(f"Audit records (JSON lines) and logs: {log_path} ({audits} audit records)")
+    console.print(f"State kept between runs: {DEMO_DIR / 'state.json'}")
+    # The sandbox seeds failures on purpose (conflicts, invalid records); the demo itself succeeded.
+    return 0
+
+
+def serve_forever(write_to: Path | None) -> None:
+    async def serve() -> None:
+        async with Sandbox() as sandbox:
+            for system, server in sandbox.servers.items():
+                print(f"{system:<16} {server.url}", flush=True)
+            if write_to is not None:
+                for path in write_manifests(sandbox, write_to):
+                    print(f"wrote {path}", flush=True)
+            await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    sys.exit(asyncio.run(demo()))
+
+
+if __name__ == "__main__":
+    main()
