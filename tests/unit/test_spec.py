@@ -94,5 +94,5 @@ def test_whole_manifest() -> None:
 
 
 def test_unknown_field_rejected() -> None:
-    with pytest.raises(SpecError, match="spec.fs.institutionNumbr"):
+    with pytest.raises(SpecError, match=r"spec\.fs\.institutionNumbr"):
         parse_spec(minimal(fs={**minimal()["fs"], "institutionNumbr": "1"}))

@@ -6,6 +6,7 @@ The second run shows the steady state: nothing changed in FS, so nothing is writ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -41,37 +42,31 @@ def write_manifests(sandbox: Sandbox, folder: Path) -> list[Path]:
     return paths
 
 
-async def demo() -> int:
+async def demo(log_path: Path) -> int:
+    """Two sync runs over the sandbox's institutions; logs and audit records go to `log_path`."""
     console = Console()
-    log_path = DEMO_DIR / "examsync.log"
-    DEMO_DIR.mkdir(exist_ok=True)
-    with log_path.open("w", encoding="utf-8") as log_stream:
-        setup_logging("INFO", log_stream)
-        async with Sandbox() as sandbox:
-            console.print("[bold]Sandbox[/bold] on loopback:")
-            for system, server in sandbox.servers.items():
-                console.print(f"  {system:<16} {server.url}")
-            paths = write_manifests(sandbox, DEMO_DIR / "manifests")
-            console.print(f"Manifests: {', '.join(str(p) for p in paths)}\n")
-            manifests = load_manifests(paths)
-            state = DEMO_DIR / "state.json"
-            state.unlink(missing_ok=True)
-            first = await sync_manifests(manifests, state_path=state)
-            console.print("[bold]First run[/bold] (new assessments in FS):")
-            render_text(first, sys.stdout)
-            second = await sync_manifests(manifests, state_path=state)
-            console.print("\n[bold]Second run[/bold] (nothing changed in FS: no writes):")
-            render_text(second, sys.stdout)
-            writes = sum(
-                r.actions.get("created", 0) + r.actions.get("updated", 0)
-                for rep in second.reports for r in rep.pipelines.values()
-            )
-            console.print(f"\nWrites in the second run: {writes}")
-    logging.shutdown()
-    audits = sum(1 for line in log_path.read_text(encoding="utf-8").splitlines() if '"examsync.audit"' in line)
-    console.print(f"Audit records (JSON lines) and logs: {log_path} ({audits} audit records)")
+    async with Sandbox() as sandbox:
+        console.print("[bold]Sandbox[/bold] on loopback:")
+        for system, server in sandbox.servers.items():
+            console.print(f"  {system:<16} {server.url}")
+        paths = write_manifests(sandbox, DEMO_DIR / "manifests")
+        console.print(f"Manifests: {', '.join(str(p) for p in paths)}\n")
+        manifests = load_manifests(paths)
+        state = DEMO_DIR / "state.json"
+        first = await sync_manifests(manifests, state_path=state)
+        console.print("[bold]First run[/bold] (new assessments in FS):")
+        render_text(first, sys.stdout)
+        second = await sync_manifests(manifests, state_path=state)
+        console.print("\n[bold]Second run[/bold] (nothing changed in FS: no writes):")
+        render_text(second, sys.stdout)
+        writes = sum(
+            r.actions.get("created", 0) + r.actions.get("updated", 0)
+            for rep in second.reports for r in rep.pipelines.values()
+        )
+        console.print(f"\nWrites in the second run: {writes}")
+    console.print(f"Logs and audit records (JSON lines): {log_path}")
     console.print(f"State kept between runs: {DEMO_DIR / 'state.json'}")
-    # The sandbox seeds failures on purpose (conflicts, invalid records); the demo itself succeeded.
+    # The sandbox seeds failures on purpose (a conflict, an invalid record): the demo succeeded.
     return 0
 
 
@@ -85,14 +80,19 @@ def serve_forever(write_to: Path | None) -> None:
                     print(f"wrote {path}", flush=True)
             await asyncio.Event().wait()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
 
 
 def main() -> None:
-    sys.exit(asyncio.run(demo()))
+    DEMO_DIR.mkdir(exist_ok=True)
+    (DEMO_DIR / "state.json").unlink(missing_ok=True)
+    log_path = DEMO_DIR / "examsync.log"
+    with log_path.open("w", encoding="utf-8") as log_stream:
+        setup_logging("INFO", log_stream)
+        code = asyncio.run(demo(log_path))
+        logging.shutdown()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

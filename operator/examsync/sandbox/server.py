@@ -16,7 +16,7 @@ from examsync.sandbox.simulator import Faults, SimServer
 
 SYSTEMS = ("fs", "inspera", "wiseflow", "praktikportalen", "slack", "humio")
 SEED_MODULES = ("examsync.sandbox.seed_no", "examsync.sandbox.seed_nowf", "examsync.sandbox.seed_dk")
-GRAVITEE_API_KEY = "sandbox-gravitee-key"  # noqa: S105  (a sandbox value, not a secret)
+GRAVITEE_API_KEY = "sandbox-gravitee-key"  # a sandbox value, not a secret
 
 
 def _optional(module: str) -> ModuleType | None:
