@@ -59,7 +59,7 @@ def _sink_factory() -> SinkFactory | None:
         from examsync.sinks import build_sinks
     except ImportError:
         return None
-    return build_sinks  # type: ignore[no-any-return]
+    return build_sinks
 
 
 async def sync_manifests(
@@ -110,9 +110,8 @@ async def sync_manifests(
 def _record_metrics(key: str, report: InstitutionReport, inst: Institution) -> None:
     from examsync import metrics
 
-    record = getattr(metrics, "record_run", None)
-    if record is not None:
-        record(key, report, inst.spec)
+    metrics.record_run(key, report, inst.spec)
+    metrics.set_view(key, metrics.conditions_for(report), inst.spec.suspend, inst.spec.interval_delta.total_seconds())
 
 
 def render_text(result: SyncResult, out: TextIO) -> None:
@@ -178,9 +177,7 @@ def sync_command(
     if metrics_file is not None:
         from examsync import metrics
 
-        writer = getattr(metrics, "write_textfile", None)
-        if writer is not None:
-            writer(metrics_file)
+        metrics.write_textfile(metrics_file)
     if output == "json":
         json.dump(result.as_json(), out, indent=2)
         out.write("\n")

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 API_GROUP = "examsync.io"
 API_VERSION = "v1alpha1"
@@ -71,9 +71,15 @@ def check_url(url: str) -> str:
 Duration = Annotated[
     str,
     AfterValidator(_check_duration),
-    Field(pattern=DURATION_PATTERN, json_schema_extra={"example": "6h"}),
+    # pydantic drops a pattern that follows a validator from the JSON schema; repeat it for the CRD.
+    Field(pattern=DURATION_PATTERN, json_schema_extra={"example": "6h", "pattern": DURATION_PATTERN}),
 ]
-Url = Annotated[str, AfterValidator(check_url), Field(pattern=r"^https?://", max_length=2048)]
+URL_PATTERN = r"^https?://"
+Url = Annotated[
+    str,
+    AfterValidator(check_url),
+    Field(pattern=URL_PATTERN, max_length=2048, json_schema_extra={"pattern": URL_PATTERN}),
+]
 Name = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
 
 
@@ -195,7 +201,7 @@ PIPELINE_FS_INSPERA = "fs-inspera"
 PIPELINE_FS_WISEFLOW = "fs-wiseflow"
 PIPELINE_PP_WISEFLOW = "praktikportalen-wiseflow"
 
-_CEL_RULES = [
+_CEL_RULES: list[JsonValue] = [
     {
         "rule": "(has(self.inspera) && self.inspera.enabled) || (has(self.wiseflow) && self.wiseflow.enabled"
         " && ((has(self.wiseflow.fsFlows) && self.wiseflow.fsFlows.enabled)"
@@ -282,6 +288,11 @@ class InstitutionSpec(_Model):
                     ("spec.wiseflow.praktikportalen.credentialsSecretRef",
                      self.wiseflow.praktikportalen.credentialsSecretRef.name)
                 )
+        if self.notifications is not None and self.notifications.slack is not None:
+            slack = self.notifications.slack
+            refs.append(("spec.notifications.slack.webhookSecretRef", slack.webhookSecretRef.name))
+        if self.audit is not None and self.audit.humio is not None:
+            refs.append(("spec.audit.humio.tokenSecretRef", self.audit.humio.tokenSecretRef.name))
         return refs
 
 

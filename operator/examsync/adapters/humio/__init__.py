@@ -1,0 +1,1 @@
+"""Humio/LogScale structured ingest (audit sink): the client and its sandbox simulator."""

@@ -1,0 +1,43 @@
+"""Client for a Slack incoming webhook (contracts/sinks.md): one JSON POST, Slack answers `ok`."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from examsync.adapters.errors import InvalidResponse
+from examsync.adapters.http import CircuitBreaker, RetryPolicy, UpstreamClient
+from examsync.spec import check_url
+
+SYSTEM = "slack"
+SINK_RETRY = RetryPolicy(max_attempts=3, max_elapsed=5.0, base_delay=0.3, max_delay=2.0)
+SINK_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+class SlackClient:
+    """Posts messages to one webhook. The URL is a secret: it never appears in errors or logs."""
+
+    def __init__(
+        self,
+        webhook_url: str,
+        *,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        parts = urlsplit(check_url(webhook_url))
+        base = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        self._path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        self.http = UpstreamClient(SYSTEM, base, retry=retry or SINK_RETRY, timeout=SINK_TIMEOUT,
+                                   breaker=CircuitBreaker(threshold=2), transport=transport)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def post(self, message: dict[str, Any]) -> None:
+        """Send one message. Raises UpstreamError when Slack does not answer `ok`."""
+        response = await self.http.request("POST", self._path, operation="post", json=message,
+                                           accept=frozenset())
+        if response.text.strip() != "ok":
+            raise InvalidResponse(SYSTEM, "post", "answer was not ok", response.status_code)

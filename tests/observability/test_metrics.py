@@ -1,0 +1,236 @@
+"""Metrics: names and labels, scrape-time conditions, forget, counters from a real sandbox run."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+from obs_helpers import PERSONAL, Probe, seed_fs
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from examsync import metrics
+from examsync.spec import parse_spec
+
+SPEC = parse_spec(
+    {
+        "shortName": "X",
+        "interval": "10m",
+        "fs": {
+            "baseUrl": "https://fs.example",
+            "institutionNumber": "1",
+            "startYear": 2025,
+            "credentialsSecretRef": {"name": "fs"},
+        },
+        "inspera": {
+            "enabled": True,
+            "baseUrl": "https://x.inspera.no/api",
+            "clientId": "x",
+            "credentialsSecretRef": {"name": "i"},
+        },
+    }
+)
+
+
+def exposition() -> str:
+    return generate_latest(metrics.registry).decode()
+
+
+def series_of(institution: str) -> list[str]:
+    return [line for line in exposition().splitlines() if f'institution="{institution}"' in line]
+
+
+def test_condition_gauge_is_computed_at_scrape_time_and_forgotten() -> None:
+    inst = f"obs/cond-{uuid.uuid4().hex[:6]}"
+    metrics.set_view(
+        inst,
+        [
+            {"type": "Ready", "status": "False"},
+            {"type": "Stalled", "status": "True"},
+            {"type": "Reconciling", "status": "weird"},
+        ],
+        suspended=True,
+        interval_seconds=600,
+    )
+    ready_false = {"institution": inst, "type": "Ready", "status": "False"}
+    assert metrics.sample_value("examsync_institution_condition", ready_false) == 1.0
+    assert metrics.sample_value("examsync_institution_condition", {**ready_false, "status": "True"}) == 0.0
+    assert (
+        metrics.sample_value(
+            "examsync_institution_condition",
+            {"institution": inst, "type": "Reconciling", "status": "Unknown"},
+        )
+        == 1.0
+    )
+    assert metrics.sample_value("examsync_suspended", {"institution": inst}) == 1.0
+    assert metrics.sample_value("examsync_interval_seconds", {"institution": inst}) == 600.0
+
+    # the view changes: the next scrape shows the new value, no stale series
+    metrics.set_view(inst, [{"type": "Ready", "status": "True"}], suspended=False, interval_seconds=600)
+    assert metrics.sample_value("examsync_institution_condition", ready_false) == 0.0
+    assert (
+        metrics.sample_value(
+            "examsync_institution_condition", {"institution": inst, "type": "Stalled", "status": "True"}
+        )
+        is None
+    )
+
+    metrics.forget(inst)
+    assert series_of(inst) == []
+    assert inst not in metrics.institutions()
+
+
+def test_forget_drops_every_series_of_a_run(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from examsync.domain.outcomes import Action, ItemResult, Reason
+    from examsync.report import InstitutionReport, PipelineReport
+
+    inst = f"obs/forget-{uuid.uuid4().hex[:6]}"
+    other = f"obs/keep-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    for name in (inst, other):
+        report = InstitutionReport(
+            name=name.split("/")[1], namespace="obs", mode="Apply", run_id="r1", started=now
+        )
+        pipeline = PipelineReport(
+            name="fs-inspera", counts={"created": 0, "missingResponsible": 0}, started=now
+        )
+        pipeline.add(ItemResult("fs-inspera:a", "a", Action.CREATED, Reason.MISSING_RESPONSIBLE), now)
+        pipeline.add(ItemResult("fs-inspera:b", "b", Action.UNCHANGED), now)
+        report.pipelines = {"fs-inspera": pipeline}
+        metrics.record_run(name, report, SPEC)
+        metrics.set_view(name, [{"type": "Ready", "status": "True"}], False, 600)
+    labels = {"institution": inst, "pipeline": "fs-inspera"}
+    assert (
+        metrics.sample_value("examsync_items_total", {**labels, "action": "unchanged", "reason": ""}) == 1.0
+    )
+    assert metrics.sample_value("examsync_missing_responsible", labels) == 1.0
+    assert metrics.sample_value("examsync_runs_total", {**labels, "result": "succeeded"}) == 1.0
+    assert metrics.sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 0.0
+    assert metrics.sample_value("examsync_last_success_timestamp_seconds", labels) is not None
+    assert len(series_of(inst)) > 8
+
+    metrics.forget(inst)
+    assert series_of(inst) == []
+    assert series_of(other)  # another Institution keeps its series
+    metrics.forget(other)
+
+
+async def test_items_counters_move_after_a_sandbox_run(probe: Probe) -> None:
+    seed_fs(probe.sandbox)
+    labels = {"institution": probe.institution, "pipeline": "fs-inspera"}
+
+    def items(action: str, reason: str) -> float:
+        return (
+            metrics.sample_value("examsync_items_total", {**labels, "action": action, "reason": reason})
+            or 0.0
+        )
+
+    before_fs = (
+        metrics.sample_value(
+            "examsync_upstream_requests_total", {"system": "fs", "operation": "get", "code": "200"}
+        )
+        or 0.0
+    )
+    report = await probe.run(probe.spec(slack=False, humio=False))
+    metrics.record_run(probe.institution, report, probe.spec())
+
+    assert report.failed  # one record lacks its start
+    assert items("created", "") == 2
+    assert items("created", "MissingResponsible") == 1
+    assert items("skipped", "NoCandidates") == 1
+    assert items("failed", "InvalidSourceData") == 1
+    assert metrics.sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 1.0
+    assert metrics.sample_value("examsync_missing_responsible", labels) == 1.0
+    assert metrics.sample_value("examsync_last_success_timestamp_seconds", labels) is None
+    assert metrics.sample_value("examsync_run_duration_seconds_count", labels) == 1.0
+    assert metrics.sample_value("examsync_interval_seconds", {"institution": probe.institution}) == 300.0
+    after_fs = (
+        metrics.sample_value(
+            "examsync_upstream_requests_total", {"system": "fs", "operation": "get", "code": "200"}
+        )
+        or 0.0
+    )
+    assert after_fs - before_fs == 5  # each listed record read once, over HTTP
+
+    # a second run adds to the counters (nothing is remembered: no state passed)
+    report = await probe.run(probe.spec(slack=False, humio=False))
+    metrics.record_run(probe.institution, report, probe.spec())
+    assert items("created", "") == 4
+
+    text = exposition()
+    assert not [p for p in PERSONAL if p in text]
+    metrics.forget(probe.institution)
+
+
+def test_run_that_could_not_start_counts_each_pipeline_failed() -> None:
+    from datetime import UTC, datetime
+
+    from examsync.report import InstitutionReport
+
+    inst = f"obs/nostart-{uuid.uuid4().hex[:6]}"
+    report = InstitutionReport(
+        name="x",
+        namespace="obs",
+        mode="Apply",
+        run_id="r",
+        started=datetime.now(UTC),
+        error="spec.fs.credentialsSecretRef: Secret 'fs' not found",
+        stalled=True,
+    )
+    metrics.record_run(inst, report, SPEC)
+    assert (
+        metrics.sample_value(
+            "examsync_runs_total", {"institution": inst, "pipeline": "fs-inspera", "result": "failed"}
+        )
+        == 1.0
+    )
+    assert metrics.conditions_for(report) == [
+        {"type": "Ready", "status": "False"},
+        {"type": "Stalled", "status": "True"},
+    ]
+    metrics.forget(inst)
+
+
+def test_textfile_is_written_whole(tmp_path: Path) -> None:
+    inst = f"obs/text-{uuid.uuid4().hex[:6]}"
+    metrics.set_view(inst, [{"type": "Ready", "status": "True"}], False, 60)
+    target = tmp_path / "examsync.prom"
+    metrics.write_textfile(target)
+    names = {family.name for family in text_string_to_metric_families(target.read_text())}
+    assert {"examsync_institution_condition", "examsync_build_info", "examsync_suspended"} <= names
+    assert [p.name for p in tmp_path.iterdir()] == ["examsync.prom"]  # no temp file left behind
+    # node-exporter exports process_* itself: the textfile must hold only our own names
+    assert all(name.startswith("examsync_") for name in names)
+    metrics.forget(inst)
+
+
+NO_PROMTOOL = "promtool not installed (scripts/tools/promtool.sh installs it)"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason=NO_PROMTOOL)
+async def test_exposition_passes_promtool_check_metrics(probe: Probe) -> None:
+    seed_fs(probe.sandbox)
+    report = await probe.run(probe.spec(slack=False, humio=False))
+    metrics.record_run(probe.institution, report, probe.spec())
+    metrics.set_view(probe.institution, metrics.conditions_for(report), False, 300)
+    metrics.AUDIT_DROPPED.labels("humio").inc(0)
+    text = exposition()
+    assert "examsync_items_total{" in text and "examsync_institution_condition{" in text
+    result = await asyncio.to_thread(
+        subprocess.run,
+        ["promtool", "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "" and result.stderr.strip() == "", result.stdout + result.stderr
+    metrics.forget(probe.institution)
