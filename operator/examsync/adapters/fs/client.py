@@ -1,0 +1,106 @@
+"""Client for FS's DigEks `eksamen` service (contracts/fs.md): list changed assessments, read one."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+from examsync.adapters.http import CircuitBreaker, HostLimits, RetryPolicy, UpstreamClient, parse_json
+from examsync.domain.fs import InvalidSourceData
+
+SYSTEM = "fs"
+
+
+class ListedAssessment(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    sistEndret: str | None = None
+
+
+class AssessmentList(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    eksamener: list[ListedAssessment]
+
+
+def encode_query(params: dict[str, str]) -> str:
+    """Every value percent-encoded with no safe characters (an offset's `+` would arrive as a space)."""
+    return "&".join(f"{key}={quote(value, safe='')}" for key, value in params.items())
+
+
+def format_cutoff(value: datetime) -> str:
+    """ISO-8601 with an explicit offset, to the second."""
+    if value.utcoffset() is None:
+        raise ValueError("the change cut-off must carry an offset")
+    return value.isoformat(timespec="seconds")
+
+
+class FsClient:
+    """One institution's FS credentials against one FS host (the host's limits are shared)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        retry: RetryPolicy | None = None,
+        limits: HostLimits | None = None,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.http = UpstreamClient(
+            SYSTEM, base_url, auth=httpx.BasicAuth(username, password), retry=retry, limits=limits,
+            breaker=breaker, transport=transport,
+        )
+
+    @property
+    def calls(self) -> int:
+        return self.http.calls
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def list_changed(
+        self,
+        institution_number: str,
+        date_from: date,
+        date_to: date,
+        exam_system: str,
+        changed_since: datetime,
+    ) -> list[ListedAssessment]:
+        """Ids of the assessments FS lists as changed since the cut-off. Raises UpstreamError."""
+        query = encode_query(
+            {
+                "institusjonsnr": institution_number,
+                "datofra": date_from.isoformat(),
+                "datotil": date_to.isoformat(),
+                "eksamenssystem": exam_system.upper(),
+                "sistEndret": format_cutoff(changed_since),
+            }
+        )
+        response = await self.http.request("GET", f"/eksamen/liste?{query}", operation="list",
+                                           accept=frozenset())
+        return parse_json(SYSTEM, "list", response, AssessmentList).eksamener
+
+    async def get_assessment(self, exam_system: str, fs_id: str) -> dict[str, Any] | None:
+        """The raw detail record, or None when FS answers 404 (the assessment is gone).
+
+        Raises UpstreamError for transport/HTTP trouble and InvalidSourceData for a body that is
+        not a JSON object.
+        """
+        path = f"/eksamen/{quote(exam_system.upper(), safe='')}/{quote(fs_id, safe='')}"
+        response = await self.http.request("GET", path, operation="get")
+        if response.status_code == 404:
+            return None
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            raise InvalidSourceData([], "record is not JSON") from None
+        if not isinstance(body, dict):
+            raise InvalidSourceData([], "record is not a JSON object")
+        return body

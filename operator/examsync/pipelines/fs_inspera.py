@@ -1,0 +1,164 @@
+"""Pipeline fs-inspera: FS assessments (eksamenssystem INSPERA) become Inspera tests.
+
+Per item: FS detail → eligibility → responsibles looked up by FEIDE id (cached per run) →
+search by externalId → create, update (only differing managed fields), or leave alone
+(unchanged, Disconnected, Conflict). Rules: contracts/fs.md and contracts/inspera.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any, ClassVar
+
+from examsync.adapters.errors import AuthError, CircuitOpen, HostNotAllowed, UpstreamError
+from examsync.adapters.fs.client import FsClient
+from examsync.adapters.inspera.client import InsperaClient
+from examsync.domain.fs import Assessment
+from examsync.domain.inspera import changed_fields, desired_test, is_linked
+from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
+from examsync.pipelines.base import FS_COUNT_KEYS, Discovery, Plan, RunContext
+from examsync.pipelines.fs_source import FsSource, finished, fs_credentials
+from examsync.pipelines.runner import FACTORIES
+from examsync.secrets import ResolvedSecrets
+from examsync.spec import PIPELINE_FS_INSPERA
+
+FATAL = (AuthError, CircuitOpen, HostNotAllowed)  # the driver stops the run for these
+
+
+@dataclasses.dataclass(frozen=True)
+class _Write:
+    action: str  # "create" | "update"
+    test_id: int | None
+    body: dict[str, Any]
+
+
+class FsInsperaPipeline:
+    name: ClassVar[str] = PIPELINE_FS_INSPERA
+    count_keys: ClassVar[tuple[str, ...]] = FS_COUNT_KEYS
+    discovered_key: ClassVar[str] = "discovered"
+
+    def __init__(self, ctx: RunContext, fs: FsClient, inspera: InsperaClient) -> None:
+        self.ctx = ctx
+        self.fs = fs
+        self.inspera = inspera
+        self.source = FsSource(self.name, "INSPERA", ctx, fs)
+        # FEIDE id -> look-up of its Inspera userId; one look-up per person per run, in flight too
+        self._users: dict[str, asyncio.Task[int | None]] = {}
+
+    async def discover(self) -> Discovery:
+        return await self.source.discover()
+
+    async def aclose(self) -> None:
+        for task in self._users.values():
+            task.cancel()
+        await self.fs.aclose()
+        await self.inspera.aclose()
+
+    async def _user_id(self, feide_id: str, *, retried: bool = False) -> int | None:
+        task = self._users.get(feide_id)
+        owner = task is None
+        if task is None:
+            task = self._users[feide_id] = asyncio.ensure_future(self.inspera.find_user(feide_id))
+        try:
+            return await asyncio.shield(task)
+        except UpstreamError as exc:
+            # a failed look-up is not remembered; it fails the item that asked, while items that
+            # only shared it ask once more on their own
+            if self._users.get(feide_id) is task:
+                del self._users[feide_id]
+            if owner or retried or isinstance(exc, FATAL):
+                raise
+            return await self._user_id(feide_id, retried=True)
+
+    async def _contributors(self, a: Assessment) -> list[int]:
+        """Inspera userIds of the responsibles who are users, in FS order, each once."""
+        found = await asyncio.gather(*(self._user_id(f) for f in a.responsibles))
+        return list(dict.fromkeys(uid for uid in found if uid is not None))
+
+    async def plan(self, source_id: str) -> Plan:
+        try:
+            fetched = await self.source.fetch(source_id)
+            if isinstance(fetched, ItemResult):
+                return Plan(outcome=fetched)
+            return await self._plan_assessment(fetched)
+        except FATAL:
+            raise
+        except UpstreamError as exc:
+            failed = finished(self.name, source_id, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc))
+            return Plan(outcome=failed)
+
+    async def _plan_assessment(self, a: Assessment) -> Plan:
+        contributors = await self._contributors(a)
+
+        def result(action: Action, reason: Reason | None = None, message: str = "",
+                   target: int | None = None, writes: tuple[PlannedWrite, ...] = ()) -> ItemResult:
+            base = finished(self.name, a.id, action, reason, message, assessment=a,
+                            target_id=str(target) if target is not None else None)
+            return dataclasses.replace(base, responsibles_found=len(contributors),
+                                       responsibles_total=a.responsibles_listed, writes=writes)
+
+        missing = Reason.MISSING_RESPONSIBLE if not contributors else None
+        body = desired_test(a, contributors)
+        hits = await self.inspera.search_tests(a.id)
+        if len(hits) > 1:
+            return Plan(outcome=result(Action.FAILED, Reason.CONFLICT,
+                                       f"{len(hits)} Inspera tests carry this externalId; none touched"))
+        if not hits:
+            writes = (PlannedWrite("create", tuple(body)),)
+            return Plan(outcome=result(Action.CREATED, missing, writes=writes), writes=writes,
+                        payload=_Write("create", None, body))
+        test_id = hits[0].assessmentRunId
+        existing = await self.inspera.get_test(test_id)
+        if existing is None:
+            return Plan(outcome=result(Action.FAILED, Reason.UPSTREAM_ERROR,
+                                       "inspera get_test: HTTP 404: test found by search is gone", test_id))
+        if not is_linked(existing):
+            return Plan(outcome=result(Action.SKIPPED, Reason.DISCONNECTED, target=test_id))
+        changed = changed_fields(body, existing)
+        if not changed:
+            return Plan(outcome=result(Action.UNCHANGED, target=test_id))
+        writes = (PlannedWrite("update", tuple(changed)),)
+        return Plan(outcome=result(Action.UPDATED, missing, target=test_id, writes=writes), writes=writes,
+                    payload=_Write("update", test_id, body))
+
+    async def apply(self, plan: Plan) -> ItemResult:
+        write: _Write = plan.payload
+        try:
+            if write.action == "create":
+                test_id = await self.inspera.create_test(write.body)
+            else:
+                assert write.test_id is not None
+                test_id = await self.inspera.update_test(write.test_id, write.body)
+        except FATAL:
+            raise
+        except UpstreamError as exc:
+            return dataclasses.replace(plan.outcome, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR,
+                                       message=str(exc), writes=())
+        return dataclasses.replace(plan.outcome, target_id=str(test_id))
+
+
+def inspera_client_for(ctx: RunContext, secrets: ResolvedSecrets) -> InsperaClient:
+    """The Institution's Inspera route: through Gravitee when a gateway is set, else direct."""
+    spec = ctx.spec.inspera
+    if spec is None:
+        raise ValueError("spec.inspera is required for fs-inspera")
+    if spec.gateway is not None:
+        ref = spec.gateway.apiKeySecretRef.name
+        key = secrets.value("spec.inspera.gateway.apiKeySecretRef", ref, "apiKey")
+        return InsperaClient.gateway(spec.gateway.baseUrl, key)
+    assert spec.baseUrl is not None and spec.clientId is not None and spec.credentialsSecretRef is not None
+    ref = spec.credentialsSecretRef.name
+    key = secrets.value("spec.inspera.credentialsSecretRef", ref, "apiKey")
+    return InsperaClient.direct(spec.baseUrl, spec.clientId, key)
+
+
+def build(ctx: RunContext, secrets: ResolvedSecrets) -> FsInsperaPipeline:
+    # every Secret value is read before any client opens, so a missing key leaks nothing
+    username, password = fs_credentials(ctx, secrets)
+    assert ctx.spec.fs is not None
+    inspera = inspera_client_for(ctx, secrets)
+    return FsInsperaPipeline(ctx, FsClient(ctx.spec.fs.baseUrl, username, password), inspera)
+
+
+FACTORIES[PIPELINE_FS_INSPERA] = build

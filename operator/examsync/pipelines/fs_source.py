@@ -1,0 +1,140 @@
+"""FS as the source of a pipeline: discovery (changed ids + retry set) and the checked detail.
+
+Shared by every pipeline that reads FS (fs-inspera with eksamenssystem INSPERA, fs-wiseflow with
+WISEFLOW). `fetch` returns either an in-scope Assessment or the item's finished ItemResult
+(Gone, InvalidSourceData, BeforeStartYear, PlaceFiltered, NoCandidates).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+
+from examsync.adapters.errors import UpstreamError
+from examsync.adapters.fs.client import FsClient
+from examsync.domain.fs import Assessment, InvalidSourceData, decode_id, ineligible_reason, parse_assessment
+from examsync.domain.outcomes import Action, ItemResult, Reason
+from examsync.pipelines.base import Discovery, RunContext
+from examsync.secrets import ResolvedSecrets
+from examsync.spec import FsSpec
+
+log = logging.getLogger("examsync.fs")
+
+# Later runs ask FS for changes since the last run's start minus this overlap (clock skew, slow commits).
+WATERMARK_OVERLAP = timedelta(minutes=15)
+
+
+def item_key(pipeline: str, source_id: str) -> str:
+    return f"{pipeline}:{source_id}"
+
+
+def finished(
+    pipeline: str,
+    source_id: str,
+    action: Action,
+    reason: Reason | None = None,
+    message: str = "",
+    *,
+    assessment: Assessment | None = None,
+    target_id: str | None = None,
+) -> ItemResult:
+    """An ItemResult with the identifiers every result of an FS item carries."""
+    return ItemResult(
+        key=item_key(pipeline, source_id),
+        source_id=source_id,
+        action=action,
+        reason=reason,
+        message=message,
+        target_id=target_id,
+        title=assessment.emnetittel if assessment else None,
+        decoded_id=decode_id(source_id),
+    )
+
+
+def change_cutoff(ctx: RunContext) -> datetime:
+    """First run: the lookback window back from the run's start; later runs: the watermark minus overlap."""
+    if ctx.state.watermark is None:
+        return ctx.started - ctx.spec.lookback_delta
+    return ctx.state.watermark - WATERMARK_OVERLAP
+
+
+def exam_date_window(fs: FsSpec, today: date) -> tuple[date, date]:
+    """1 January of startYear to one year after today (29 February falls back to the 28th)."""
+    try:
+        until = today.replace(year=today.year + 1)
+    except ValueError:
+        until = today.replace(year=today.year + 1, day=28)
+    return date(fs.startYear, 1, 1), until
+
+
+def fs_credentials(ctx: RunContext, secrets: ResolvedSecrets) -> tuple[str, str]:
+    """(username, password) of the Institution's FS account; raises SecretMissing naming the key."""
+    fs = ctx.spec.fs
+    if fs is None:
+        raise ValueError("spec.fs is required for an FS pipeline")
+    field_path = "spec.fs.credentialsSecretRef"
+    name = fs.credentialsSecretRef.name
+    return secrets.value(field_path, name, "username"), secrets.value(field_path, name, "password")
+
+
+def fs_client_for(ctx: RunContext, secrets: ResolvedSecrets) -> FsClient:
+    """The FS client of the run's Institution (raises SecretMissing when the Secret lacks a key)."""
+    username, password = fs_credentials(ctx, secrets)
+    assert ctx.spec.fs is not None
+    return FsClient(ctx.spec.fs.baseUrl, username, password)
+
+
+class FsSource:
+    """FS for one pipeline run: `pipeline` names item keys, `exam_system` is INSPERA or WISEFLOW."""
+
+    def __init__(self, pipeline: str, exam_system: str, ctx: RunContext, client: FsClient,
+                 *, check_eligibility: bool = True) -> None:
+        fs = ctx.spec.fs
+        if fs is None:
+            raise ValueError("spec.fs is required for an FS pipeline")
+        self.pipeline = pipeline
+        self.exam_system = exam_system.upper()
+        self.ctx = ctx
+        self.fs = fs
+        self.client = client
+        self.check_eligibility = check_eligibility
+
+    async def discover(self) -> Discovery:
+        """Listed ids plus retry ids; when the list call fails, only the retry ids (the watermark stays)."""
+        retry = list(self.ctx.state.retry)
+        date_from, date_to = exam_date_window(self.fs, self.ctx.now().date())
+        cutoff = change_cutoff(self.ctx)
+        try:
+            listed = await self.client.list_changed(
+                self.fs.institutionNumber, date_from, date_to, self.exam_system, cutoff
+            )
+        except UpstreamError as exc:
+            return Discovery(ids=retry, listed=False, error=exc)
+        ids = list(dict.fromkeys([entry.id for entry in listed] + retry))
+        log.info("fs listed changed assessments", extra={
+            "institution": self.ctx.institution, "pipeline": self.pipeline, "runId": self.ctx.run_id,
+            "changedSince": cutoff.isoformat(), "listed": len(listed), "retried": len(retry),
+        })
+        return Discovery(ids=ids)
+
+    async def fetch(self, source_id: str) -> Assessment | ItemResult:
+        """The in-scope Assessment, or the item's end when FS says it is gone, invalid or out of scope.
+
+        Raises UpstreamError (the driver fails the item, or the run for auth trouble).
+        """
+        try:
+            record = await self.client.get_assessment(self.exam_system, source_id)
+            if record is None:
+                return finished(self.pipeline, source_id, Action.SKIPPED, Reason.GONE, "FS answered 404")
+            assessment = parse_assessment(record)
+        except InvalidSourceData as exc:
+            return finished(self.pipeline, source_id, Action.FAILED, Reason.INVALID_SOURCE_DATA,
+                            f"FS record: {exc}")
+        if assessment.id != source_id:
+            return finished(self.pipeline, source_id, Action.FAILED, Reason.INVALID_SOURCE_DATA,
+                            "FS record: invalid field(s): id (differs from the listed id)")
+        if self.check_eligibility:
+            reason = ineligible_reason(assessment, self.fs.startYear, self.fs.placeCodes)
+            if reason is not None:
+                return finished(self.pipeline, source_id, Action.SKIPPED, reason, assessment=assessment)
+        return assessment

@@ -1,0 +1,112 @@
+"""Helpers for the fs-inspera tests: run seeded or hand-built Institutions against the sandbox."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from examsync.adapters.fs import simulator as fs_sim
+from examsync.domain.fs import encode_id
+from examsync.pipelines.runner import RunOptions, run_institution
+from examsync.report import InstitutionReport
+from examsync.sandbox.server import Sandbox
+from examsync.secrets import StaticSecrets, decode_secret
+from examsync.spec import parse_institution
+from examsync.state import InstitutionState
+
+OSLO = ZoneInfo("Europe/Oslo")
+PIPELINE = "fs-inspera"
+
+
+class Run:
+    """One run's report, its new state and the audit records it emitted."""
+
+    def __init__(self, report: InstitutionReport, state: InstitutionState,
+                 audit: list[dict[str, Any]]) -> None:
+        self.report = report
+        self.state = state
+        self.audit = audit
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.report.pipelines[PIPELINE].counts
+
+    def record(self, fs_id: str) -> dict[str, Any]:
+        found = [r for r in self.audit if r["vurdId"] == fs_id]
+        assert len(found) == 1, f"{len(found)} audit records for one id"
+        return found[0]
+
+    def outcome(self, fs_id: str) -> tuple[str, str | None]:
+        r = self.record(fs_id)
+        return r["action"], r["reason"]
+
+
+def manifests(sb: Sandbox) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+    """Seeded Institution manifests by name, and every Secret's data by name."""
+    docs = sb.manifests()
+    institutions = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Institution"}
+    secrets = {d["metadata"]["name"]: decode_secret(d) for d in docs if d["kind"] == "Secret"}
+    return institutions, secrets
+
+
+async def run(
+    sb: Sandbox,
+    name: str,
+    state: InstitutionState | None = None,
+    *,
+    spec_changes: Callable[[dict[str, Any]], None] | None = None,
+    secret_changes: dict[str, dict[str, str]] | None = None,
+    **options: Any,
+) -> Run:
+    """Run the seeded Institution `name` (optionally with its spec or Secrets changed) once."""
+    institutions, secrets = manifests(sb)
+    manifest = copy.deepcopy(institutions[name])
+    if spec_changes is not None:
+        spec_changes(manifest["spec"])
+    secrets.update(secret_changes or {})
+    inst = parse_institution(manifest)
+    audit: list[dict[str, Any]] = []
+    options.setdefault("audit", audit.append)
+    report, new_state = await run_institution(
+        inst.metadata.name, inst.metadata.namespace, inst.spec, StaticSecrets(secrets),
+        state or InstitutionState(), RunOptions(**options),
+    )
+    return Run(report, new_state, audit)
+
+
+def own_institution(number: str) -> Callable[[dict[str, Any]], None]:
+    """A spec change that points the seeded UiO Institution at FS institution `number`."""
+
+    def change(spec: dict[str, Any]) -> None:
+        spec["fs"]["institutionNumber"] = number
+
+    return change
+
+
+def fs_record(institution: str, emnekode: str, *, title: str = "Testemne", days: int = 30,
+              responsibles: list[str] | None = None, candidates: int = 3, **over: Any) -> dict[str, Any]:
+    """An FS detail record for an exam `days` from now at 09:00 Oslo time, 4 hours."""
+    day = (datetime.now(UTC) + timedelta(days=days)).astimezone(OSLO)
+    start = datetime(day.year, day.month, day.day, 9, tzinfo=OSLO)
+    end = (start.astimezone(UTC) + timedelta(hours=4)).astimezone(OSLO)
+    record: dict[str, Any] = {
+        "id": encode_id(institution, emnekode, versjonskode="1", vurdkombkode="SKR", arstall=start.year,
+                        vurdtidkode="HØST"),
+        "institusjonsnr": institution, "emnekode": emnekode, "versjonskode": "1", "vurdkombkode": "SKR",
+        "arstall": start.year, "vurdtidkode": "HØST", "vurdtidkodeReell": "HØST", "emnetittel": title,
+        "vurderingsform": "SKRIFTLIG", "eksamenssystem": "INSPERA", "sensursystem": "INSPERA",
+        "stedkode": f"{institution}_10_10_0", "start": start.isoformat(), "slutt": end.isoformat(),
+        "varighetMinutter": 240, "sensurfrist": (start + timedelta(days=21)).date().isoformat(),
+        "eksamensansvarlige": [{"feideId": f, "navn": "Test Ansvarlig"} for f in (responsibles or [])],
+        "kandidater": [{"kandidatnummer": 100 + i} for i in range(candidates)],
+    }
+    record.update(over)
+    return record
+
+
+def fs_world(sb: Sandbox) -> fs_sim.World:
+    world: fs_sim.World = sb.world("fs")
+    return world
