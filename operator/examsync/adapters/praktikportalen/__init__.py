@@ -1,0 +1,1 @@
+"""Praktikportalen (DK): the source of internship supervisors."""

@@ -1,0 +1,1 @@
+"""WISEflow (UNIwise): the target of fs-wiseflow and praktikportalen-wiseflow."""

@@ -1,0 +1,304 @@
+"""Pipeline fs-wiseflow: FS assessments (eksamenssystem WISEFLOW) become WISEflow flows.
+
+Per item: FS detail and eligibility (shared with fs-inspera, `fs_source`) → find the flow by its
+FS external-source reference → create (with managers found by FEIDE id), update metadata or
+dates that differ, or leave alone (unchanged, FlowClosed, Conflict). Rules: contracts/fs.md and
+contracts/wiseflow.md (A).
+
+Create and link are two calls. A pending create is recorded in state (and saved) before the
+create is sent; a later run that finds no flow by reference but has a pending create looks the
+flow up by title, subtitle and creation time and links it instead of creating a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import ClassVar
+
+from examsync.adapters.errors import AuthError, CircuitOpen, HostNotAllowed, UpstreamError
+from examsync.adapters.fs.client import FsClient
+from examsync.adapters.wiseflow.client import WiseflowClient, client_for
+from examsync.domain.fs import Assessment
+from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
+from examsync.domain.wiseflow import (
+    CREATE_FIELDS,
+    FS_REFERENCE_PREFIX,
+    FS_SOURCE_DESCRIPTION,
+    DesiredFlow,
+    FlowInfo,
+    dates_diff,
+    desired_flow,
+    fs_reference,
+    is_closed,
+    metadata_diff,
+    pending_matches,
+    updated_metadata,
+)
+from examsync.pipelines.base import FS_COUNT_KEYS, Discovery, Plan, RunContext
+from examsync.pipelines.fs_source import FsSource, finished, fs_credentials
+from examsync.pipelines.runner import FACTORIES
+from examsync.secrets import ResolvedSecrets
+from examsync.spec import PIPELINE_FS_WISEFLOW, FsFlowsSpec
+from examsync.state import PendingCreate
+
+FATAL = (AuthError, CircuitOpen, HostNotAllowed)  # the driver stops the run for these
+LINK_FIELD = "reference"  # the external source's field: what linking a found flow writes
+
+
+@dataclasses.dataclass(frozen=True)
+class _Write:
+    kind: str  # "create" | "link" (adopt a pending create's flow) | "update"
+    assessment: Assessment
+    desired: DesiredFlow
+    flow_id: int | None = None
+    managers: tuple[int, ...] = ()
+    fields: tuple[str, ...] = ()  # for link/update: the flow fields that differ
+
+
+class FsWiseflowPipeline:
+    name: ClassVar[str] = PIPELINE_FS_WISEFLOW
+    count_keys: ClassVar[tuple[str, ...]] = FS_COUNT_KEYS
+    discovered_key: ClassVar[str] = "discovered"
+
+    def __init__(self, ctx: RunContext, spec: FsFlowsSpec, fs: FsClient, wiseflow: WiseflowClient) -> None:
+        self.ctx = ctx
+        self.spec = spec
+        self.fs = fs
+        self.wf = wiseflow
+        self.source = FsSource(self.name, "WISEFLOW", ctx, fs)
+        # FEIDE id -> look-up of its WISEflow userId; one per person per run, in flight too
+        self._users: dict[str, asyncio.Task[int | None]] = {}
+
+    async def discover(self) -> Discovery:
+        return await self.source.discover()
+
+    async def aclose(self) -> None:
+        for task in self._users.values():
+            task.cancel()
+        await self.fs.aclose()
+        await self.wf.aclose()
+
+    # --- plan ----------------------------------------------------------------------------------
+
+    async def plan(self, source_id: str) -> Plan:
+        try:
+            fetched = await self.source.fetch(source_id)
+            if isinstance(fetched, ItemResult):
+                return Plan(outcome=fetched)
+            return await self._plan(fetched)
+        except FATAL:
+            raise
+        except UpstreamError as exc:
+            return Plan(
+                outcome=finished(self.name, source_id, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc))
+            )
+
+    def _result(
+        self,
+        a: Assessment,
+        action: Action,
+        reason: Reason | None = None,
+        message: str = "",
+        *,
+        flow_id: int | None = None,
+        writes: tuple[PlannedWrite, ...] = (),
+        found: int | None = None,
+    ) -> ItemResult:
+        base = finished(
+            self.name,
+            a.id,
+            action,
+            reason,
+            message,
+            assessment=a,
+            target_id=str(flow_id) if flow_id is not None else None,
+        )
+        return dataclasses.replace(
+            base,
+            writes=writes,
+            responsibles_found=found,
+            responsibles_total=a.responsibles_listed if found is not None else None,
+        )
+
+    async def _plan(self, a: Assessment) -> Plan:
+        desired = desired_flow(a)
+        hits = await self.wf.search_flows({"externalSourceReference": fs_reference(a.id)})
+        if len(hits) > 1:
+            return Plan(
+                outcome=self._result(
+                    a,
+                    Action.FAILED,
+                    Reason.CONFLICT,
+                    f"{len(hits)} WISEflow flows carry this reference; none touched",
+                )
+            )
+        if hits:
+            if not self.ctx.dry_run:
+                # linked: a create recorded as pending is finished
+                self.ctx.state.pending.pop(a.id, None)
+            return await self._plan_found(a, desired, hits[0].flowId)
+        pending = self.ctx.state.pending.get(a.id)
+        if pending is not None:
+            adopted = await self._find_pending(pending)
+            if len(adopted) > 1:
+                return Plan(
+                    outcome=self._result(
+                        a,
+                        Action.FAILED,
+                        Reason.CONFLICT,
+                        f"{len(adopted)} unlinked WISEflow flows match an earlier create; none touched",
+                    )
+                )
+            if adopted:
+                flow = adopted[0]
+                fields = (LINK_FIELD, *metadata_diff(desired, flow), *dates_diff(desired, flow))
+                writes = (PlannedWrite("update", fields),)
+                outcome = self._result(a, Action.CREATED, flow_id=flow.id, writes=writes)
+                return Plan(
+                    outcome=outcome,
+                    writes=writes,
+                    payload=_Write("link", a, desired, flow_id=flow.id, fields=fields[1:]),
+                )
+        return await self._plan_create(a, desired)
+
+    async def _plan_found(self, a: Assessment, desired: DesiredFlow, flow_id: int) -> Plan:
+        flow = await self.wf.get_flow(flow_id)
+        if flow is None:
+            return Plan(
+                outcome=self._result(
+                    a,
+                    Action.FAILED,
+                    Reason.UPSTREAM_ERROR,
+                    "wiseflow get flow: HTTP 404: flow found by search is gone",
+                    flow_id=flow_id,
+                )
+            )
+        if is_closed(flow.state):
+            return Plan(outcome=self._result(a, Action.SKIPPED, Reason.FLOW_CLOSED, flow_id=flow_id))
+        fields = (*metadata_diff(desired, flow), *dates_diff(desired, flow))
+        if not fields:
+            return Plan(outcome=self._result(a, Action.UNCHANGED, flow_id=flow_id))
+        writes = (PlannedWrite("update", fields),)
+        return Plan(
+            outcome=self._result(a, Action.UPDATED, flow_id=flow_id, writes=writes),
+            writes=writes,
+            payload=_Write("update", a, desired, flow_id=flow_id, fields=fields),
+        )
+
+    async def _plan_create(self, a: Assessment, desired: DesiredFlow) -> Plan:
+        managers = await self._managers(a)
+        reason = None
+        if not managers:
+            managers, reason = [self.spec.fallbackManagerUserId], Reason.MISSING_RESPONSIBLE
+        found = 0 if reason else len(managers)
+        fields = tuple(f for f in CREATE_FIELDS if f != "marking" or desired.marking is not None)
+        writes = (PlannedWrite("create", fields),)
+        outcome = self._result(a, Action.CREATED, reason, writes=writes, found=found)
+        return Plan(
+            outcome=outcome, writes=writes, payload=_Write("create", a, desired, managers=tuple(managers))
+        )
+
+    async def _user_id(self, feide_id: str) -> int | None:
+        task = self._users.get(feide_id)
+        if task is None:
+            task = self._users[feide_id] = asyncio.ensure_future(
+                self.wf.find_user(self.spec.feideUserDataTypeId, feide_id)
+            )
+        try:
+            return await asyncio.shield(task)
+        except UpstreamError:
+            if self._users.get(feide_id) is task:  # not remembered: the next item asks again
+                del self._users[feide_id]
+            raise
+
+    async def _managers(self, a: Assessment) -> list[int]:
+        """WISEflow userIds of the responsibles who are users, in FS order, each once."""
+        found = await asyncio.gather(*(self._user_id(f) for f in a.responsibles))
+        return list(dict.fromkeys(uid for uid in found if uid is not None))
+
+    async def _find_pending(self, pending: PendingCreate) -> list[FlowInfo]:
+        """Flows an earlier, unconfirmed create may have made: same title and subtitle, created since
+        it was recorded, and linked to no FS assessment."""
+        hits = await self.wf.search_flows({"title": pending.title})
+        out: list[FlowInfo] = []
+        for hit in hits:
+            if is_closed(hit.state):
+                continue
+            flow = await self.wf.get_flow(hit.flowId)
+            if flow is None or not pending_matches(flow, hit, pending.title, pending.subtitle, pending.since):
+                continue
+            sources = await self.wf.external_sources(hit.flowId)
+            if any(s.reference.startswith(FS_REFERENCE_PREFIX) for s in sources):
+                continue
+            out.append(flow)
+        return out
+
+    # --- apply ---------------------------------------------------------------------------------
+
+    async def apply(self, plan: Plan) -> ItemResult:
+        write: _Write = plan.payload
+        flow_id = write.flow_id
+        try:
+            if write.kind == "create":
+                flow_id = await self._create(write)
+                await self.wf.patch_dates(flow_id, write.desired.dates_body())
+            else:
+                assert flow_id is not None
+                if write.kind == "link":
+                    await self._link(write.assessment.id, flow_id)
+                await self._update(flow_id, write)
+        except FATAL:
+            raise
+        except UpstreamError as exc:
+            target = str(flow_id) if flow_id is not None else None
+            return dataclasses.replace(
+                plan.outcome,
+                action=Action.FAILED,
+                reason=Reason.UPSTREAM_ERROR,
+                message=str(exc),
+                writes=(),
+                target_id=target,
+            )
+        return dataclasses.replace(plan.outcome, target_id=str(flow_id))
+
+    async def _create(self, write: _Write) -> int:
+        a, desired = write.assessment, write.desired
+        # recorded and saved before the create is sent: a crash between create and link must be
+        # answered on the next run by linking this flow, not by creating a second one
+        self.ctx.state.pending[a.id] = PendingCreate(
+            title=desired.title, subtitle=desired.subtitle, since=self.ctx.now()
+        )
+        await self.ctx.save()
+        flow_id = await self.wf.create_flow(
+            desired.title, desired.subtitle, self.spec.flowTypeId, list(write.managers)
+        )
+        await self._link(a.id, flow_id)
+        return flow_id
+
+    async def _link(self, fs_id: str, flow_id: int) -> None:
+        await self.wf.add_external_source(flow_id, fs_reference(fs_id), FS_SOURCE_DESCRIPTION)
+        self.ctx.state.pending.pop(fs_id, None)
+        await self.ctx.save()
+
+    async def _update(self, flow_id: int, write: _Write) -> None:
+        if {"title", "subtitle"} & set(write.fields):
+            current = await self.wf.get_metadata(flow_id)
+            await self.wf.put_metadata(flow_id, updated_metadata(current, write.desired))
+        dates = [f for f in write.fields if f in ("participation", "marking")]
+        if dates:
+            await self.wf.patch_dates(flow_id, write.desired.dates_body(dates))
+
+
+def build(ctx: RunContext, secrets: ResolvedSecrets) -> FsWiseflowPipeline:
+    wiseflow = ctx.spec.wiseflow
+    if wiseflow is None or wiseflow.fsFlows is None:
+        raise ValueError("spec.wiseflow.fsFlows is required for fs-wiseflow")
+    # every Secret value is read before any client opens, so a missing key leaks nothing
+    username, password = fs_credentials(ctx, secrets)
+    assert ctx.spec.fs is not None
+    wf = client_for(wiseflow, secrets)
+    return FsWiseflowPipeline(ctx, wiseflow.fsFlows, FsClient(ctx.spec.fs.baseUrl, username, password), wf)
+
+
+FACTORIES[PIPELINE_FS_WISEFLOW] = build

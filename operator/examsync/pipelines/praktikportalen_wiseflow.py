@@ -1,0 +1,457 @@
+"""Pipeline praktikportalen-wiseflow: internship supervisors become external assessors on flows.
+
+An item is one (flow, period): a flow in states 0-3 carrying the external source
+`praktikportalen:{period}`. Per item: read the period → look up each supervisor's user →
+write users whose fields changed (a digest in state says so) → add missing assessors →
+on a flow not yet activated remove those this integration added who left the period → report
+done/fail on the source. Rules: contracts/wiseflow.md (B) and contracts/praktikportalen.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from typing import Any, ClassVar
+
+from examsync.adapters.errors import AuthError, CircuitOpen, ClientError, HostNotAllowed, UpstreamError
+from examsync.adapters.praktikportalen.client import PraktikportalenClient
+from examsync.adapters.wiseflow.client import WiseflowClient, client_for
+from examsync.audit import audit_record
+from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
+from examsync.domain.wiseflow import (
+    ACTIVE_STATES,
+    ASSESSOR_FIELDS,
+    SOURCE_SYNC_FIELDS,
+    USER_FIELDS,
+    Assessor,
+    Supervisor,
+    assessor_key,
+    assessors_to_remove,
+    body_digest,
+    period_of,
+    source_told,
+    supervisor_problem,
+    user_body,
+    user_key,
+)
+from examsync.pipelines.base import Discovery, Plan, RunContext
+from examsync.pipelines.runner import FACTORIES
+from examsync.secrets import ResolvedSecrets
+from examsync.spec import PIPELINE_PP_WISEFLOW, PraktikportalenSpec
+
+FATAL = (AuthError, CircuitOpen, HostNotAllowed)  # the driver stops the run for these
+COUNT_KEYS = (
+    "flows",
+    "supervisorsCreated",
+    "supervisorsUpdated",
+    "assessorsAdded",
+    "assessorsRemoved",
+    "failed",
+)
+SOURCE_READS = 8  # external-source look-ups in flight during discovery
+
+
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    flow_id: int
+    flow_state: int
+    flow_title: str | None
+    reference: str
+    period: str
+    source_state: str | None
+    shared: bool  # the flow has more than one praktikportalen source
+
+
+@dataclasses.dataclass
+class _Supervisor:
+    position: int
+    key: str  # hashed user key
+    user_id: int | None  # found (or, after apply, written)
+    body: dict[str, Any]
+    digest: str
+    write: str | None = None  # "create" | "update" when this item sends the user
+    wait: bool = False  # another item of this run creates the user: take its userId
+    add: bool = False  # not yet an assessor on the flow
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class _Work:
+    source: _Source
+    supervisors: list[_Supervisor]
+    removals: list[Assessor]
+    problems: list[tuple[int, str]]  # (position, why) of supervisors that cannot be imported
+    total: int
+    unknown_period: bool = False
+
+
+class PraktikportalenWiseflowPipeline:
+    name: ClassVar[str] = PIPELINE_PP_WISEFLOW
+    count_keys: ClassVar[tuple[str, ...]] = COUNT_KEYS
+    discovered_key: ClassVar[str] = "flows"
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        spec: PraktikportalenSpec,
+        wiseflow: WiseflowClient,
+        praktikportalen: PraktikportalenClient,
+    ) -> None:
+        self.ctx = ctx
+        self.spec = spec
+        self.wf = wiseflow
+        self.pp = praktikportalen
+        self._sources: dict[str, _Source] = {}
+        # hashed user key -> look-up of the userId: one per supervisor per run, in flight too
+        self._lookups: dict[str, asyncio.Task[int | None]] = {}
+        # hashed user key -> the userId once written: the one item that writes a user claims it,
+        # so a supervisor in two periods is written once and counted once
+        self._claims: dict[str, asyncio.Future[int]] = {}
+        self._added: set[tuple[int, int]] = set()  # (flow, user) assessor adds sent in this run
+
+    # --- discover ------------------------------------------------------------------------------
+
+    async def discover(self) -> Discovery:
+        try:
+            flows = await self.wf.search_flows({"states": list(ACTIVE_STATES)})
+            gate = asyncio.Semaphore(SOURCE_READS)
+
+            async def sources(flow_id: int) -> list[Any]:
+                async with gate:
+                    return list(await self.wf.external_sources(flow_id))
+
+            listed = await asyncio.gather(*(sources(f.flowId) for f in flows))
+        except UpstreamError as exc:
+            return Discovery(ids=[], listed=False, error=exc)
+        ids: list[str] = []
+        for flow, flow_sources in zip(flows, listed, strict=True):
+            if flow.state not in ACTIVE_STATES:
+                continue
+            periods = [(s, p) for s in flow_sources if (p := period_of(s.reference)) is not None]
+            for source, period in periods:
+                source_id = f"{flow.flowId}:{period}"
+                self._sources[source_id] = _Source(
+                    flow_id=flow.flowId,
+                    flow_state=flow.state,
+                    flow_title=flow.title,
+                    reference=source.reference,
+                    period=period,
+                    source_state=source.state,
+                    shared=len(periods) > 1,
+                )
+                ids.append(source_id)
+        return Discovery(ids=ids)
+
+    async def aclose(self) -> None:
+        for task in self._lookups.values():
+            task.cancel()
+        await self.wf.aclose()
+        await self.pp.aclose()
+
+    # --- plan ----------------------------------------------------------------------------------
+
+    def _key(self, source_id: str) -> str:
+        return f"{self.name}:{source_id}"
+
+    async def _find_user(self, key: str, praktikportal_id: str) -> int | None:
+        task = self._lookups.get(key)
+        if task is None:
+            task = self._lookups[key] = asyncio.ensure_future(
+                self.wf.find_user(self.spec.userDataTypeId, praktikportal_id)
+            )
+        try:
+            return await asyncio.shield(task)
+        except UpstreamError:
+            if self._lookups.get(key) is task:  # not remembered: the next item asks again
+                del self._lookups[key]
+            raise
+
+    async def plan(self, source_id: str) -> Plan:
+        source = self._sources.get(source_id)
+        if source is None:
+            return Plan(
+                outcome=self._result(
+                    source_id, None, Action.FAILED, Reason.UPSTREAM_ERROR, "flow not found by discovery"
+                )
+            )
+        try:
+            return await self._plan(source_id, source)
+        except FATAL:
+            raise
+        except UpstreamError as exc:
+            return Plan(
+                outcome=self._result(source_id, source, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc))
+            )
+
+    async def _plan(self, source_id: str, source: _Source) -> Plan:
+        period = await self.pp.period(self.spec.praktikportalId, source.period)
+        if period is None:
+            work = _Work(source, [], [], [], 0, unknown_period=True)
+            message = f"Praktikportalen has no period {source.period} under this licence"
+            outcome = self._result(source_id, source, Action.FAILED, Reason.UNKNOWN_PERIOD, message)
+            writes: tuple[PlannedWrite, ...] = (
+                ()
+                if source_told(source.source_state, ok=False)
+                else (PlannedWrite("update", SOURCE_SYNC_FIELDS),)
+            )
+            outcome = dataclasses.replace(outcome, writes=writes)
+            return Plan(outcome=outcome, writes=writes, payload=work)
+
+        total = len(period.supervisors)
+        problems: list[tuple[int, str]] = []
+        valid: list[tuple[int, Supervisor]] = []
+        seen: set[str] = set()
+        for position, supervisor in enumerate(period.supervisors, start=1):
+            problem = supervisor_problem(supervisor, position, total)
+            if problem is not None:
+                problems.append((position, problem))
+            elif supervisor.praktikportalId not in seen:
+                valid.append((position, supervisor))
+            if supervisor.praktikportalId:
+                seen.add(supervisor.praktikportalId)
+
+        # every supervisor still in the period is looked up (those not importable too), so none
+        # of them is ever taken for one who left
+        people = {s.praktikportalId: s for s in period.supervisors if s.praktikportalId}
+        keys = {pid: user_key(self.spec.praktikportalId, self.spec.userDataTypeId, pid) for pid in people}
+        found = await asyncio.gather(*(self._find_user(keys[pid], pid) for pid in people))
+        user_ids = dict(zip(people, found, strict=True))
+        in_period = {uid for uid in found if uid is not None}  # who must never be removed
+
+        assessors = await self.wf.assessors(source.flow_id)
+        present = {a.userId for a in assessors}
+        supervisors: list[_Supervisor] = []
+        for position, supervisor in valid:
+            assert supervisor.praktikportalId is not None
+            body = user_body(supervisor, self.spec.externalAssessorRoleId, self.spec.userDataTypeId)
+            key = keys[supervisor.praktikportalId]
+            entry = _Supervisor(
+                position=position,
+                key=key,
+                user_id=user_ids[supervisor.praktikportalId],
+                body=body,
+                digest=body_digest(body),
+            )
+            if entry.user_id is None or self.ctx.state.digests.get(key) != entry.digest:
+                # check and claim with no await between them: one item per run writes each user
+                if key in self._claims:
+                    entry.wait = entry.user_id is None
+                else:
+                    entry.write = "create" if entry.user_id is None else "update"
+                    self._claims[key] = _quiet_future()
+            entry.add = entry.user_id is None or entry.user_id not in present
+            supervisors.append(entry)
+
+        removals: list[Assessor] = []
+        if not source.shared:  # with several periods on one flow, "left the period" is not knowable here
+            removals = assessors_to_remove(
+                source.flow_id, source.flow_state, assessors, in_period, self.ctx.state.digests
+            )
+        work = _Work(source, supervisors, removals, problems, total)
+        writes = self._writes(work)
+        # the outcome goes to the source when something was written or it changed since last told
+        if writes or not source_told(source.source_state, ok=not problems):
+            writes = (*writes, PlannedWrite("update", SOURCE_SYNC_FIELDS))
+        outcome = self._outcome(source_id, work, writes)
+        if self.ctx.dry_run or not writes:
+            self._audit_supervisors(source_id, work)
+        return Plan(outcome=outcome, writes=writes, payload=work)
+
+    @staticmethod
+    def _writes(work: _Work) -> tuple[PlannedWrite, ...]:
+        writes = [PlannedWrite(s.write, USER_FIELDS) for s in work.supervisors if s.write is not None]
+        writes += [PlannedWrite("create", ASSESSOR_FIELDS) for s in work.supervisors if s.add]
+        if work.removals:
+            writes.append(PlannedWrite("update", ("assessors",)))
+        return tuple(writes)
+
+    def _result(
+        self,
+        source_id: str,
+        source: _Source | None,
+        action: Action,
+        reason: Reason | None = None,
+        message: str = "",
+        *,
+        extra: dict[str, int] | None = None,
+    ) -> ItemResult:
+        return ItemResult(
+            key=self._key(source_id),
+            source_id=source_id,
+            action=action,
+            reason=reason,
+            message=message,
+            target_id=str(source.flow_id) if source else None,
+            title=source.flow_title if source else None,
+            extra_counts=extra or {},
+        )
+
+    def _outcome(self, source_id: str, work: _Work, writes: tuple[PlannedWrite, ...]) -> ItemResult:
+        sups = work.supervisors
+        failed = [why for _, why in work.problems] + [
+            f"supervisor {s.position} of {work.total}: {s.error}" for s in sups if s.error
+        ]
+        extra = {
+            "supervisorsCreated": sum(1 for s in sups if s.write == "create" and not s.error),
+            "supervisorsUpdated": sum(1 for s in sups if s.write == "update" and not s.error),
+            "assessorsAdded": sum(1 for s in sups if s.add and not s.error),
+            "assessorsRemoved": len(work.removals),
+        }
+        if failed:
+            # the driver counts the failed item once; each further failed supervisor counts too
+            extra["failed"] = len(failed) - 1
+            reason = Reason.INVALID_SOURCE_DATA if work.problems else Reason.UPSTREAM_ERROR
+            message = "; ".join(failed)
+            if len(message) > 280:
+                message = f"{len(failed)} of {work.total} supervisors failed: {failed[0]}"
+            result = self._result(source_id, work.source, Action.FAILED, reason, message, extra=extra)
+        elif any(extra.values()):
+            result = self._result(source_id, work.source, Action.UPDATED, extra=extra)
+        else:
+            result = self._result(source_id, work.source, Action.UNCHANGED, extra=extra)
+        return dataclasses.replace(result, writes=writes)
+
+    def _audit_supervisors(self, source_id: str, work: _Work) -> None:
+        """One audit record per supervisor handled: positions and counts only, never the person."""
+        entries: list[tuple[int, Action, Reason | None, str]] = [
+            (s.position, _supervisor_action(s), Reason.UPSTREAM_ERROR if s.error else None, s.error or "")
+            for s in work.supervisors
+        ]
+        entries += [
+            (position, Action.FAILED, Reason.INVALID_SOURCE_DATA, why) for position, why in work.problems
+        ]
+        for position, action, reason, message in sorted(entries, key=lambda e: e[0]):
+            result = self._result(source_id, work.source, action, reason, message)
+            record = audit_record(self.ctx, self.name, result)
+            record["submodule"] = "supervisor"
+            record["supervisor"] = {"position": position, "total": work.total}
+            self.ctx.audit(record)
+
+    # --- apply ---------------------------------------------------------------------------------
+
+    async def apply(self, plan: Plan) -> ItemResult:
+        work: _Work = plan.payload
+        source = work.source
+        source_id = f"{source.flow_id}:{source.period}"
+        try:
+            await self._apply_users(work)
+            await self._apply_assessors(work)
+            outcome = plan.outcome if work.unknown_period else self._outcome(source_id, work, plan.writes)
+            # apply runs only with writes, and every plan with writes reports its outcome
+            await self.wf.report_sync(source.flow_id, source.reference, outcome.action is not Action.FAILED)
+        except UpstreamError as exc:
+            self._release(work, exc)
+            if isinstance(exc, FATAL):
+                raise
+            self._audit_supervisors(source_id, work)
+            # what was written before the failure still counts
+            done = plan.outcome if work.unknown_period else self._outcome(source_id, work, ())
+            return dataclasses.replace(
+                done, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR, message=str(exc), writes=()
+            )
+        except BaseException:
+            self._release(work, None)  # items waiting on this one's users must not wait forever
+            raise
+        self._audit_supervisors(source_id, work)
+        return outcome
+
+    def _release(self, work: _Work, error: UpstreamError | None) -> None:
+        """Claims this item did not fulfil fail for the items waiting on them."""
+        for entry in work.supervisors:
+            claim = self._claims.get(entry.key)
+            if entry.write is not None and claim is not None and not claim.done():
+                claim.set_exception(error or UpstreamError("wiseflow", "write user", "not written"))
+
+    async def _apply_users(self, work: _Work) -> None:
+        for entry in work.supervisors:
+            if entry.write is not None:
+                claim = self._claims[entry.key]
+                try:
+                    user_id, created = await self.wf.upsert_user(entry.body)
+                except FATAL:
+                    raise
+                except UpstreamError as exc:
+                    entry.error = str(exc)
+                    claim.set_exception(exc)
+                    continue
+                entry.user_id = user_id
+                entry.write = "create" if created else "update"
+                self.ctx.state.digests[entry.key] = entry.digest
+                claim.set_result(user_id)
+            elif entry.wait:
+                try:
+                    entry.user_id = await asyncio.shield(self._claims[entry.key])
+                except UpstreamError as exc:
+                    entry.error = str(exc)
+
+    async def _apply_assessors(self, work: _Work) -> None:
+        flow_id = work.source.flow_id
+        for entry in work.supervisors:
+            if not entry.add or entry.error or entry.user_id is None:
+                continue
+            if (flow_id, entry.user_id) in self._added:
+                entry.add = False
+                continue
+            self._added.add((flow_id, entry.user_id))
+            marker = assessor_key(flow_id, entry.user_id)
+            newly_marked = marker not in self.ctx.state.digests
+            # recorded before the add, so a crash right after it still knows who added the assessor
+            self.ctx.state.digests[marker] = "added"
+            await self.ctx.save()
+            try:
+                await self.wf.add_assessor(flow_id, entry.user_id, self.spec.externalAssessorTypeId)
+            except FATAL:
+                raise
+            except ClientError as exc:
+                if exc.status == 409:  # already an assessor (added by someone else meanwhile)
+                    entry.add = False
+                    if newly_marked:
+                        del self.ctx.state.digests[marker]
+                    continue
+                entry.error = str(exc)
+            except UpstreamError as exc:
+                entry.error = str(exc)
+        for assessor in work.removals:
+            await self.wf.remove_assessor(flow_id, assessor.assessorId)
+            self.ctx.state.digests.pop(assessor_key(flow_id, assessor.userId), None)
+
+
+def _supervisor_action(entry: _Supervisor) -> Action:
+    """created: this item created the user; updated: the user or the flow's assessors changed."""
+    if entry.error:
+        return Action.FAILED
+    if entry.write == "create":
+        return Action.CREATED
+    if entry.write == "update" or entry.add:
+        return Action.UPDATED
+    return Action.UNCHANGED
+
+
+def _quiet_future() -> asyncio.Future[int]:
+    """A claim nobody may await: its exception is marked retrieved so none is logged."""
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def retrieve(done: asyncio.Future[int]) -> None:
+        if not done.cancelled():
+            with contextlib.suppress(BaseException):
+                done.exception()
+
+    future.add_done_callback(retrieve)
+    return future
+
+
+def build(ctx: RunContext, secrets: ResolvedSecrets) -> PraktikportalenWiseflowPipeline:
+    wiseflow = ctx.spec.wiseflow
+    if wiseflow is None or wiseflow.praktikportalen is None:
+        raise ValueError("spec.wiseflow.praktikportalen is required for praktikportalen-wiseflow")
+    spec = wiseflow.praktikportalen
+    # every Secret value is read before any client opens, so a missing key leaks nothing
+    api_key = secrets.value(
+        "spec.wiseflow.praktikportalen.credentialsSecretRef", spec.credentialsSecretRef.name, "apiKey"
+    )
+    wf = client_for(wiseflow, secrets)
+    return PraktikportalenWiseflowPipeline(ctx, spec, wf, PraktikportalenClient(spec.baseUrl, api_key))
+
+
+FACTORIES[PIPELINE_PP_WISEFLOW] = build

@@ -1,0 +1,115 @@
+"""The WISEflow client against the simulator: token, re-auth, both shapes, rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from examsync.adapters.errors import AuthError
+from examsync.adapters.wiseflow.client import WiseflowClient, limiter_under, shared_limiters
+from examsync.adapters.wiseflow.simulator import World
+from examsync.sandbox.server import Sandbox
+
+CLIENT, SECRET = "test-client", "test-secret"
+
+
+def world(sb: Sandbox) -> World:
+    w: World = sb.world("wiseflow")
+    return w
+
+
+@pytest.fixture
+def wf_world(sandbox: Sandbox) -> World:
+    w = world(sandbox)
+    w.add_client(CLIENT, SECRET, "test")
+    return w
+
+
+async def test_one_token_for_many_concurrent_calls_and_reauth_once_on_401(
+    sandbox: Sandbox, wf_world: World
+) -> None:
+    flow = wf_world.add_flow("Eksamen", "EX1", licence="test")
+    client = WiseflowClient(sandbox.url("wiseflow"), CLIENT, SECRET)
+    try:
+        infos = await asyncio.gather(*(client.get_flow(flow.id) for _ in range(20)))
+        assert {i.name for i in infos if i} == {"Eksamen"}
+        assert wf_world.tokens_issued == 1
+        wf_world.tokens.clear()  # every token revoked: the next call gets 401 and re-authenticates
+        assert await client.get_flow(flow.id) is not None
+        assert wf_world.tokens_issued == 2
+    finally:
+        await client.aclose()
+
+
+async def test_wrong_credentials_are_an_auth_error(sandbox: Sandbox, wf_world: World) -> None:
+    client = WiseflowClient(sandbox.url("wiseflow"), CLIENT, "wrong")
+    try:
+        with pytest.raises(AuthError):
+            await client.search_flows({"states": [0]})
+    finally:
+        await client.aclose()
+
+
+async def test_envelope_and_bare_shapes_and_paging(sandbox: Sandbox, wf_world: World) -> None:
+    for i in range(230):
+        wf_world.add_flow(f"Flyt {i}", "", state=i % 6, licence="test")
+    wf_world.add_flow("Other licence", "", licence="elsewhere")
+    client = WiseflowClient(sandbox.url("wiseflow"), CLIENT, SECRET)
+    try:
+        active = await client.search_flows({"states": [0, 1, 2, 3]})  # envelope, two pages
+        assert len(active) == sum(1 for i in range(230) if i % 6 < 4)
+        assert sandbox.server("wiseflow").count("POST", "/flows/search") == 2
+        info = await client.get_flow(active[0].flowId)  # bare object
+        assert info is not None and info.state == 0
+        assert await client.find_user(1, "nobody@example.org") is None  # bare 404
+    finally:
+        await client.aclose()
+
+
+async def test_search_rejects_unknown_filters(sandbox: Sandbox, wf_world: World) -> None:
+    client = WiseflowClient(sandbox.url("wiseflow"), CLIENT, SECRET)
+    try:
+        with pytest.raises(Exception, match="HTTP 400"):
+            await client.search_flows({"subtitle": "x"})
+    finally:
+        await client.aclose()
+
+
+async def test_clients_of_one_credential_share_their_limiters() -> None:
+    a = shared_limiters("http://127.0.0.1:1", "same")
+    b = shared_limiters("http://127.0.0.1:1", "same")
+    c = shared_limiters("http://127.0.0.1:1", "other")
+    assert a is b and a is not c
+    assert [lim.max_rate / lim.time_period for lim in a] == pytest.approx([190.0, 4800 / 60])
+
+
+def test_limiter_bucket_plus_rate_stays_under_the_limit() -> None:
+    for limit, window in ((200, 1.0), (5000, 60.0), (30, 1.0)):
+        lim = limiter_under(limit, window, burst=max(1, limit // 20))
+        # worst case in any window: a full bucket at once plus what drains in during the window
+        assert lim.max_rate + lim.max_rate / lim.time_period * window <= limit
+
+
+async def test_burst_stays_under_the_servers_limit(sandbox: Sandbox, wf_world: World) -> None:
+    wf_world.per_second = 40  # a low artificial limit so a burst is cheap to test
+    client = WiseflowClient(sandbox.url("wiseflow"), CLIENT, SECRET, per_second=30)
+    try:
+        await asyncio.gather(*(client.get_flow(1) for _ in range(60)))
+    finally:
+        await client.aclose()
+    assert wf_world.rate_limited == 0
+    assert wf_world.peak_per_second() <= 40
+
+
+async def test_without_the_limiter_the_server_says_429_and_the_client_waits(
+    sandbox: Sandbox, wf_world: World
+) -> None:
+    wf_world.per_second = 40
+    client = WiseflowClient(sandbox.url("wiseflow"), CLIENT, SECRET, per_second=100_000, per_minute=1_000_000)
+    try:
+        results = await asyncio.gather(*(client.get_flow(1) for _ in range(60)))
+    finally:
+        await client.aclose()
+    assert wf_world.rate_limited > 0  # the control: the burst does exceed the limit
+    assert results == [None] * 60  # every call answered after waiting for RateLimit-Reset

@@ -1,0 +1,187 @@
+"""The pure WISEflow rules."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from examsync.domain.fs import parse_assessment
+from examsync.domain.wiseflow import (
+    Assessor,
+    FlowInfo,
+    FlowSummary,
+    Supervisor,
+    assessor_key,
+    assessors_to_add,
+    assessors_to_remove,
+    body_digest,
+    dates_diff,
+    desired_flow,
+    fs_id_from_reference,
+    fs_reference,
+    marking_end,
+    metadata_diff,
+    pending_matches,
+    period_of,
+    source_told,
+    supervisor_problem,
+    updated_metadata,
+    user_body,
+    user_key,
+)
+
+OSLO = ZoneInfo("Europe/Oslo")
+REFERENCE_ALPHABET = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_,.;:|")
+
+
+def test_reference_is_url_safe_base64_of_the_same_bytes() -> None:
+    fs_id = base64.b64encode("185||INF1000||1||SKR||2026||HØST".encode()).decode()
+    ref = fs_reference("ab+/cd==")
+    assert ref == "fs-ab-_cd"
+    assert fs_reference(fs_id)[3:] == base64.urlsafe_b64encode(base64.b64decode(fs_id)).decode().rstrip("=")
+
+
+@given(st.binary(min_size=1, max_size=80))
+def test_reference_round_trips_and_fits_the_pattern(raw: bytes) -> None:
+    fs_id = base64.b64encode(raw).decode()
+    ref = fs_reference(fs_id)
+    assert set(ref) <= REFERENCE_ALPHABET
+    assert fs_id_from_reference(ref) == fs_id
+
+
+def test_marking_end_is_oslo_end_of_day_across_dst() -> None:
+    assert datetime.fromtimestamp(marking_end(date(2026, 12, 22)), UTC) == datetime(
+        2026, 12, 22, 22, 59, 59, tzinfo=UTC
+    )
+    assert datetime.fromtimestamp(marking_end(date(2026, 6, 22)), UTC) == datetime(
+        2026, 6, 22, 21, 59, 59, tzinfo=UTC
+    )
+
+
+def _record(**changes: object) -> dict[str, object]:
+    rec: dict[str, object] = {
+        "id": "MTg1fHxJTkYxMDAwfHwxfHxTS1J8fDIwMjZ8fEjDmFNU",
+        "emnekode": "INF1000",
+        "emnetittel": "Introduksjon",
+        "start": "2026-10-25T01:30:00+02:00",
+        "slutt": "2026-10-25T03:30:00+01:00",
+        "sensurfrist": "2026-11-15",
+        "kandidater": [{}],
+    }
+    rec.update(changes)
+    return rec
+
+
+def test_desired_flow_converts_by_offset_not_by_assumed_zone() -> None:
+    d = desired_flow(parse_assessment(_record()))
+    assert d.title == "Introduksjon" and d.subtitle == "INF1000"
+    assert d.participation.end - d.participation.start == 3 * 3600  # the DST night lasts an hour more
+    assert d.marking is not None and d.marking.start == d.participation.end
+
+
+def test_desired_flow_falls_back_for_missing_fields() -> None:
+    d = desired_flow(
+        parse_assessment(_record(slutt=None, varighetMinutter=90, sensurfrist=None, emnetittel=None))
+    )
+    assert d.title == "INF1000"
+    assert d.participation.end - d.participation.start == 5400
+    assert d.marking is None
+    assert d.dates_body() == {"participation": d.participation.as_dict()}
+
+
+def test_diffs_name_wiseflow_fields() -> None:
+    d = desired_flow(parse_assessment(_record()))
+    same = FlowInfo(
+        id=1,
+        name=d.title,
+        subName=d.subtitle,
+        state=1,
+        participantStartDate=d.participation.start,
+        participantEndDate=d.participation.end,
+        markingStartDate=d.marking.start if d.marking else None,
+        markingEndDate=d.marking.end if d.marking else None,
+    )
+    assert metadata_diff(d, same) == [] and dates_diff(d, same) == []
+    other = same.model_copy(update={"subName": "X", "markingEndDate": 0})
+    assert metadata_diff(d, other) == ["subtitle"] and dates_diff(d, other) == ["marking"]
+    meta = updated_metadata(
+        {
+            "title": "old",
+            "subtitle": "old",
+            "code": "C",
+            "term": "T",
+            "examinationType": None,
+            "purpose": "p",
+        },
+        d,
+    )
+    assert meta == {
+        "title": d.title,
+        "subtitle": d.subtitle,
+        "code": "C",
+        "term": "T",
+        "examinationType": None,
+        "purpose": "p",
+    }
+
+
+def test_pending_matches_title_subtitle_and_creation_time() -> None:
+    since = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    hit = FlowSummary(flowId=5, title="T", subtitle="S", state=0)
+    created = int(since.timestamp()) + 2
+    flow = FlowInfo(id=5, name="T", subName="S", state=0, created=created)
+    assert pending_matches(flow, hit, "T", "S", since)
+    assert not pending_matches(flow, hit, "T", "other", since)
+    old = flow.model_copy(update={"created": int((since - timedelta(hours=1)).timestamp())})
+    assert not pending_matches(old, hit, "T", "S", since)
+
+
+def test_supervisor_problems_by_position_and_no_value_leaks() -> None:
+    s = Supervisor(praktikportalId="TS-1", firstName="Mette", email=None)
+    assert supervisor_problem(s, 3, 12) == "supervisor 3 of 12 has no e-mail"
+    assert supervisor_problem(Supervisor(email="a@b.dk"), 1, 2) == "supervisor 1 of 2 has no praktikportal id"
+    assert supervisor_problem(Supervisor(praktikportalId="TS-1", email="a@b.dk"), 1, 1) is None
+
+
+def test_user_key_and_digest_are_hashes() -> None:
+    key = user_key("LIC", 9, "TS-10023")
+    assert (
+        "TS-10023" not in key and key == user_key("LIC", 9, "TS-10023") and key != user_key("LIC", 9, "TS-2")
+    )
+    s = Supervisor(praktikportalId="TS-10023", firstName="Mette", lastName="Holm", email="m@h.dk")
+    body = user_body(s, 4, 9)
+    assert body["externalIds"] == [{"userDataTypeId": 9, "value": "TS-10023"}] and body["roles"] == [4]
+    digest = body_digest(body)
+    assert "Mette" not in digest and digest != body_digest({**body, "emails": ["x@h.dk"]})
+
+
+def test_assessor_decisions() -> None:
+    assessors = [
+        Assessor(assessorId=1, userId=10),
+        Assessor(assessorId=2, userId=11),
+        Assessor(assessorId=3, userId=12),
+    ]
+    assert assessors_to_add([10, 13, 13], assessors) == [13]
+    ours = {assessor_key(7, 11): "added", assessor_key(7, 12): "added"}
+    # state 0: only ours, only those who left the period
+    assert [a.assessorId for a in assessors_to_remove(7, 0, assessors, {12}, ours)] == [2]
+    # an activated flow never loses an assessor
+    assert assessors_to_remove(7, 1, assessors, set(), ours) == []
+    # markers are per flow
+    assert assessors_to_remove(8, 0, assessors, set(), ours) == []
+
+
+def test_period_reference() -> None:
+    assert period_of("praktikportalen:4711") == "4711"
+    assert period_of("praktikportalen:") is None
+    assert period_of("fs-abc") is None
+
+
+def test_source_outcome_is_reported_only_when_it_changes() -> None:
+    assert source_told("done", ok=True) and source_told("DONE", ok=True)
+    assert not source_told("failed", ok=True) and not source_told(None, ok=True)
+    assert source_told("failed", ok=False) and not source_told("pending", ok=False)
