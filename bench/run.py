@@ -17,6 +17,7 @@ import base64
 import multiprocessing as mp
 import resource
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -145,6 +146,9 @@ async def pipeline_run(urls: Urls, n: int, states: list[InstitutionState]) -> tu
     ))
     elapsed = time.perf_counter() - started
     failed = sum(r.pipelines["fs-inspera"].counts["failed"] for r, _ in results)
+    reasons = Counter(f.message.split(":")[0] + ": " + f.reason for r, _ in results for f in r.failures())
+    if reasons:
+        print(f"  failures: {dict(reasons)}")
     return elapsed, failed, [s for _, s in results]
 
 

@@ -21,7 +21,7 @@ from examsync.manifests import ManifestError, ManifestSet, load_manifests
 from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
 from examsync.report import InstitutionReport
 from examsync.spec import Institution
-from examsync.state import InstitutionState, StateFile
+from examsync.state import InstitutionState, StateFile, write_atomic
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -80,7 +80,8 @@ async def sync_manifests(
                 return
             async with save_lock:
                 state_file.institutions[key] = state
-                await asyncio.to_thread(state_file.save, state_path)
+                # serialise on the loop (pipelines change the state there), write in a thread
+                await asyncio.to_thread(write_atomic, state_path, state_file.to_json())
 
         task_ids: dict[str, Any] = {}
 
@@ -114,6 +115,9 @@ def _record_metrics(key: str, report: InstitutionReport, inst: Institution) -> N
     metrics.set_view(key, metrics.conditions_for(report), inst.spec.suspend, inst.spec.interval_delta.total_seconds())
 
 
+_ACTION_COLUMNS = frozenset({"discovered", "flows", "created", "updated", "unchanged", "skipped", "failed"})
+
+
 def render_text(result: SyncResult, out: TextIO) -> None:
     table = Table(title="examsync sync", title_justify="left")
     for column in ("INSTITUTION", "MODE", "PIPELINE", "DISCOVERED", "CREATED", "UPDATED", "UNCHANGED",
@@ -130,6 +134,9 @@ def render_text(result: SyncResult, out: TextIO) -> None:
             verdict = "[red]failed" if p.failed else "[green]ok"
             if p.fatal:
                 verdict = f"[red]{p.fatal}"
+            extra = [f"{k}={v}" for k, v in counts.items() if k not in _ACTION_COLUMNS and v]
+            if extra:
+                verdict += f" [dim]({', '.join(extra)})"
             table.add_row(report.key, report.mode, name, str(discovered),
                           *(str(p.actions.get(a, 0)) for a in ("created", "updated", "unchanged", "skipped")),
                           str(failed), verdict)

@@ -16,7 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from examsync.adapters.fs import simulator as fs_sim
+from examsync.adapters.humio import simulator as humio_sim
 from examsync.adapters.inspera import simulator as inspera_sim
+from examsync.adapters.slack import simulator as slack_sim
 from examsync.domain.fs import encode_id, parse_assessment
 from examsync.domain.inspera import desired_test
 from examsync.sandbox.server import GRAVITEE_API_KEY
@@ -261,10 +263,16 @@ def manifests(sandbox: Any) -> list[dict[str, Any]]:
                 "fs": fs_spec(UIO_NR, "uio-fs", []),
                 "inspera": {"enabled": True, "baseUrl": sandbox.url("inspera"), "clientId": "uio.inspera.no",
                             "credentialsSecretRef": {"name": "uio-inspera"}},
+                # the sinks too, so the demo shows a Slack message and audit records in Humio
+                "notifications": {"slack": {"webhookSecretRef": {"name": "uio-slack"},
+                                            "suppressReasons": ["Disconnected"]}},
+                "audit": {"humio": {"url": sandbox.url("humio"), "tokenSecretRef": {"name": "uio-humio"}}},
             },
         },
         secret("uio-fs", fs_creds),
         secret("uio-inspera", {"apiKey": inspera_sim.API_KEY}),
+        secret("uio-slack", {"url": slack_sim.webhook_url(sandbox.url("slack"))}),
+        secret("uio-humio", {"token": humio_sim.INGEST_TOKEN}),
         {
             "apiVersion": "examsync.io/v1alpha1", "kind": "Institution",
             "metadata": {"name": UIB, "namespace": NAMESPACE},

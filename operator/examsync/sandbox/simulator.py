@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -22,10 +23,13 @@ class Faults:
     """Knobs a test or the benchmark turns; all off by default.
 
     `once` holds faults keyed by "METHOD path-prefix" that fire exactly once (e.g. fail the
-    first link call): a list of actions such as "500", "reset", "timeout", "commit-then-timeout".
+    first link call): a list of actions such as "500", "reset", "timeout", "commit-then-timeout",
+    "timeout-then-commit".
+    A key ending in `$` matches that exact path only ("POST /v1/test$": the create, not the search).
     """
 
     latency: float = 0.0  # seconds added to every request
+    jitter: float = 0.0  # up to this many seconds more, drawn per request
     error_rate: float = 0.0  # share of requests answered 503
     rate_limit_rate: float = 0.0  # share answered 429 with Retry-After
     retry_after: float = 0.05
@@ -35,6 +39,7 @@ class Faults:
     malformed_rate: float = 0.0  # share answered 200 with a body that is not JSON
     seed: int = 1
     once: dict[str, list[str]] = field(default_factory=dict)
+    spare: tuple[str, ...] = ()  # "METHOD path-prefix" keys (as in `once`) the random faults never hit
     _rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
@@ -45,25 +50,31 @@ class Faults:
 
     def take_once(self, method: str, path: str) -> str | None:
         for key, actions in self.once.items():
-            m, _, prefix = key.partition(" ")
-            if m == method and path.startswith(prefix) and actions:
+            if _matches(key, method, path) and actions:
                 return actions.pop(0)
         return None
 
+    def spared(self, method: str, path: str) -> bool:
+        return any(_matches(key, method, path) for key in self.spare)
 
-class CommitThenFail(Exception):
-    """Raised by a handler wrapper to drop the response after the write was stored."""
+
+def _matches(key: str, method: str, path: str) -> bool:
+    m, _, prefix = key.partition(" ")
+    if m != method:
+        return False
+    return path == prefix[:-1] if prefix.endswith("$") else path.startswith(prefix)
 
 
-def fault_middleware(faults: Faults, calls: Counter[str]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def fault_middleware(faults: Faults, calls: Counter[str]) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         calls[f"{request.method} {request.path}"] += 1
         calls["total"] += 1
-        if faults.latency:
-            await asyncio.sleep(faults.latency)
+        if faults.latency or faults.jitter:
+            extra = faults._rng.uniform(0, faults.jitter) if faults.jitter else 0.0
+            await asyncio.sleep(faults.latency + extra)
         action = faults.take_once(request.method, request.path)
-        if action is None:
+        if action is None and not faults.spared(request.method, request.path):
             if faults.roll(faults.error_rate):
                 action = "503"
             elif faults.roll(faults.rate_limit_rate):
@@ -89,6 +100,11 @@ def fault_middleware(faults: Faults, calls: Counter[str]) -> Callable[[web.Reque
             raise ConnectionResetError("injected reset")
         if action == "malformed":
             return web.Response(text="{not json", content_type="application/json")
+        if action == "timeout-then-commit":
+            # slow, not lost: the write lands after the client gave up (the body is read first)
+            await request.read()
+            await asyncio.sleep(faults.slow_seconds)
+            return await handler(request)
         if action == "commit-then-timeout":
             # the write is stored, then the answer never arrives in time
             await handler(request)
