@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
+# Each pipeline module registers its factory in FACTORIES on import.
+from examsync.pipelines import fs_inspera, fs_wiseflow, praktikportalen_wiseflow
 from examsync.pipelines.runner import FACTORIES
 
-# Each pipeline module registers itself on import.
-for _module in ("fs_inspera", "fs_wiseflow", "praktikportalen_wiseflow"):
-    try:
-        __import__(f"examsync.pipelines.{_module}")
-    except ModuleNotFoundError as exc:  # a pipeline not built yet
-        if exc.name != f"examsync.pipelines.{_module}":
-            raise
-
-__all__ = ["FACTORIES"]
+__all__ = ["FACTORIES", "fs_inspera", "fs_wiseflow", "praktikportalen_wiseflow"]
