@@ -1,0 +1,1 @@
+"""The operator layer: kopf handlers that map Institution events to pipeline runs and runs to status."""

@@ -1,0 +1,72 @@
+"""The few Kubernetes calls the operator makes itself: read a Secret, patch the status subresource.
+
+Uses the official asynchronous client (``kubernetes.aio``), logged in the way kopf logs in: the
+pod's service account in a cluster, else ``$KUBECONFIG`` (or ``~/.kube/config``).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from kubernetes.aio import client as kclient
+from kubernetes.aio import config as kconfig
+from kubernetes.aio.client.exceptions import ApiException
+
+from examsync.spec import API_GROUP, API_VERSION, PLURAL
+
+__all__ = ["ApiException", "KubeApi"]
+
+
+class KubeApi:
+    def __init__(self, api_client: Any) -> None:
+        self._client = api_client
+        self._core = kclient.CoreV1Api(api_client)
+        self._custom = kclient.CustomObjectsApi(api_client)
+
+    @classmethod
+    async def from_environment(cls) -> KubeApi:
+        configuration = kclient.Configuration()
+        try:
+            kconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except kconfig.ConfigException:
+            await kconfig.load_kube_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration, persist_config=False
+            )
+        return cls(kclient.ApiClient(configuration))
+
+    @classmethod
+    def for_server(cls, host: str, token: str | None = None, verify_ssl: bool = True) -> KubeApi:
+        """A client for an explicit server (tests, emulators)."""
+        configuration = kclient.Configuration(host=host, verify_ssl=verify_ssl)
+        if token:
+            configuration.api_key = {"BearerToken": token}
+            configuration.api_key_prefix = {"BearerToken": "Bearer"}
+        return cls(kclient.ApiClient(configuration))
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The Secret's decoded data; None when it does not exist. Raises ApiException otherwise."""
+        try:
+            response = await self._core.read_namespaced_secret_without_preload_content(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        async with response:
+            if response.status == 404:
+                return None
+            if response.status >= 400:
+                raise ApiException(status=response.status, reason=response.reason)
+            body = await response.json()
+        data = {k: base64.b64decode(v).decode("utf-8") for k, v in (body.get("data") or {}).items()}
+        return data
+
+    async def patch_status(self, namespace: str, name: str, status_patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch sent to the status subresource; returns the object after it."""
+        result = await self._custom.patch_namespaced_custom_object_status(
+            API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status_patch}
+        )
+        return dict(result) if isinstance(result, dict) else {}
+
+    async def close(self) -> None:
+        await self._client.close()

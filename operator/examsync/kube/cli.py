@@ -1,0 +1,74 @@
+"""`examsync run`: the operator (what the container starts), with kopf's run options."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from examsync.pipelines.runner import SinkFactory
+
+DEFAULT_PEERING = "examsync"
+
+
+@click.command()
+@click.option("--standalone", is_flag=True, help="Run without peering (no other replica is coordinated with).")
+@click.option("-A", "--all-namespaces", "clusterwide", is_flag=True, help="Serve Institutions in all namespaces.")
+@click.option("-n", "--namespace", "namespaces", multiple=True, help="Serve this namespace (repeatable; globs).")
+@click.option("--liveness", "liveness_endpoint", help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
+@click.option(
+    "--peering",
+    "peering_name",
+    default=DEFAULT_PEERING,
+    show_default=True,
+    envvar="EXAMSYNC_PEERING",
+    help="kopf peering object: only the replica with the highest priority is active.",
+)
+@click.option("--priority", type=int, default=0, show_default=True, help="Priority of this replica in peering.")
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
+@click.option("--metrics-port", type=int, default=9464, show_default=True, help="Serve /metrics on this port.")
+def run(
+    *,
+    standalone: bool,
+    clusterwide: bool,
+    namespaces: tuple[str, ...],
+    liveness_endpoint: str | None,
+    peering_name: str,
+    priority: int,
+    verbose: bool,
+    quiet: bool,
+    metrics_port: int,
+) -> None:
+    """Run the operator: reconcile every Institution on its schedule until SIGTERM."""
+    import kopf
+
+    from examsync.kube.config import OperatorConfig
+    from examsync.kube.main import build_registry
+    from examsync.logs import setup_logging
+    from examsync.oneshot import configure_allowed_hosts
+
+    setup_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
+    configure_allowed_hosts()
+    if not namespaces:
+        clusterwide = True  # the chart's default (watchNamespaces: []) is every namespace
+    registry = build_registry(OperatorConfig(metrics_port=metrics_port, sinks=_sinks()))
+    kopf.run(
+        registry=registry,
+        standalone=standalone,
+        clusterwide=clusterwide,
+        namespaces=list(namespaces),
+        liveness_endpoint=liveness_endpoint,
+        peering_name=None if standalone else peering_name,
+        priority=priority,
+    )
+
+
+def _sinks() -> SinkFactory | None:
+    """Audit and notification sinks (Humio, Slack), when that module is built."""
+    try:
+        from examsync.sinks import build_sinks
+    except ImportError:
+        return None
+    return build_sinks

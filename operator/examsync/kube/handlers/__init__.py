@@ -1,0 +1,1 @@
+"""What each kopf handler does; ``examsync.kube.main`` only registers them."""

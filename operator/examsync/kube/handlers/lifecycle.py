@@ -1,0 +1,34 @@
+"""Operator start and stop: kopf settings, the Kubernetes client, the metrics server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from examsync.kube.config import Shared
+from examsync.kube.reconciler import call_metrics
+
+FINALIZER = "examsync.io/finalizer"
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    settings.persistence.finalizer = FINALIZER
+    # only the Events this operator posts on purpose, not every log line of an object's logger
+    settings.posting.loggers = False
+    settings.posting.level = logging.INFO
+
+
+async def startup(shared: Shared, settings: kopf.OperatorSettings, **_: Any) -> None:
+    configure(settings)
+    if shared.api is None:
+        shared.api = await shared.config.api_factory()
+    if shared.config.metrics_port is not None:
+        call_metrics("serve", shared.config.metrics_port)
+
+
+async def cleanup(shared: Shared, **_: Any) -> None:
+    if shared.api is not None:
+        await shared.api.close()
+        shared.api = None

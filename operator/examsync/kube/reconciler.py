@@ -1,0 +1,217 @@
+"""One Institution's reconciler: decide, run the pipelines once, write status, events, metrics.
+
+It keeps the status it last wrote (the operator is the status' only writer), so a decision never
+waits for its own write to come back through the watch stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from examsync import metrics
+from examsync.kube import conditions as c
+from examsync.kube import events
+from examsync.kube import status as st
+from examsync.kube.config import Shared
+from examsync.kube.scheduler import REQUESTED_AT, decide, next_run
+from examsync.kube.secrets import KubeSecrets, SecretReadError
+from examsync.pipelines.runner import RunOptions, run_institution
+from examsync.report import InstitutionReport
+from examsync.spec import InstitutionSpec, SpecError, parse_duration, parse_spec
+from examsync.state import InstitutionState
+
+log = logging.getLogger("examsync.operator")
+
+
+def call_metrics(name: str, *args: Any) -> None:
+    """Metrics are best effort: a missing or failing function never stops a run."""
+    fn = getattr(metrics, name, None)
+    if fn is None:
+        return
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("metrics call failed", extra={"call": name})
+
+
+class InstitutionReconciler:
+    def __init__(self, shared: Shared, name: str, namespace: str, status: Mapping[str, Any] | None) -> None:
+        self.shared = shared
+        self.name = name
+        self.namespace = namespace
+        self.key = f"{namespace}/{name}"
+        self.status: dict[str, Any] = copy.deepcopy(dict(status or {}))
+        self._write_lock = asyncio.Lock()
+        self._pending: InstitutionState | None = None
+
+    # -- status -------------------------------------------------------------------------------
+
+    async def write(self, desired: dict[str, Any]) -> bool:
+        """Patch the status subresource from what was last written to ``desired``; False: no change."""
+        async with self._write_lock:
+            patch = st.merge_patch(self.status, desired)
+            if not patch:
+                return False
+            await self.shared.require_api().patch_status(self.namespace, self.name, patch)
+            self.status = copy.deepcopy(desired)
+            return True
+
+    async def checkpoint(self, state: InstitutionState) -> None:
+        """Durable progress mid-run. Calls that arrive while a write is in flight share the next one
+        (group commit); each returns only once a write holding its state has succeeded."""
+        self._pending = state
+        async with self._write_lock:
+            pending, self._pending = self._pending, None
+            if pending is None:
+                return  # a write that started after this call's state was set already holds it
+            patch = {"progress": st.progress_dict(pending)}
+            diff = st.merge_patch({"progress": self.status.get("progress")}, patch)
+            if not diff:
+                return
+            await self.shared.require_api().patch_status(self.namespace, self.name, diff)
+            self.status["progress"] = patch["progress"]
+
+    def _view(self, spec_raw: Mapping[str, Any]) -> None:
+        try:
+            interval = parse_duration(str(spec_raw.get("interval") or "6h")).total_seconds()
+        except ValueError:
+            interval = 0.0
+        conditions = list(self.status.get("conditions") or [])
+        call_metrics("set_view", self.key, conditions, spec_raw.get("suspend") is True, interval)
+
+    # -- one step of the daemon -----------------------------------------------------------------
+
+    async def step(self, body: Mapping[str, Any], *, first: bool, stop: asyncio.Event) -> float | None:
+        """Run if due; return seconds until the next look (None: wait for a change of the object)."""
+        cfg = self.shared.config
+        meta = body.get("metadata") or {}
+        spec_raw = body.get("spec") or {}
+        generation = meta.get("generation")
+        now = cfg.now()
+
+        if spec_raw.get("suspend") is True:
+            if await self.write(st.suspended(self.status, generation=generation, now=now)):
+                log.info("suspended", extra={"institution": self.key})
+            self._view(spec_raw)
+            return None
+
+        try:
+            spec = parse_spec(spec_raw)
+        except SpecError as exc:
+            was = c.get_condition(self.status.get("conditions"), c.STALLED) or {}
+            if await self.write(st.invalid(self.status, generation=generation, message=str(exc), now=now)):
+                if was.get("message") != str(exc) or was.get("status") != c.TRUE:
+                    events.invalid_spec(body, str(exc))
+                log.warning("invalid spec", extra={"institution": self.key, "problems": exc.problems})
+            self._view(spec_raw)
+            return None
+
+        if stop.is_set():
+            return None  # shutting down: no new run
+        annotations = meta.get("annotations") or {}
+        requested_at = annotations.get(REQUESTED_AT)
+        decision = decide(
+            self.status,
+            generation=generation,
+            requested_at=requested_at,
+            interval=spec.interval_delta,
+            now=now,
+            rng=cfg.rng,
+            first=first,
+        )
+        if decision.trigger is None:
+            if decision.wake_at is None:
+                return None
+            return max(0.0, (decision.wake_at - now).total_seconds())
+        await self.run(body, spec, trigger=decision.trigger, requested_at=requested_at, stop=stop)
+        return 0.0
+
+    async def run(
+        self,
+        body: Mapping[str, Any],
+        spec: InstitutionSpec,
+        *,
+        trigger: str,
+        requested_at: str | None,
+        stop: asyncio.Event,
+    ) -> InstitutionReport:
+        cfg = self.shared.config
+        generation = (body.get("metadata") or {}).get("generation")
+        options = RunOptions(stop=stop, now=cfg.now, sinks=cfg.sinks)
+        log.info("run started", extra={"institution": self.key, "runId": options.run_id, "trigger": trigger})
+        await self.write(
+            st.started(self.status, generation=generation, trigger=trigger, run_id=options.run_id, now=cfg.now())
+        )
+        self._view(body.get("spec") or {})
+        state = st.read_progress(self.status)
+        started = cfg.now()
+        try:
+            report, new_state = await run_institution(
+                self.name,
+                self.namespace,
+                spec,
+                KubeSecrets(self.shared.require_api(), self.namespace),
+                state,
+                options,
+                checkpoint=self.checkpoint,
+            )
+        except SecretReadError as exc:
+            report, new_state = (
+                self._failed_report(spec, options, started, str(exc), exc.status in (401, 403)),
+                state,
+            )
+        except Exception as exc:  # a bug must not leave Reconciling True forever
+            log.exception("run failed", extra={"institution": self.key, "runId": options.run_id})
+            report = self._failed_report(spec, options, started, f"internal error: {type(exc).__name__}", False)
+            new_state = state
+
+        finished = cfg.now()
+        upcoming = next_run(finished, spec.interval_delta, cfg.rng)
+        if stop.is_set():  # cut short by a shutdown: the next operator resumes it soon, not in hours
+            upcoming = finished
+        previous_reasons = events.failure_reasons(self.status.get("failures"))
+        await self.write(
+            st.finished(
+                self.status,
+                report,
+                state=new_state,
+                generation=generation,
+                next_run=upcoming,
+                requested_at=requested_at,
+                now=finished,
+            )
+        )
+        events.run_finished(body, report, upcoming - finished, previous_reasons)
+        call_metrics("record_run", self.key, report, spec)
+        self._view(body.get("spec") or {})
+        log.info(
+            "run finished",
+            extra={
+                "institution": self.key,
+                "runId": options.run_id,
+                "result": st.result_of(report),
+                "totals": report.totals(),
+            },
+        )
+        return report
+
+    def _failed_report(
+        self, spec: InstitutionSpec, options: RunOptions, started: datetime, error: str, stalled: bool
+    ) -> InstitutionReport:
+        report = InstitutionReport(
+            name=self.name,
+            namespace=self.namespace,
+            mode="DryRun" if spec.mode == "DryRun" else "Apply",
+            run_id=options.run_id,
+            started=started,
+        )
+        report.error, report.stalled = error, stalled
+        return report
+
+    def forget(self) -> None:
+        call_metrics("forget", self.key)

@@ -1,0 +1,346 @@
+"""Harness: the operator in-process against kmock's Kubernetes emulator, with the gaps a real API server
+would not have filled in (resourceVersion, generation, uid, generateName, the status subresource,
+JSON-patch `test` failures as 422, Secret stringData), and every write recorded for assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import itertools
+import random
+import string
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import jsonpatch
+import kmock
+import kopf
+import pytest
+from kmock._internal import apps, dicts, enums, k8s, rendering
+
+from examsync.kube.api import KubeApi
+from examsync.kube.config import OperatorConfig
+from examsync.kube.main import build_registry
+from examsync.kube.status import merge_patch
+from examsync.sandbox import seed_no
+from examsync.sandbox.server import Sandbox
+
+INSTITUTIONS = kmock.resource("examsync.io", "v1alpha1", "institutions")
+SECRETS = kmock.resource("", "v1", "secrets")
+EVENTS = kmock.resource("", "v1", "events")
+NAMESPACE = "examsync"
+
+
+@dataclass
+class Write:
+    """One write request as the client sent it (before the emulator filled anything in)."""
+
+    method: str
+    resource: str
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+    body: Any
+
+
+class Emulator(k8s.KubernetesEmulator):
+    """KubernetesEmulator plus what kopf and our status writes need of a real API server."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self.writes: list[Write] = []
+        self._serial = asyncio.Lock()
+        self._inflight: set[int] = set()
+        self._versions = itertools.count(1000)
+        declare = {
+            "v1/namespaces": kmock.ResourceInfo(kind="Namespace", namespaced=False, verbs=["list", "watch", "get"]),
+            "apiextensions.k8s.io/v1/customresourcedefinitions": kmock.ResourceInfo(
+                kind="CustomResourceDefinition", namespaced=False, verbs=["list", "watch", "get"]
+            ),
+            "v1/events": kmock.ResourceInfo(kind="Event", namespaced=True, verbs=["create", "list", "get"]),
+            "v1/secrets": kmock.ResourceInfo(kind="Secret", namespaced=True, verbs=["create", "get", "patch"]),
+            "examsync.io/v1alpha1/institutions": kmock.ResourceInfo(
+                kind="Institution",
+                singular="institution",
+                namespaced=True,
+                shortnames={"inst"},
+                verbs=["list", "watch", "get", "patch", "update", "create", "delete"],
+                subresources={"status"},
+            ),
+        }
+        for key, info in declare.items():
+            self.resources[key] = info
+
+    async def _handle(self, request: rendering.Request) -> Any:
+        # kmock routes a request by looking it up among all it has kept, which grows quadratic:
+        # keep only the requests still being served (routing must still find those)
+        self._inflight.add(id(request))
+        self._requests[:] = [r for r in self._requests if id(r) in self._inflight]
+        try:
+            return await self._serve(request)
+        finally:
+            self._inflight.discard(id(request))
+
+    async def _serve(self, request: rendering.Request) -> Any:
+        if request.resource is None or request.action not in (enums.action.CREATE, enums.action.UPDATE):
+            return await super()._handle(request)
+        self.writes.append(
+            Write(
+                str(request.method.value).upper(),
+                str(request.resource.plural),
+                request.namespace,
+                request.name,
+                request.subresource,
+                copy.deepcopy(request.data),
+            )
+        )
+        async with self._serial:  # prepare and store as one step: no write slips in between
+            try:
+                if request.action == enums.action.CREATE:
+                    self._prepare_create(request)
+                else:
+                    self._prepare_update(request)
+            except k8s.KubernetesError as exc:
+                return await self._render_error(exc)
+            return await super()._handle(request)
+
+    def _version(self) -> str:
+        return str(next(self._versions))
+
+    def _prepare_create(self, request: rendering.Request) -> None:
+        data = request.data
+        meta = data.setdefault("metadata", {})
+        if request.namespace and not meta.get("namespace"):
+            meta["namespace"] = request.namespace
+        if not meta.get("name") and meta.get("generateName"):
+            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+            meta["name"] = meta["generateName"] + suffix
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        meta["resourceVersion"] = self._version()
+        meta["generation"] = 1
+        if request.resource == SECRETS and "stringData" in data:
+            encoded = {k: base64.b64encode(str(v).encode()).decode() for k, v in data.pop("stringData").items()}
+            data["data"] = {**(data.get("data") or {}), **encoded}
+
+    def _prepare_update(self, request: rendering.Request) -> None:
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            return  # the base class answers 404
+        old = copy.deepcopy(self.objects[key].raw)
+        patch = request.data
+        if isinstance(patch, list):
+            try:
+                new = jsonpatch.apply_patch(old, patch, in_place=False)
+            except (jsonpatch.JsonPatchTestFailed, jsonpatch.JsonPatchConflict) as exc:
+                raise k8s.KubernetesError(status=422, reason="Invalid", message=type(exc).__name__) from None
+        elif str(request.method.value).upper() == "PUT":
+            new = copy.deepcopy(patch)
+        else:
+            new = dict(dicts.patch_dict(copy.deepcopy(old), patch or {}))
+        if request.resource == INSTITUTIONS:
+            if request.subresource == "status":  # the status subresource changes status only
+                new = {**old, "status": new.get("status")}
+            else:  # the main resource never changes status
+                new = {**new, "status": old.get("status")}
+            if new.get("status") is None:
+                new.pop("status", None)
+        meta = new.setdefault("metadata", {})
+        for fixed in ("uid", "creationTimestamp", "name", "namespace", "generation", "resourceVersion"):
+            if fixed in old.get("metadata", {}):
+                meta[fixed] = old["metadata"][fixed]
+        if request.subresource is None and new.get("spec") != old.get("spec"):
+            meta["generation"] = int(meta.get("generation") or 0) + 1
+        if new != old:
+            meta["resourceVersion"] = self._version()
+        object.__setattr__(request, "data", merge_patch(old, new) or {})
+
+    # -- helpers for tests ----------------------------------------------------------------------
+
+    def institution(self, name: str, namespace: str = NAMESPACE) -> dict[str, Any]:
+        return copy.deepcopy(self.objects[INSTITUTIONS, namespace, name].raw)
+
+    def status(self, name: str, namespace: str = NAMESPACE) -> dict[str, Any]:
+        return dict(self.institution(name, namespace).get("status") or {})
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for (resource, _, _), obj in list(self.objects.items()):
+            if resource == EVENTS and not obj.deleted:
+                raw = obj.raw
+                if name is None or (raw.get("involvedObject") or {}).get("name") == name:
+                    out.append(raw)
+        return out
+
+
+class LoopClock:
+    """Wall-clock time that moves with the event loop's (looptime's) time."""
+
+    def __init__(self) -> None:
+        self.base = datetime.now(UTC)
+        self.t0: float | None = None  # set on first use: looptime resets the loop's time per test
+
+    def __call__(self) -> datetime:
+        now = asyncio.get_running_loop().time()
+        if self.t0 is None:
+            self.t0 = now
+        return self.base + timedelta(seconds=now - self.t0)
+
+
+@dataclass
+class Cluster:
+    """The emulator with a client for the test's own requests."""
+
+    emulator: Emulator
+    url: str
+    clock: LoopClock
+    http: aiohttp.ClientSession
+
+    async def request(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/merge-patch+json"
+    ) -> Any:
+        headers = {"Content-Type": content_type}
+        async with self.http.request(method, self.url + path, json=body, headers=headers) as resp:
+            payload = await resp.json()
+            if resp.status >= 400:
+                raise AssertionError(f"{method} {path}: HTTP {resp.status}: {payload.get('message')}")
+            return payload
+
+    async def apply(self, manifest: dict[str, Any]) -> Any:
+        meta = manifest["metadata"]
+        ns = meta.get("namespace", NAMESPACE)
+        if manifest["kind"] == "Secret":
+            return await self.request("POST", f"/api/v1/namespaces/{ns}/secrets", manifest, "application/json")
+        return await self.request(
+            "POST", f"/apis/examsync.io/v1alpha1/namespaces/{ns}/institutions", manifest, "application/json"
+        )
+
+    async def patch(self, name: str, body: dict[str, Any], namespace: str = NAMESPACE) -> Any:
+        return await self.request(
+            "PATCH", f"/apis/examsync.io/v1alpha1/namespaces/{namespace}/institutions/{name}", body
+        )
+
+    async def delete(self, name: str, namespace: str = NAMESPACE) -> Any:
+        return await self.request("DELETE", f"/apis/examsync.io/v1alpha1/namespaces/{namespace}/institutions/{name}")
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 60.0, step: float = 0.05) -> None:
+        """Poll until ``predicate()`` holds (loop time: cheap under looptime)."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(step)
+
+    def condition(self, name: str, type_: str) -> dict[str, Any]:
+        for cond in self.emulator.status(name).get("conditions") or []:
+            if cond.get("type") == type_:
+                return dict(cond)
+        return {}
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[Cluster]:
+    async with Emulator() as emulator, apps.Server(emulator) as server, aiohttp.ClientSession() as http:
+        c = Cluster(emulator, str(server.url).rstrip("/"), LoopClock(), http)
+        await c.request("GET", "/version")  # kopf waits on stop for tasks created after start otherwise
+        yield c
+
+
+class Operator:
+    """kopf in-process on a fresh registry: ``async with operator(): ...`` inside the test.
+
+    Start and stop it in the test's own task: on stop kopf cancels every task created after it
+    started (a fixture's teardown task would be one of them).
+    """
+
+    def __init__(self, cluster: Cluster, **overrides: Any) -> None:
+        self.cluster = cluster
+        self.overrides = overrides
+        self.stop_flag: asyncio.Event = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Operator:
+        cluster = self.cluster
+
+        async def api_factory() -> KubeApi:
+            return KubeApi.for_server(cluster.url)
+
+        options: dict[str, Any] = {
+            "kopf_login": False,
+            "api_factory": api_factory,
+            "now": cluster.clock,
+            "rng": random.Random(7),
+            "grace_seconds": 5.0,
+            "cancel_seconds": 2.0,
+        }
+        options.update(self.overrides)
+        registry = build_registry(OperatorConfig(**options))
+
+        @kopf.on.login(registry=registry)
+        def login(**_: Any) -> kopf.ConnectionInfo:
+            return kopf.ConnectionInfo(server=cluster.url, insecure=True)
+
+        settings = kopf.OperatorSettings()
+        settings.watching.inactivity_timeout = 24 * 3600
+        settings.scanning.disabled = True
+        self.task = asyncio.create_task(
+            kopf.operator(
+                registry=registry,
+                settings=settings,
+                standalone=True,
+                clusterwide=True,
+                stop_flag=self.stop_flag,
+            )
+        )
+        return self
+
+    async def stop(self) -> None:
+        self.stop_flag.set()
+        if self.task is not None:
+            async with asyncio.timeout(120):
+                await self.task
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+OperatorFactory = Callable[..., Operator]
+
+
+@pytest.fixture
+def operator(cluster: Cluster) -> OperatorFactory:
+    def make(**overrides: Any) -> Operator:
+        return Operator(cluster, **overrides)
+
+    return make
+
+
+def uio(sandbox: Sandbox, *, clean: bool = True) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """UiO's Institution and Secrets; ``clean`` drops the seeded records meant to fail."""
+    if clean:
+        for case, (action, _) in seed_no.EXPECTED.items():
+            if action == "failed":
+                sandbox.world("fs").records.pop(seed_no.CASES[case], None)
+    manifests = sandbox.manifests()
+    inst = next(m for m in manifests if m["kind"] == "Institution" and m["metadata"]["name"] == "uio")
+    secrets = [m for m in manifests if m["kind"] == "Secret" and m["metadata"]["name"].startswith("uio-")]
+    return copy.deepcopy(inst), secrets
+
+
+async def apply_all(cluster: Cluster, inst: dict[str, Any], secrets: list[dict[str, Any]]) -> None:
+    for secret in secrets:
+        await cluster.apply(secret)
+    await cluster.apply(inst)
+
+
+def runs(cluster: Cluster, name: str = "uio") -> int:
+    return len(cluster.emulator.status(name).get("history") or [])
+
+
+def idle_after(cluster: Cluster, n: int, name: str = "uio") -> bool:
+    """``n`` runs finished and the status says no run is going."""
+    return runs(cluster, name) >= n and cluster.condition(name, "Reconciling").get("status") == "False"
