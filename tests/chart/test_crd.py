@@ -1,0 +1,137 @@
+"""The generated CRD: committed copies up to date, structural, CEL rules and printer columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from kube_schema import ROOT
+
+from examsync.crd import render_crd, render_crd_yaml, structural_problems
+
+CRD_FILE = ROOT / "crds/institutions.examsync.io.yaml"
+CHART_CRD_FILE = ROOT / "charts/examsync/crds/institutions.examsync.io.yaml"
+
+
+def walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    nodes: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        nodes.append((path, node))
+        for name, sub in node.get("properties", {}).items():
+            nodes += walk(sub, f"{path}.{name}")
+        if isinstance(node.get("items"), dict):
+            nodes += walk(node["items"], f"{path}[]")
+    return nodes
+
+
+@pytest.fixture(scope="module")
+def version() -> dict[str, Any]:
+    (ver,) = render_crd()["spec"]["versions"]
+    return dict(ver)
+
+
+def test_committed_crd_is_current() -> None:
+    assert CRD_FILE.read_text(encoding="utf-8") == render_crd_yaml(), "crds/ is stale: run `make crd`"
+
+
+def test_chart_copy_is_byte_identical() -> None:
+    assert CHART_CRD_FILE.read_bytes() == CRD_FILE.read_bytes(), "chart's crds/ copy differs: run `make crd`"
+
+
+def test_yaml_round_trips() -> None:
+    assert yaml.safe_load(render_crd_yaml()) == render_crd()
+
+
+def test_names_and_scope() -> None:
+    crd = render_crd()
+    assert crd["metadata"]["name"] == "institutions.examsync.io"
+    spec = crd["spec"]
+    assert spec["group"] == "examsync.io" and spec["scope"] == "Namespaced"
+    assert spec["names"] == {"kind": "Institution", "listKind": "InstitutionList", "plural": "institutions",
+                             "singular": "institution", "shortNames": ["inst"], "categories": ["examsync"]}
+
+
+def test_served_storage_and_status_subresource(version: dict[str, Any]) -> None:
+    assert version["name"] == "v1alpha1" and version["served"] and version["storage"]
+    assert version["subresources"] == {"status": {}}
+
+
+def test_schema_is_structural(version: dict[str, Any]) -> None:
+    schema = version["schema"]["openAPIV3Schema"]
+    assert structural_problems(schema) == []
+    for path, node in walk(schema):
+        assert not {"$ref", "$defs", "anyOf", "oneOf", "allOf", "not", "title"} & node.keys(), path
+        assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), path
+        assert not ("properties" in node and "additionalProperties" in node), path
+        assert node.get("default", "absent") is not None, path
+
+
+def test_optional_fields_are_plain_optional_properties(version: dict[str, Any]) -> None:
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["required"] == ["shortName"]
+    assert spec["properties"]["fs"]["type"] == "object"
+    assert "nullable" not in spec["properties"]["fs"]
+    inspera = spec["properties"]["inspera"]["properties"]
+    assert inspera["baseUrl"] == {"type": "string", "description": inspera["baseUrl"]["description"],
+                                  "pattern": "^https?://", "maxLength": 2048}
+    assert inspera["gateway"]["required"] == ["baseUrl", "apiKeySecretRef"]
+
+
+def test_constraints_survive(version: dict[str, Any]) -> None:
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert spec["mode"]["enum"] == ["Apply", "DryRun"] and spec["mode"]["default"] == "Apply"
+    assert spec["interval"]["default"] == "6h" and spec["interval"]["pattern"].startswith("^(")
+    fs = spec["fs"]["properties"]
+    assert (fs["startYear"]["minimum"], fs["startYear"]["maximum"]) == (2000, 2100)
+    assert fs["institutionNumber"]["pattern"] == "^[0-9]+$"
+    assert fs["credentialsSecretRef"]["properties"]["name"]["maxLength"] == 253
+    assert spec["shortName"]["description"]
+
+
+def test_cel_rules(version: dict[str, Any]) -> None:
+    rules = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"]
+    messages = " | ".join(r["message"] for r in rules)
+    assert "at least one pipeline must be enabled" in messages
+    assert "fs is required" in messages
+    interval = next(r for r in rules if "interval" in r["message"])
+    assert interval["rule"] == "!has(self.interval) || duration(self.interval) >= duration('1m')"
+    assert interval["fieldPath"] == ".interval"
+
+
+def test_printer_columns(version: dict[str, Any]) -> None:
+    columns = {c["name"].upper(): c for c in version["additionalPrinterColumns"]}
+    assert columns["READY"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
+    assert columns["STATUS"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].message'
+    assert columns["SUSPENDED"] == {"name": "Suspended", "type": "boolean", "jsonPath": ".spec.suspend"}
+    assert columns["LAST RUN"] == {"name": "Last Run", "type": "date", "jsonPath": ".status.lastRunTime"}
+    assert columns["AGE"]["jsonPath"] == ".metadata.creationTimestamp" and columns["AGE"]["type"] == "date"
+    default_view = [c["name"].upper() for c in version["additionalPrinterColumns"] if not c.get("priority")]
+    assert default_view == ["READY", "STATUS", "SUSPENDED", "LAST RUN", "AGE"]
+
+
+def test_status_keeps_unknown_fields_and_types_conditions(version: dict[str, Any]) -> None:
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert status["x-kubernetes-preserve-unknown-fields"] is True
+    conditions = status["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    assert {"type", "status"} <= set(conditions["items"]["required"])
+
+
+@pytest.mark.parametrize(("node", "problem"), [
+    ({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False},
+     "properties and additionalProperties together"),
+    ({"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}, "'anyOf'"),
+    ({"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}}, "'$ref'"),
+    ({"type": "object", "properties": {"a": {"description": "no type"}}}, ".a: type is missing"),
+    ({"type": "object", "properties": {"a": {"type": "string", "default": None}}}, "default None"),
+    ({"type": "object", "properties": {"a": {"type": "integer", "default": "x"}}}, "default 'x'"),
+    ({"type": "object", "properties": {"a": {"type": "array"}}}, "single items schema"),
+    ({"type": "object", "properties": {"a": {"type": "object"}}}, "pruned empty"),
+    ({"type": "object", "required": ["b"], "properties": {"a": {"type": "string"}}}, "required 'b'"),
+    ({"type": "object", "properties": {"a": {"type": "string"}},
+      "x-kubernetes-validations": [{"rule": "true", "fieldPath": ".b"}]}, "fieldPath '.b'"),
+])
+def test_structural_checker_catches(node: dict[str, Any], problem: str) -> None:
+    problems = structural_problems(node)
+    assert any(problem in p for p in problems), problems
