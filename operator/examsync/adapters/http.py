@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -20,7 +21,14 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from examsync import metrics
-from examsync.adapters.errors import AuthError, CircuitOpen, ClientError, HostNotAllowed, InvalidResponse, UpstreamError
+from examsync.adapters.errors import (
+    AuthError,
+    CircuitOpen,
+    ClientError,
+    HostNotAllowed,
+    InvalidResponse,
+    UpstreamError,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -66,6 +74,22 @@ class HostLimits:
 
 # The process-wide limits; the operator and CLI configure them once at start.
 HOST_LIMITS = HostLimits()
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+# Defaults for clients built without their own; the fault and crash tests lower them (module
+# attributes in process, EXAMSYNC_HTTP_TIMEOUT / EXAMSYNC_RETRY_BASE_DELAY for a child process).
+DEFAULT_TIMEOUT = httpx.Timeout(_env_float("EXAMSYNC_HTTP_TIMEOUT", 30.0), connect=10.0)
+DEFAULT_RETRY = RetryPolicy(base_delay=_env_float("EXAMSYNC_RETRY_BASE_DELAY", 0.2))
+
+# Failures that happen before a request leaves this process: safe to retry even for a write.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class CircuitBreaker:
@@ -122,7 +146,7 @@ class UpstreamClient:
         self.system = system
         self.base_url = base_url.rstrip("/")
         self.host = urlsplit(self.base_url).netloc
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or DEFAULT_RETRY
         self.limits = limits or HOST_LIMITS
         self.breaker = breaker or CircuitBreaker()
         self.rate_limiters: tuple[Any, ...] = (
@@ -133,7 +157,7 @@ class UpstreamClient:
             base_url=self.base_url,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
             auth=auth,
-            timeout=timeout or httpx.Timeout(30.0, connect=10.0),
+            timeout=timeout or DEFAULT_TIMEOUT,
             transport=transport,
             follow_redirects=False,
         )
@@ -167,10 +191,17 @@ class UpstreamClient:
         accept: frozenset[int] = frozenset({404}),
         on_unauthorized: RequestHook | None = None,
         auth_headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+        idempotent: bool = True,
     ) -> httpx.Response:
-        """Send one request with the retry rules; return a 2xx or an accepted status, raise otherwise."""
+        """Send one request with the retry rules; return a 2xx or an accepted status, raise otherwise.
+
+        `idempotent=False` (a create): the server may have stored a write whose answer was lost,
+        so only 429 and failures before sending are retried; a timeout, a dropped connection or a
+        5xx after sending raises at once and the caller looks the object up before writing again.
+        """
         if self.breaker.open:
-            raise CircuitOpen(self.system, operation, f"given up for this run after: {self.breaker.opened_by}")
+            opened_by = self.breaker.opened_by
+            raise CircuitOpen(self.system, operation, f"given up for this run after: {opened_by}")
         self.limits.check_allowed(self.system, urlsplit(self.base_url).hostname or "")
         deadline = time.monotonic() + self.retry.max_elapsed
         reauthenticated = False
@@ -183,6 +214,7 @@ class UpstreamClient:
             started = time.monotonic()
             delay: float | None = None
             error: UpstreamError
+            retryable = True
             try:
                 async with self._slot():
                     self.calls += 1
@@ -193,10 +225,12 @@ class UpstreamClient:
                 metrics.observe_upstream(self.system, operation, "timeout", time.monotonic() - started)
                 error = UpstreamError(self.system, operation, f"timed out ({type(exc).__name__})")
                 reason = "timeout"
+                retryable = idempotent or isinstance(exc, NOT_SENT)
             except httpx.TransportError as exc:
                 metrics.observe_upstream(self.system, operation, "network", time.monotonic() - started)
                 error = UpstreamError(self.system, operation, f"network error ({type(exc).__name__})")
                 reason = "network"
+                retryable = idempotent or isinstance(exc, NOT_SENT)
             else:
                 status = response.status_code
                 metrics.observe_upstream(self.system, operation, str(status), time.monotonic() - started)
@@ -218,11 +252,12 @@ class UpstreamClient:
                 elif status >= 500:
                     error = UpstreamError(self.system, operation, message, status)
                     reason = "server_error"
+                    retryable = idempotent
                 else:
                     raise ClientError(self.system, operation, message, status)
             if delay is None:
                 delay = self.retry.backoff(attempt)
-            if attempt >= self.retry.max_attempts or time.monotonic() + delay > deadline:
+            if not retryable or attempt >= self.retry.max_attempts or time.monotonic() + delay > deadline:
                 self.breaker.failure(error)
                 raise error
             metrics.RETRIES.labels(self.system, reason).inc()
@@ -260,6 +295,8 @@ def unwrap_envelope(payload: Any) -> Any:
 
 
 __all__ = [
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
     "HOST_LIMITS",
     "CircuitBreaker",
     "ClientError",

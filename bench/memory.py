@@ -1,0 +1,65 @@
+"""Peak memory of one fs-inspera run of 10,000 assessments against the sandbox.
+
+The simulated FS and Inspera run in a child process (bench/run.py's `serve`), so the figure is the
+operator side's own: peak RSS (getrusage) before and after one run of one Institution whose FS
+lists every assessment as changed.
+
+    .venv/bin/python bench/memory.py --assessments 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import resource
+import time
+from typing import Any
+
+from examsync.pipelines.runner import RunOptions, run_institution
+from examsync.state import InstitutionState
+from run import SECRETS, Urls, serve, spec_for, stats
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+async def measure(assessments: int, latency: float) -> None:
+    parent, child = mp.Pipe()
+    process = mp.get_context("spawn").Process(target=serve, args=(child, 1, assessments, latency), daemon=True)
+    process.start()
+    urls = Urls(**parent.recv())
+    try:
+        def no_audit(record: dict[str, Any]) -> None:
+            return None
+
+        before = peak_rss_mib()
+        started = time.perf_counter()
+        report, state = await run_institution("i0", "bench", spec_for(urls, 0), SECRETS, InstitutionState(),
+                                              RunOptions(audit=no_audit))
+        elapsed = time.perf_counter() - started
+        counts = report.pipelines["fs-inspera"].counts
+        served = await stats(urls)
+        print(f"examsync fs-inspera memory: 1 institution x {assessments} assessments, "
+              f"{latency * 1000:.0f} ms latency per request")
+        print(f"  run: {elapsed:.1f} s  discovered={counts['discovered']} created={counts['created']} "
+              f"failed={counts['failed']}  tests in Inspera={served['tests']}")
+        print(f"  peak RSS before the run: {before:.0f} MiB")
+        print(f"  peak RSS after the run:  {peak_rss_mib():.0f} MiB")
+        print(f"  state kept: {len(state.pipeline('fs-inspera').model_dump_json())} bytes")
+    finally:
+        process.terminate()
+        process.join(5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--assessments", type=int, default=10_000)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    args = parser.parse_args()
+    asyncio.run(measure(args.assessments, args.latency))
+
+
+if __name__ == "__main__":
+    main()
