@@ -204,10 +204,6 @@ async def test_fs_down_on_a_first_run_reports_one_failure() -> None:
         assert fleet.states["uio"].pipeline(PIPELINE).watermark is None
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "an FS record whose duration overflows a datetime (varighetMinutter=10**12) makes desired_test "
-    "raise OverflowError, which neither the pipeline nor the driver catches: the whole run ends. "
-    "Fix in domain/fs.py (see test_reliability_mapping_properties.OVERFLOW)."))
 async def test_a_record_the_mapping_cannot_compute_fails_only_its_item() -> None:
     async with NoSandbox() as sb:
         fs: fs_sim.World = sb.world("fs")

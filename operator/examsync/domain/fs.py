@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from examsync.domain.outcomes import Reason
 
@@ -60,7 +60,8 @@ class FsAssessmentRecord(_Lenient):
     stedkode: str | None = None
     start: datetime | None = None
     slutt: datetime | None = None
-    varighetMinutter: int | None = None
+    # an exam of more than ~70 days is not an exam: reject rather than overflow later
+    varighetMinutter: int | None = Field(default=None, ge=0, le=100_000)
     sensurfrist: date | None = None
     sistEndret: datetime | None = None
     eksamensansvarlige: list[FsResponsible] | None = None
@@ -79,6 +80,9 @@ class FsAssessmentRecord(_Lenient):
         # FS local times must carry their offset: converting by an assumed zone is wrong across DST
         if value is not None and value.utcoffset() is None:
             raise ValueError("time without offset")
+        # far-off years overflow when converted to UTC or unix seconds; no exam lies there
+        if value is not None and not 1900 <= value.year <= 2999:
+            raise ValueError("time out of range")
         return value
 
 

@@ -70,7 +70,7 @@ def desired_test(a: Assessment, contributor_ids: list[int]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "externalTestId": a.id,
         "variant": a.vurdkombkode,
-        "title": sanitize_title(a.emnetittel or a.emnekode),
+        "title": sanitize_title(a.emnetittel or "") or sanitize_title(a.emnekode),
         "startTime": to_utc(a.start),
         "endTime": to_utc(end) if end is not None else None,
         "duration": minutes,

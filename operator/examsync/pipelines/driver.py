@@ -68,6 +68,12 @@ async def run_pipeline(
             return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, str(exc))
         except UpstreamError as exc:
             return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, str(exc))
+        except Exception as exc:
+            # A record no rule foresaw fails its item only; the run and the other items go on.
+            log.error("item failed unexpectedly", exc_info=True,
+                      extra={"institution": ctx.institution, "pipeline": pipeline.name, "runId": ctx.run_id})
+            return _failed(pipeline.name, source_id, Reason.INVALID_SOURCE_DATA,
+                           f"unexpected error while handling the item ({type(exc).__name__})")
 
     async def worker() -> None:
         nonlocal done
