@@ -47,11 +47,14 @@ class SyncResult:
 
 
 def configure_allowed_hosts() -> None:
-    """The operator-level allowlist (chart value `allowedHosts`), shared by `run` and `sync`."""
+    """Process-wide upstream limits from the environment, shared by `run` and `sync`: the host
+    allowlist (chart value `allowedHosts`), connections and requests per second per host."""
     hosts = os.environ.get("EXAMSYNC_ALLOWED_HOSTS", "")
     HOST_LIMITS.allowed_hosts = frozenset(h.strip() for h in hosts.split(",") if h.strip())
     if per_host := os.environ.get("EXAMSYNC_MAX_CONNECTIONS_PER_HOST"):
         HOST_LIMITS.per_host = int(per_host)
+    rate = float(os.environ.get("EXAMSYNC_MAX_REQUESTS_PER_SECOND_PER_HOST") or 0)
+    HOST_LIMITS.rate_per_host = rate if rate > 0 else None
 
 
 def _sink_factory() -> SinkFactory | None:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
 from examsync import metrics
@@ -49,15 +50,27 @@ class RetryPolicy:
 
 @dataclass
 class HostLimits:
-    """Concurrency caps per upstream host, shared by every Institution in the process.
+    """Concurrency caps and request rates per upstream host, shared by every Institution in the process.
 
-    One FS host serves all institutions, so the cap is per host, not per client.
+    One FS host serves all institutions, so the limits are per host, not per client.
     """
 
     per_host: int = 8
+    rate_per_host: float | None = None  # requests per second per host; None: no rate limit
     overrides: dict[str, int] = field(default_factory=dict)
     allowed_hosts: frozenset[str] = frozenset()  # empty: every host allowed
     _semaphores: dict[tuple[int, str], asyncio.Semaphore] = field(default_factory=dict)
+    _rates: dict[tuple[int, str], AsyncLimiter] = field(default_factory=dict)
+
+    def rate_limiter(self, host: str) -> AsyncLimiter | None:
+        if self.rate_per_host is None:
+            return None
+        key = (id(asyncio.get_running_loop()), host)
+        limiter = self._rates.get(key)
+        if limiter is None:
+            # a one-second window: bursts never exceed the rate
+            limiter = self._rates[key] = AsyncLimiter(self.rate_per_host, 1.0)
+        return limiter
 
     def semaphore(self, host: str) -> asyncio.Semaphore:
         # Semaphores bind to the running loop; key by loop so tests with fresh loops stay independent.
@@ -174,7 +187,8 @@ class UpstreamClient:
     @contextlib.asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
         async with self.limits.semaphore(self.host):
-            for limiter in self.rate_limiters:
+            host_rate = self.limits.rate_limiter(self.host)
+            for limiter in (*self.rate_limiters, *((host_rate,) if host_rate else ())):
                 await limiter.acquire()
             yield
 
