@@ -9,12 +9,17 @@ import asyncio
 import base64
 import copy
 import itertools
+import os
 import random
+import signal
+import socket
 import string
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,6 +27,7 @@ import jsonpatch
 import kmock
 import kopf
 import pytest
+import yaml
 from kmock._internal import apps, dicts, enums, k8s, rendering
 
 from examsync.kube.api import KubeApi
@@ -344,3 +350,103 @@ def runs(cluster: Cluster, name: str = "uio") -> int:
 def idle_after(cluster: Cluster, n: int, name: str = "uio") -> bool:
     """``n`` runs finished and the status says no run is going."""
     return runs(cluster, name) >= n and cluster.condition(name, "Reconciling").get("status") == "False"
+
+
+# -- `examsync run` as a separate process (tests that need the real command line, the bench) ----------
+
+
+def write_kubeconfig(path: Path, url: str) -> Path:
+    """A kubeconfig whose only cluster is the emulator at ``url``."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "emulator", "cluster": {"server": url}}],
+        "users": [{"name": "test", "user": {"token": "test-token"}}],
+        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "test"}}],
+        "current-context": "emulator",
+    }
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def free_port() -> int:
+    """A loopback TCP port free right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class OperatorProcess:
+    """``examsync run --standalone -A`` in a child process, logged in through a kubeconfig pointing
+    at the emulator. ``async with OperatorProcess(url, workdir) as proc:``; stderr goes to a file
+    (``log_tail()``), so a chatty operator never blocks on a full pipe."""
+
+    def __init__(self, url: str, workdir: Path, *args: str, metrics_port: int | None = None) -> None:
+        self.url = url
+        self.workdir = workdir
+        self.args = args
+        self.metrics_port = metrics_port if metrics_port is not None else free_port()
+        self.log_path = workdir / "operator.log"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError("the operator process is not started")
+        return self.proc.pid
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    async def start(self) -> OperatorProcess:
+        kubeconfig = write_kubeconfig(self.workdir / "kubeconfig", self.url)
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        exe = Path(sys.executable).with_name("examsync")
+        with self.log_path.open("wb") as log:  # the child keeps its own descriptor
+            self.proc = await asyncio.create_subprocess_exec(
+                str(exe),
+                "run",
+                "--standalone",
+                "-A",
+                "--quiet",
+                "--metrics-port",
+                str(self.metrics_port),
+                *self.args,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log,
+            )
+        return self
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+    async def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, then SIGKILL if it has not exited within ``timeout``; the exit status."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(timeout):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        return proc.returncode
+
+    async def __aenter__(self) -> OperatorProcess:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -36,3 +36,8 @@ class CircuitOpen(UpstreamError):
 
 class HostNotAllowed(UpstreamError):
     """The operator's allowlist of upstream hosts does not include this host."""
+
+
+# Errors that stop a pipeline's run (the driver fails the remaining items): retrying the next
+# item cannot help when credentials are wrong, the host is not allowed or the system is down.
+FATAL_ERRORS = (AuthError, CircuitOpen, HostNotAllowed)

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from examsync.adapters.errors import AuthError, CircuitOpen, HostNotAllowed, UpstreamError
+from examsync.adapters.errors import FATAL_ERRORS, AuthError, HostNotAllowed, UpstreamError
 from examsync.audit import audit_record
 from examsync.domain.outcomes import Action, ItemResult, Reason
 from examsync.pipelines.base import Pipeline, RunContext
@@ -62,7 +62,7 @@ async def run_pipeline(
             if plan.writes and not ctx.dry_run:
                 return await pipeline.apply(plan)
             return plan.outcome
-        except (AuthError, CircuitOpen, HostNotAllowed) as exc:
+        except FATAL_ERRORS as exc:
             if fatal is None:
                 fatal = exc
             return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, str(exc))

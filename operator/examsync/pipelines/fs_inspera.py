@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 from typing import Any, ClassVar
 
-from examsync.adapters.errors import AuthError, CircuitOpen, HostNotAllowed, UpstreamError
+from examsync.adapters.errors import FATAL_ERRORS, UpstreamError
 from examsync.adapters.fs.client import FsClient
 from examsync.adapters.inspera.client import InsperaClient
 from examsync.domain.fs import Assessment
@@ -19,11 +19,10 @@ from examsync.domain.inspera import changed_fields, desired_test, is_linked
 from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
 from examsync.pipelines.base import FS_COUNT_KEYS, Discovery, Plan, RunContext
 from examsync.pipelines.fs_source import FsSource, finished, fs_credentials
+from examsync.pipelines.lookups import LookupCache
 from examsync.pipelines.runner import FACTORIES
 from examsync.secrets import ResolvedSecrets
 from examsync.spec import PIPELINE_FS_INSPERA
-
-FATAL = (AuthError, CircuitOpen, HostNotAllowed)  # the driver stops the run for these
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,37 +42,20 @@ class FsInsperaPipeline:
         self.fs = fs
         self.inspera = inspera
         self.source = FsSource(self.name, "INSPERA", ctx, fs)
-        # FEIDE id -> look-up of its Inspera userId; one look-up per person per run, in flight too
-        self._users: dict[str, asyncio.Task[int | None]] = {}
+        # FEIDE id -> Inspera userId (or None): one look-up per person per run
+        self._users: LookupCache[str, int | None] = LookupCache(inspera.find_user, FATAL_ERRORS)
 
     async def discover(self) -> Discovery:
         return await self.source.discover()
 
     async def aclose(self) -> None:
-        for task in self._users.values():
-            task.cancel()
+        self._users.close()
         await self.fs.aclose()
         await self.inspera.aclose()
 
-    async def _user_id(self, feide_id: str, *, retried: bool = False) -> int | None:
-        task = self._users.get(feide_id)
-        owner = task is None
-        if task is None:
-            task = self._users[feide_id] = asyncio.ensure_future(self.inspera.find_user(feide_id))
-        try:
-            return await asyncio.shield(task)
-        except UpstreamError as exc:
-            # a failed look-up is not remembered; it fails the item that asked, while items that
-            # only shared it ask once more on their own
-            if self._users.get(feide_id) is task:
-                del self._users[feide_id]
-            if owner or retried or isinstance(exc, FATAL):
-                raise
-            return await self._user_id(feide_id, retried=True)
-
     async def _contributors(self, a: Assessment) -> list[int]:
         """Inspera userIds of the responsibles who are users, in FS order, each once."""
-        found = await asyncio.gather(*(self._user_id(f) for f in a.responsibles))
+        found = await asyncio.gather(*(self._users.get(f) for f in a.responsibles))
         return list(dict.fromkeys(uid for uid in found if uid is not None))
 
     async def plan(self, source_id: str) -> Plan:
@@ -82,7 +64,7 @@ class FsInsperaPipeline:
             if isinstance(fetched, ItemResult):
                 return Plan(outcome=fetched)
             return await self._plan_assessment(fetched)
-        except FATAL:
+        except FATAL_ERRORS:
             raise
         except UpstreamError as exc:
             failed = finished(self.name, source_id, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc))
@@ -130,7 +112,7 @@ class FsInsperaPipeline:
             else:
                 assert write.test_id is not None
                 test_id = await self.inspera.update_test(write.test_id, write.body)
-        except FATAL:
+        except FATAL_ERRORS:
             raise
         except UpstreamError as exc:
             return dataclasses.replace(plan.outcome, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR,

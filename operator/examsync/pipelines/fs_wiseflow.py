@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 from typing import ClassVar
 
-from examsync.adapters.errors import AuthError, CircuitOpen, HostNotAllowed, UpstreamError
+from examsync.adapters.errors import FATAL_ERRORS, UpstreamError
 from examsync.adapters.fs.client import FsClient
 from examsync.adapters.wiseflow.client import WiseflowClient, client_for
 from examsync.domain.fs import Assessment
@@ -37,12 +37,12 @@ from examsync.domain.wiseflow import (
 )
 from examsync.pipelines.base import FS_COUNT_KEYS, Discovery, Plan, RunContext
 from examsync.pipelines.fs_source import FsSource, finished, fs_credentials
+from examsync.pipelines.lookups import LookupCache
 from examsync.pipelines.runner import FACTORIES
 from examsync.secrets import ResolvedSecrets
 from examsync.spec import PIPELINE_FS_WISEFLOW, FsFlowsSpec
 from examsync.state import PendingCreate
 
-FATAL = (AuthError, CircuitOpen, HostNotAllowed)  # the driver stops the run for these
 LINK_FIELD = "reference"  # the external source's field: what linking a found flow writes
 
 
@@ -67,15 +67,16 @@ class FsWiseflowPipeline:
         self.fs = fs
         self.wf = wiseflow
         self.source = FsSource(self.name, "WISEFLOW", ctx, fs)
-        # FEIDE id -> look-up of its WISEflow userId; one per person per run, in flight too
-        self._users: dict[str, asyncio.Task[int | None]] = {}
+        # FEIDE id -> WISEflow userId (or None): one look-up per person per run
+        self._users: LookupCache[str, int | None] = LookupCache(
+            lambda feide_id: wiseflow.find_user(spec.feideUserDataTypeId, feide_id), FATAL_ERRORS
+        )
 
     async def discover(self) -> Discovery:
         return await self.source.discover()
 
     async def aclose(self) -> None:
-        for task in self._users.values():
-            task.cancel()
+        self._users.close()
         await self.fs.aclose()
         await self.wf.aclose()
 
@@ -87,7 +88,7 @@ class FsWiseflowPipeline:
             if isinstance(fetched, ItemResult):
                 return Plan(outcome=fetched)
             return await self._plan(fetched)
-        except FATAL:
+        except FATAL_ERRORS:
             raise
         except UpstreamError as exc:
             return Plan(
@@ -199,22 +200,9 @@ class FsWiseflowPipeline:
             outcome=outcome, writes=writes, payload=_Write("create", a, desired, managers=tuple(managers))
         )
 
-    async def _user_id(self, feide_id: str) -> int | None:
-        task = self._users.get(feide_id)
-        if task is None:
-            task = self._users[feide_id] = asyncio.ensure_future(
-                self.wf.find_user(self.spec.feideUserDataTypeId, feide_id)
-            )
-        try:
-            return await asyncio.shield(task)
-        except UpstreamError:
-            if self._users.get(feide_id) is task:  # not remembered: the next item asks again
-                del self._users[feide_id]
-            raise
-
     async def _managers(self, a: Assessment) -> list[int]:
         """WISEflow userIds of the responsibles who are users, in FS order, each once."""
-        found = await asyncio.gather(*(self._user_id(f) for f in a.responsibles))
+        found = await asyncio.gather(*(self._users.get(f) for f in a.responsibles))
         return list(dict.fromkeys(uid for uid in found if uid is not None))
 
     async def _find_pending(self, pending: PendingCreate) -> list[FlowInfo]:
@@ -248,7 +236,7 @@ class FsWiseflowPipeline:
                 if write.kind == "link":
                     await self._link(write.assessment.id, flow_id)
                 await self._update(flow_id, write)
-        except FATAL:
+        except FATAL_ERRORS:
             raise
         except UpstreamError as exc:
             target = str(flow_id) if flow_id is not None else None

@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 from typing import Any, ClassVar
 
-from examsync.adapters.errors import AuthError, CircuitOpen, ClientError, HostNotAllowed, UpstreamError
+from examsync.adapters.errors import FATAL_ERRORS, ClientError, UpstreamError
 from examsync.adapters.praktikportalen.client import PraktikportalenClient
 from examsync.adapters.wiseflow.client import WiseflowClient, client_for
 from examsync.audit import audit_record
@@ -36,11 +36,11 @@ from examsync.domain.wiseflow import (
     user_key,
 )
 from examsync.pipelines.base import Discovery, Plan, RunContext
+from examsync.pipelines.lookups import LookupCache
 from examsync.pipelines.runner import FACTORIES
 from examsync.secrets import ResolvedSecrets
 from examsync.spec import PIPELINE_PP_WISEFLOW, PraktikportalenSpec
 
-FATAL = (AuthError, CircuitOpen, HostNotAllowed)  # the driver stops the run for these
 COUNT_KEYS = (
     "flows",
     "supervisorsCreated",
@@ -103,8 +103,11 @@ class PraktikportalenWiseflowPipeline:
         self.wf = wiseflow
         self.pp = praktikportalen
         self._sources: dict[str, _Source] = {}
-        # hashed user key -> look-up of the userId: one per supervisor per run, in flight too
-        self._lookups: dict[str, asyncio.Task[int | None]] = {}
+        # praktikportal-ID -> WISEflow userId (or None): one look-up per supervisor per run, kept in
+        # memory only (the durable state holds hashed keys)
+        self._lookups: LookupCache[str, int | None] = LookupCache(
+            lambda pid: wiseflow.find_user(spec.userDataTypeId, pid), FATAL_ERRORS
+        )
         # hashed user key -> the userId once written: the one item that writes a user claims it,
         # so a supervisor in two periods is written once and counted once
         self._claims: dict[str, asyncio.Future[int]] = {}
@@ -144,8 +147,7 @@ class PraktikportalenWiseflowPipeline:
         return Discovery(ids=ids)
 
     async def aclose(self) -> None:
-        for task in self._lookups.values():
-            task.cancel()
+        self._lookups.close()
         await self.wf.aclose()
         await self.pp.aclose()
 
@@ -153,19 +155,6 @@ class PraktikportalenWiseflowPipeline:
 
     def _key(self, source_id: str) -> str:
         return f"{self.name}:{source_id}"
-
-    async def _find_user(self, key: str, praktikportal_id: str) -> int | None:
-        task = self._lookups.get(key)
-        if task is None:
-            task = self._lookups[key] = asyncio.ensure_future(
-                self.wf.find_user(self.spec.userDataTypeId, praktikportal_id)
-            )
-        try:
-            return await asyncio.shield(task)
-        except UpstreamError:
-            if self._lookups.get(key) is task:  # not remembered: the next item asks again
-                del self._lookups[key]
-            raise
 
     async def plan(self, source_id: str) -> Plan:
         source = self._sources.get(source_id)
@@ -177,7 +166,7 @@ class PraktikportalenWiseflowPipeline:
             )
         try:
             return await self._plan(source_id, source)
-        except FATAL:
+        except FATAL_ERRORS:
             raise
         except UpstreamError as exc:
             return Plan(
@@ -215,7 +204,7 @@ class PraktikportalenWiseflowPipeline:
         # of them is ever taken for one who left
         people = {s.praktikportalId: s for s in period.supervisors if s.praktikportalId}
         keys = {pid: user_key(self.spec.praktikportalId, self.spec.userDataTypeId, pid) for pid in people}
-        found = await asyncio.gather(*(self._find_user(keys[pid], pid) for pid in people))
+        found = await asyncio.gather(*(self._lookups.get(pid) for pid in people))
         user_ids = dict(zip(people, found, strict=True))
         in_period = {uid for uid in found if uid is not None}  # who must never be removed
 
@@ -342,7 +331,7 @@ class PraktikportalenWiseflowPipeline:
             await self.wf.report_sync(source.flow_id, source.reference, outcome.action is not Action.FAILED)
         except UpstreamError as exc:
             self._release(work, exc)
-            if isinstance(exc, FATAL):
+            if isinstance(exc, FATAL_ERRORS):
                 raise
             self._audit_supervisors(source_id, work)
             # what was written before the failure still counts
@@ -369,7 +358,7 @@ class PraktikportalenWiseflowPipeline:
                 claim = self._claims[entry.key]
                 try:
                     user_id, created = await self.wf.upsert_user(entry.body)
-                except FATAL:
+                except FATAL_ERRORS:
                     raise
                 except UpstreamError as exc:
                     entry.error = str(exc)
@@ -401,7 +390,7 @@ class PraktikportalenWiseflowPipeline:
             await self.ctx.save()
             try:
                 await self.wf.add_assessor(flow_id, entry.user_id, self.spec.externalAssessorTypeId)
-            except FATAL:
+            except FATAL_ERRORS:
                 raise
             except ClientError as exc:
                 if exc.status == 409:  # already an assessor (added by someone else meanwhile)

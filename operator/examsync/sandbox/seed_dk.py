@@ -12,6 +12,7 @@ from typing import Any
 
 from examsync.adapters.praktikportalen import simulator as pp_sim
 from examsync.adapters.wiseflow import simulator as wf_sim
+from examsync.sandbox import objects
 
 NAMESPACE = "examsync"
 NAME = "ucx"
@@ -131,40 +132,26 @@ def seed(sandbox: Any) -> None:
 
 
 def manifests(sandbox: Any) -> list[dict[str, Any]]:
-    def secret(name: str, data: dict[str, str]) -> dict[str, Any]:
-        return {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "Opaque",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "stringData": data,
-        }
-
     return [
-        {
-            "apiVersion": "examsync.io/v1alpha1",
-            "kind": "Institution",
-            "metadata": {"name": NAME, "namespace": NAMESPACE},
-            "spec": {
-                "shortName": "UCX",
-                "mode": "Apply",
-                "interval": "1h",
-                "wiseflow": {
+        objects.institution(NAMESPACE, NAME, {
+            "shortName": "UCX",
+            "mode": "Apply",
+            "interval": "1h",
+            "wiseflow": {
+                "enabled": True,
+                "baseUrl": sandbox.url("wiseflow"),
+                "credentialsSecretRef": {"name": "ucx-wiseflow"},
+                "praktikportalen": {
                     "enabled": True,
-                    "baseUrl": sandbox.url("wiseflow"),
-                    "credentialsSecretRef": {"name": "ucx-wiseflow"},
-                    "praktikportalen": {
-                        "enabled": True,
-                        "baseUrl": sandbox.url("praktikportalen"),
-                        "praktikportalId": PRAKTIKPORTAL_ID,
-                        "credentialsSecretRef": {"name": "ucx-pp"},
-                        "userDataTypeId": USER_DATA_TYPE,
-                        "externalAssessorTypeId": ASSESSOR_TYPE,
-                        "externalAssessorRoleId": ASSESSOR_ROLE,
-                    },
+                    "baseUrl": sandbox.url("praktikportalen"),
+                    "praktikportalId": PRAKTIKPORTAL_ID,
+                    "credentialsSecretRef": {"name": "ucx-pp"},
+                    "userDataTypeId": USER_DATA_TYPE,
+                    "externalAssessorTypeId": ASSESSOR_TYPE,
+                    "externalAssessorRoleId": ASSESSOR_ROLE,
                 },
             },
-        },
-        secret("ucx-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
-        secret("ucx-pp", {"apiKey": PP_API_KEY}),
+        }),
+        objects.secret(NAMESPACE, "ucx-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
+        objects.secret(NAMESPACE, "ucx-pp", {"apiKey": PP_API_KEY}),
     ]

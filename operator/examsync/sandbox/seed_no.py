@@ -21,6 +21,7 @@ from examsync.adapters.inspera import simulator as inspera_sim
 from examsync.adapters.slack import simulator as slack_sim
 from examsync.domain.fs import encode_id, parse_assessment
 from examsync.domain.inspera import desired_test
+from examsync.sandbox import objects
 from examsync.sandbox.server import GRAVITEE_API_KEY
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -245,45 +246,33 @@ def seed(sandbox: Any, now: datetime | None = None) -> None:
 
 
 def manifests(sandbox: Any) -> list[dict[str, Any]]:
-    def secret(name: str, data: dict[str, str]) -> dict[str, Any]:
-        return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": {"name": name, "namespace": NAMESPACE}, "stringData": data}
-
     def fs_spec(nr: str, ref: str, places: list[str]) -> dict[str, Any]:
         return {"baseUrl": sandbox.url("fs"), "institutionNumber": nr, "startYear": 2025,
                 "placeCodes": places, "credentialsSecretRef": {"name": ref}}
 
     fs_creds = {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}
     return [
-        {
-            "apiVersion": "examsync.io/v1alpha1", "kind": "Institution",
-            "metadata": {"name": UIO, "namespace": NAMESPACE},
-            "spec": {
-                "shortName": "UiO", "mode": "Apply", "interval": "6h", "lookback": "72h",
-                "fs": fs_spec(UIO_NR, "uio-fs", []),
-                "inspera": {"enabled": True, "baseUrl": sandbox.url("inspera"), "clientId": "uio.inspera.no",
-                            "credentialsSecretRef": {"name": "uio-inspera"}},
-                # the sinks too, so the demo shows a Slack message and audit records in Humio
-                "notifications": {"slack": {"webhookSecretRef": {"name": "uio-slack"},
-                                            "suppressReasons": ["Disconnected"]}},
-                "audit": {"humio": {"url": sandbox.url("humio"), "tokenSecretRef": {"name": "uio-humio"}}},
-            },
-        },
-        secret("uio-fs", fs_creds),
-        secret("uio-inspera", {"apiKey": inspera_sim.API_KEY}),
-        secret("uio-slack", {"url": slack_sim.webhook_url(sandbox.url("slack"))}),
-        secret("uio-humio", {"token": humio_sim.INGEST_TOKEN}),
-        {
-            "apiVersion": "examsync.io/v1alpha1", "kind": "Institution",
-            "metadata": {"name": UIB, "namespace": NAMESPACE},
-            "spec": {
-                "shortName": "UiB", "mode": "Apply", "interval": "6h", "lookback": "72h",
-                "fs": fs_spec(UIB_NR, "uib-fs", list(UIB_PLACES)),
-                "inspera": {"enabled": True, "clientId": "uib.inspera.no",
-                            "gateway": {"baseUrl": sandbox.url("gravitee"),
-                                        "apiKeySecretRef": {"name": "uib-gravitee"}}},
-            },
-        },
-        secret("uib-fs", fs_creds),
-        secret("uib-gravitee", {"apiKey": GRAVITEE_API_KEY}),
+        objects.institution(NAMESPACE, UIO, {
+            "shortName": "UiO", "mode": "Apply", "interval": "6h", "lookback": "72h",
+            "fs": fs_spec(UIO_NR, "uio-fs", []),
+            "inspera": {"enabled": True, "baseUrl": sandbox.url("inspera"), "clientId": "uio.inspera.no",
+                        "credentialsSecretRef": {"name": "uio-inspera"}},
+            # the sinks too, so the demo shows a Slack message and audit records in Humio
+            "notifications": {"slack": {"webhookSecretRef": {"name": "uio-slack"},
+                                        "suppressReasons": ["Disconnected"]}},
+            "audit": {"humio": {"url": sandbox.url("humio"), "tokenSecretRef": {"name": "uio-humio"}}},
+        }),
+        objects.secret(NAMESPACE, "uio-fs", fs_creds),
+        objects.secret(NAMESPACE, "uio-inspera", {"apiKey": inspera_sim.API_KEY}),
+        objects.secret(NAMESPACE, "uio-slack", {"url": slack_sim.webhook_url(sandbox.url("slack"))}),
+        objects.secret(NAMESPACE, "uio-humio", {"token": humio_sim.INGEST_TOKEN}),
+        objects.institution(NAMESPACE, UIB, {
+            "shortName": "UiB", "mode": "Apply", "interval": "6h", "lookback": "72h",
+            "fs": fs_spec(UIB_NR, "uib-fs", list(UIB_PLACES)),
+            "inspera": {"enabled": True, "clientId": "uib.inspera.no",
+                        "gateway": {"baseUrl": sandbox.url("gravitee"),
+                                    "apiKeySecretRef": {"name": "uib-gravitee"}}},
+        }),
+        objects.secret(NAMESPACE, "uib-fs", fs_creds),
+        objects.secret(NAMESPACE, "uib-gravitee", {"apiKey": GRAVITEE_API_KEY}),
     ]

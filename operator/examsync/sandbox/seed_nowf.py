@@ -16,6 +16,7 @@ from examsync.adapters.fs import simulator as fs_sim
 from examsync.adapters.wiseflow import simulator as wf_sim
 from examsync.domain.fs import encode_id, parse_assessment
 from examsync.domain.wiseflow import desired_flow, fs_reference
+from examsync.sandbox import objects
 
 OSLO = ZoneInfo("Europe/Oslo")
 NAMESPACE = "examsync"
@@ -173,44 +174,30 @@ def seed(sandbox: Any, now: datetime | None = None) -> None:
 
 
 def manifests(sandbox: Any) -> list[dict[str, Any]]:
-    def secret(name: str, data: dict[str, str]) -> dict[str, Any]:
-        return {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "Opaque",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "stringData": data,
-        }
-
     return [
-        {
-            "apiVersion": "examsync.io/v1alpha1",
-            "kind": "Institution",
-            "metadata": {"name": NAME, "namespace": NAMESPACE},
-            "spec": {
-                "shortName": "NTNU",
-                "mode": "Apply",
-                "interval": "6h",
-                "lookback": "72h",
-                "fs": {
-                    "baseUrl": sandbox.url("fs"),
-                    "institutionNumber": FS_NR,
-                    "startYear": 2025,
-                    "credentialsSecretRef": {"name": "ntnu-fs"},
-                },
-                "wiseflow": {
+        objects.institution(NAMESPACE, NAME, {
+            "shortName": "NTNU",
+            "mode": "Apply",
+            "interval": "6h",
+            "lookback": "72h",
+            "fs": {
+                "baseUrl": sandbox.url("fs"),
+                "institutionNumber": FS_NR,
+                "startYear": 2025,
+                "credentialsSecretRef": {"name": "ntnu-fs"},
+            },
+            "wiseflow": {
+                "enabled": True,
+                "baseUrl": sandbox.url("wiseflow"),
+                "credentialsSecretRef": {"name": "ntnu-wiseflow"},
+                "fsFlows": {
                     "enabled": True,
-                    "baseUrl": sandbox.url("wiseflow"),
-                    "credentialsSecretRef": {"name": "ntnu-wiseflow"},
-                    "fsFlows": {
-                        "enabled": True,
-                        "flowTypeId": FLOW_TYPE,
-                        "feideUserDataTypeId": FEIDE_TYPE,
-                        "fallbackManagerUserId": CASES.fallback or 1,
-                    },
+                    "flowTypeId": FLOW_TYPE,
+                    "feideUserDataTypeId": FEIDE_TYPE,
+                    "fallbackManagerUserId": CASES.fallback or 1,
                 },
             },
-        },
-        secret("ntnu-fs", {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}),
-        secret("ntnu-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
+        }),
+        objects.secret(NAMESPACE, "ntnu-fs", {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}),
+        objects.secret(NAMESPACE, "ntnu-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
     ]

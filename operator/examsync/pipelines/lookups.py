@@ -1,0 +1,44 @@
+"""A per-run memo of upstream look-ups (is this person a user?), single-flight across items."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from examsync.adapters.errors import UpstreamError
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LookupCache(Generic[K, V]):
+    """One look-up per key per run, shared by every item that asks while it is in flight.
+
+    A failed look-up is not remembered: it fails the item that started it; an item that only
+    shared it asks once more on its own, unless the error is one of `fatal` (no point asking).
+    """
+
+    def __init__(self, fetch: Callable[[K], Awaitable[V]],
+                 fatal: tuple[type[UpstreamError], ...] = ()) -> None:
+        self._fetch = fetch
+        self._fatal = fatal
+        self._tasks: dict[K, asyncio.Future[V]] = {}
+
+    async def get(self, key: K, *, retried: bool = False) -> V:
+        task = self._tasks.get(key)
+        owner = task is None
+        if task is None:
+            task = self._tasks[key] = asyncio.ensure_future(self._fetch(key))
+        try:
+            return await asyncio.shield(task)
+        except UpstreamError as exc:
+            if self._tasks.get(key) is task:
+                del self._tasks[key]
+            if owner or retried or isinstance(exc, self._fatal):
+                raise
+            return await self.get(key, retried=True)
+
+    def close(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
