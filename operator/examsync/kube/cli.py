@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import secrets
 
 import click
-
-if TYPE_CHECKING:
-    from examsync.pipelines.runner import SinkFactory
 
 DEFAULT_PEERING = "examsync"
 
@@ -25,7 +22,13 @@ DEFAULT_PEERING = "examsync"
     envvar="EXAMSYNC_PEERING",
     help="kopf peering object: only the replica with the highest priority is active.",
 )
-@click.option("--priority", type=int, default=0, show_default=True, help="Priority of this replica in peering.")
+@click.option(
+    "--priority",
+    type=int,
+    default=None,
+    help="Priority of this replica in peering (default: a random one, so that of several replicas exactly "
+    "one is active and the others take over when it is gone; equal priorities would all pause).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 @click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
 @click.option("--metrics-port", type=int, default=9464, show_default=True, help="Serve /metrics on this port.")
@@ -36,7 +39,7 @@ def run(
     namespaces: tuple[str, ...],
     liveness_endpoint: str | None,
     peering_name: str,
-    priority: int,
+    priority: int | None,
     verbose: bool,
     quiet: bool,
     metrics_port: int,
@@ -48,12 +51,15 @@ def run(
     from examsync.kube.main import build_registry
     from examsync.logs import setup_logging
     from examsync.oneshot import configure_allowed_hosts
+    from examsync.sinks import build_sinks
 
     setup_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
     configure_allowed_hosts()
     if not namespaces:
         clusterwide = True  # the chart's default (watchNamespaces: []) is every namespace
-    registry = build_registry(OperatorConfig(metrics_port=metrics_port, sinks=_sinks()))
+    registry = build_registry(OperatorConfig(metrics_port=metrics_port, sinks=build_sinks))
+    if priority is None:
+        priority = secrets.randbelow(2**30) + 1
     kopf.run(
         registry=registry,
         standalone=standalone,
@@ -63,12 +69,3 @@ def run(
         peering_name=None if standalone else peering_name,
         priority=priority,
     )
-
-
-def _sinks() -> SinkFactory | None:
-    """Audit and notification sinks (Humio, Slack), when that module is built."""
-    try:
-        from examsync.sinks import build_sinks
-    except ImportError:
-        return None
-    return build_sinks
