@@ -29,7 +29,7 @@ async def test_restart_after_more_than_lookback_applies_every_change_made_while_
 ) -> None:
     inst, secrets = uio(sandbox)
     lookback = parse_duration(inst["spec"]["lookback"])
-    assert DOWNTIME > lookback + timedelta(hours=2)
+    assert lookback + timedelta(hours=2) < DOWNTIME
     await apply_all(cluster, inst, secrets)
     fs, inspera = sandbox.world("fs"), sandbox.world("inspera")
 
@@ -64,8 +64,8 @@ async def test_restart_after_more_than_lookback_applies_every_change_made_while_
 
     status = cluster.emulator.status("uio")
     second = status["history"][0]
-    print(first["nextRunTime"], restarted_at, status["history"], [e["message"] for e in cluster.emulator.events("uio")])
-    assert parse_time(second["start"]) >= restarted_at
+    second_start = parse_time(second["start"])
+    assert second_start is not None and second_start >= restarted_at.replace(microsecond=0)  # whole seconds
     # FS was asked for changes since the watermark minus the overlap, not since now - lookback
     queries = fs.list_queries[queries_before:]
     assert len(queries) == 1
@@ -83,4 +83,5 @@ async def test_restart_after_more_than_lookback_applies_every_change_made_while_
     assert (counts["created"], counts["updated"], counts["failed"]) == (2, 1, 0)
     assert second["result"] == "Succeeded"
     # the watermark moved to the second run's start
-    assert parse_time(status["progress"]["pipelines"]["fs-inspera"]["watermark"]) >= restarted_at
+    moved = parse_time(status["progress"]["pipelines"]["fs-inspera"]["watermark"])
+    assert moved is not None and moved >= restarted_at
