@@ -175,3 +175,26 @@ def test_decide_triggers() -> None:
     # overdue at start: wait a random share (≤ 10 % of the interval, ≤ 5 min) instead of all at once
     trigger, wake = _decide(ran, now=late, first=True)
     assert trigger is None and wake is not None and late <= wake <= late + timedelta(minutes=5)
+
+
+def test_restart_spread_is_kept_across_later_looks() -> None:
+    """A watch event during the restart wait must not start the held-back run early."""
+    ran = {
+        "lastRunTime": "2026-11-23T06:00:00Z",
+        "nextRunTime": "2026-11-23T12:10:00Z",
+        "observedGeneration": 1,
+        "conditions": [{"type": "Reconciling", "status": "False"}],
+    }
+    late = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
+
+    def look(now: datetime, *, first: bool = False, hold: datetime | None = None, requested: str | None = None):
+        return decide(ran, generation=1, requested_at=requested, interval=SIX_HOURS, now=now,
+                      rng=random.Random(3), first=first, hold_until=hold)
+
+    held = look(late, first=True)
+    assert held.trigger is None and held.spread and held.wake_at is not None and held.wake_at > late
+    again = look(late + timedelta(seconds=1), hold=held.wake_at)
+    assert again.trigger is None and again.wake_at == held.wake_at
+    assert look(held.wake_at, hold=held.wake_at).trigger == SCHEDULED
+    # a manual request during the wait still runs at once
+    assert look(late, hold=held.wake_at, requested="7").trigger == REQUESTED

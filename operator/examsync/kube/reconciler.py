@@ -48,6 +48,7 @@ class InstitutionReconciler:
         self.status: dict[str, Any] = copy.deepcopy(dict(status or {}))
         self._write_lock = asyncio.Lock()
         self._pending: InstitutionState | None = None
+        self._hold_until: datetime | None = None  # an overdue run spread out after a restart
 
     # -- status -------------------------------------------------------------------------------
 
@@ -123,7 +124,9 @@ class InstitutionReconciler:
             now=now,
             rng=cfg.rng,
             first=first,
+            hold_until=self._hold_until,
         )
+        self._hold_until = decision.wake_at if decision.spread else None
         if decision.trigger is None:
             if decision.wake_at is None:
                 return None

@@ -25,6 +25,7 @@ SCHEDULED = "Scheduled"
 class Decision:
     trigger: str | None  # run now for this reason; None: wait
     wake_at: datetime | None = None  # None with no trigger: wait for a change of the object
+    spread: bool = False  # an overdue run held back after a restart: keep holding until wake_at
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -50,12 +51,14 @@ def decide(
     now: datetime,
     rng: random.Random,
     first: bool,
+    hold_until: datetime | None = None,
 ) -> Decision:
     """What to do now, given the status this operator last wrote.
 
     ``first`` is the first look after the operator (re)started: a scheduled run found overdue
     then waits a random share of the interval (at most 10 %, at most 5 minutes), so many
-    Institutions do not all fire together after a restart.
+    Institutions do not all fire together after a restart. The caller keeps that time and passes
+    it back as ``hold_until``: a watch event during the wait must not end it early.
     """
     if not status.get("lastRunTime"):
         return Decision(NEW)
@@ -73,5 +76,7 @@ def decide(
         return Decision(None, due)
     if first:
         spread = min(interval * JITTER, RESTART_SPREAD_MAX).total_seconds()
-        return Decision(None, now + timedelta(seconds=rng.uniform(0, spread)))
+        return Decision(None, now + timedelta(seconds=rng.uniform(0, spread)), spread=True)
+    if hold_until is not None and now < hold_until:
+        return Decision(None, hold_until, spread=True)
     return Decision(SCHEDULED)
