@@ -65,9 +65,11 @@ def _kubeconfig(path: Path, url: str) -> Path:
 
 
 async def test_sigterm_stops_taking_items_finishes_in_flight_and_exits(cluster: Cluster, tmp_path: Path) -> None:
-    async with Sandbox(faults={"fs": Faults(latency=0.25)}) as sandbox:
+    # one item at a time at 0.5 s per FS call: a run of about 10 s, so the SIGTERM lands inside it
+    # even on a loaded machine
+    async with Sandbox(faults={"fs": Faults(latency=0.5)}) as sandbox:
         inst, secrets = uio(sandbox)
-        inst["spec"]["inspera"]["concurrency"] = 1  # one item at a time: a long run
+        inst["spec"]["inspera"]["concurrency"] = 1
         await apply_all(cluster, inst, secrets)
         env = {**os.environ, "KUBECONFIG": str(_kubeconfig(tmp_path / "kubeconfig", cluster.url))}
         exe = Path(sys.executable).with_name("examsync")
