@@ -1,171 +1,121 @@
-"""Helpers for the observability tests: a small FS-reading pipeline and an Institution using it.
+"""Helpers for the observability tests: an Institution driving the real fs-inspera pipeline.
 
-The probe pipeline reads FS over HTTP exactly as the contract says (list, then each detail) and
-turns each record into a known outcome, so the tests here control which items fail, are
-skipped or miss a responsible, independently of the real pipelines' rules.
+`seed_fs` puts complete FS detail records (contracts/fs.md) into the sandbox's FS and the one
+responsible who is an Inspera user into its Inspera, so a run of the real pipeline gives known
+outcomes: two creates, one create with MissingResponsible, one NoCandidates skip and,
+optionally, one InvalidSourceData failure. Every person is invented; their values are collected
+in PERSONAL so the scans of metrics, Humio and Slack mean something.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
-import httpx
-
-from examsync.adapters.errors import UpstreamError
-from examsync.adapters.http import RetryPolicy, UpstreamClient
+from examsync.adapters.fs import simulator as fs_sim
 from examsync.adapters.humio.simulator import INGEST_TOKEN
+from examsync.adapters.inspera import simulator as inspera_sim
 from examsync.adapters.slack.simulator import webhook_url
-from examsync.domain.outcomes import Action, ItemResult, Reason
-from examsync.pipelines.base import FS_COUNT_KEYS, Discovery, Plan, RunContext
+from examsync.domain.fs import encode_id
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
 from examsync.sandbox.server import Sandbox
-from examsync.secrets import ResolvedSecrets, StaticSecrets
+from examsync.secrets import StaticSecrets
 from examsync.sinks import build_sinks
 from examsync.spec import InstitutionSpec, parse_spec
 from examsync.state import InstitutionState
 
-FS_USER, FS_PASSWORD = "probe-user", "probe-password"
+OSLO = ZoneInfo("Europe/Oslo")
 INSTITUTION_NUMBER = "999"
+PLACE = "999_15_10_0"
+
+# responsible with an Inspera user; responsible FS lists who is no Inspera user (MissingResponsible)
+RESPONSIBLE = {"feideId": "ola.hansen@uio.no", "navn": "Ola Hansen", "epost": "ola.hansen@uio.no"}
+OUTSIDER = {"feideId": "per.olsen@uio.no", "navn": "Per Olsen", "epost": "per.olsen@uio.no"}
+CANDIDATE = {
+    "kandidatnummer": 101,
+    "feideId": "kari.nordmann@student.uio.no",
+    "navn": "Kari Nordmann",
+    "epost": "kari.nordmann@student.uio.no",
+    "mobil": "+4790000000",
+    "fodselsnummer": "01019012345",
+}
+SENSOR = {
+    "navn": "Siri Lunde",
+    "epost": "siri.lunde@uio.no",
+    "mobil": "+4741111111",
+    "fodselsnummer": "24067834567",
+}
 # Personal data the FS records carry; none of it may reach metrics, Humio or Slack.
-PERSONAL = (
-    "Kari Nordmann",
-    "kari.nordmann@uio.no",
-    "01019012345",
-    "Ola Hansen",
-    "ola.hansen@uio.no",
-    "+4790000000",
+PERSONAL = tuple(
+    dict.fromkeys(
+        str(person[key])
+        for person in (RESPONSIBLE, OUTSIDER, CANDIDATE, SENSOR)
+        for key in ("feideId", "navn", "epost", "mobil", "fodselsnummer")
+        if key in person
+    )
 )
+# course codes by what the real rules make of them (titles are no personal data, yet stay out of Slack)
+CREATED = ("OBS1000", "OBS1001")
+NO_CANDIDATES = "OBS2000"
+BROKEN = "OBS3000"
+NO_RESPONSIBLE = "OBS4000"
 
 
-class ProbePipeline:
-    name = "fs-inspera"
-    count_keys = FS_COUNT_KEYS
-    discovered_key = "discovered"
-
-    def __init__(self, ctx: RunContext, secrets: ResolvedSecrets) -> None:
-        fs = ctx.spec.fs
-        assert fs is not None
-        ref = fs.credentialsSecretRef.name
-        auth = httpx.BasicAuth(
-            secrets.value("spec.fs.credentialsSecretRef", ref, "username"),
-            secrets.value("spec.fs.credentialsSecretRef", ref, "password"),
-        )
-        self.ctx = ctx
-        self.http = UpstreamClient(
-            "fs", fs.baseUrl, auth=auth, retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02)
-        )
-
-    async def discover(self) -> Discovery:
-        params = {
-            "institusjonsnr": INSTITUTION_NUMBER,
-            "datofra": "2000-01-01",
-            "datotil": "2100-01-01",
-            "eksamenssystem": "INSPERA",
-            "sistEndret": "2000-01-01T00:00:00+00:00",
-        }
-        try:
-            response = await self.http.request(
-                "GET", "/eksamen/liste", params=params, operation="list", accept=frozenset()
-            )
-        except UpstreamError as exc:
-            return Discovery(ids=[], listed=False, error=exc)
-        return Discovery(ids=[entry["id"] for entry in response.json()["eksamener"]])
-
-    async def plan(self, source_id: str) -> Plan:
-        response = await self.http.request(
-            "GET", f"/eksamen/INSPERA/{quote(source_id, safe='')}", operation="get"
-        )
-        key = f"{self.name}:{source_id}"
-        if response.status_code == 404:
-            return Plan(ItemResult(key, source_id, Action.SKIPPED, Reason.GONE))
-        record: dict[str, Any] = response.json()
-        title = str(record.get("emnetittel"))
-        if not record.get("start"):
-            return Plan(
-                ItemResult(
-                    key,
-                    source_id,
-                    Action.FAILED,
-                    Reason.INVALID_SOURCE_DATA,
-                    "FS record: missing field(s): start",
-                    title=title,
-                )
-            )
-        if not record.get("kandidater"):
-            return Plan(ItemResult(key, source_id, Action.SKIPPED, Reason.NO_CANDIDATES, title=title))
-        found = len(record.get("eksamensansvarlige") or [])
-        reason = None if found else Reason.MISSING_RESPONSIBLE
-        return Plan(
-            ItemResult(
-                key,
-                source_id,
-                Action.CREATED,
-                reason,
-                target_id=f"run-{source_id[:6]}",
-                title=title,
-                responsibles_found=found,
-                responsibles_total=max(found, 1),
-            )
-        )
-
-    async def apply(self, plan: Plan) -> ItemResult:
-        return plan.outcome
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
-
-
-def fs_record(
-    code: str, *, start: bool = True, candidates: bool = True, responsible: bool = True
-) -> dict[str, Any]:
-    record: dict[str, Any] = {
+def fs_record(code: str, *, candidates: bool = True, responsible: bool = True) -> dict[str, Any]:
+    """A complete FS detail record for an Inspera exam two weeks ahead (Oslo time, with offset)."""
+    day = (datetime.now(UTC) + timedelta(days=14)).astimezone(OSLO)
+    start = datetime(day.year, day.month, day.day, 9, tzinfo=OSLO)
+    end = (start.astimezone(UTC) + timedelta(minutes=240)).astimezone(OSLO)
+    return {
+        "id": encode_id(INSTITUTION_NUMBER, code, "1", "SKR", start.year, "HØST"),
         "institusjonsnr": INSTITUTION_NUMBER,
         "emnekode": code,
         "versjonskode": "1",
         "vurdkombkode": "SKR",
-        "arstall": 2026,
+        "arstall": start.year,
         "vurdtidkode": "HØST",
+        "vurdtidkodeReell": "HØST",
         "emnetittel": f"Course {code}",
+        "vurderingsform": "SKRIFTLIG",
         "eksamenssystem": "INSPERA",
-        "stedkode": "999_1_1_0",
-        "slutt": "2026-12-01T13:00:00+01:00",
-        "eksamensansvarlige": [
-            {"feideId": "ola.hansen@uio.no", "navn": "Ola Hansen", "epost": "ola.hansen@uio.no"}
-        ]
-        if responsible
-        else [],
-        "kandidater": [
-            {
-                "kandidatnummer": 101,
-                "feideId": "kari.nordmann@uio.no",
-                "navn": "Kari Nordmann",
-                "epost": "kari.nordmann@uio.no",
-                "mobil": "+4790000000",
-                "fodselsnummer": "01019012345",
-            }
-        ]
-        if candidates
-        else [],
+        "sensursystem": "INSPERA",
+        "begrunnelsessystem": None,
+        "stedkode": PLACE,
+        "start": start.isoformat(),
+        "slutt": end.isoformat(),
+        "varighetMinutter": 240,
+        "sensurfrist": (start + timedelta(days=21)).date().isoformat(),
+        "eksamensansvarlige": [dict(RESPONSIBLE if responsible else OUTSIDER)],
+        "kandidater": [dict(CANDIDATE)] if candidates else [],
+        "kommisjoner": [{"kommisjonsnr": 1, "sensorer": [dict(SENSOR)]}] if candidates else [],
     }
-    if start:
-        record["start"] = "2026-12-01T09:00:00+01:00"
-    return record
 
 
-def seed_fs(sandbox: Sandbox, *, failing: bool = True, missing: bool = True) -> None:
-    """Two plain assessments, one without candidates, optionally one broken and one without a responsible."""
-    world = sandbox.world("fs")
-    world.credentials[FS_USER] = FS_PASSWORD
-    world.add(fs_record("OBS1000"))
-    world.add(fs_record("OBS1001"))
-    world.add(fs_record("OBS2000", candidates=False))
+def seed_fs(sandbox: Sandbox, *, failing: bool = True, missing: bool = True) -> dict[str, str]:
+    """Two plain assessments, one without candidates, optionally one broken and one without a
+    responsible who is an Inspera user. Returns the FS ids by course code."""
+    fs: fs_sim.World = sandbox.world("fs")
+    sandbox.world("inspera").add_user(RESPONSIBLE["feideId"])
+    ids = {code: fs.add(fs_record(code)) for code in CREATED}
+    ids[NO_CANDIDATES] = fs.add(fs_record(NO_CANDIDATES, candidates=False))
     if failing:
-        world.add(fs_record("OBS3000", start=False))
+        ids[BROKEN] = fs.add_broken(fs_record(BROKEN), missing=("start",))
     if missing:
-        world.add(fs_record("OBS4000", responsible=False))
+        ids[NO_RESPONSIBLE] = fs.add(fs_record(NO_RESPONSIBLE, responsible=False))
+    return ids
+
+
+def inspera_world(sandbox: Sandbox) -> inspera_sim.World:
+    world: inspera_sim.World = sandbox.world("inspera")
+    return world
+
+
+def forget_inspera_tests(sandbox: Sandbox) -> None:
+    """Inspera loses the tests earlier runs made, so the next run creates them again."""
+    inspera_world(sandbox).tests.clear()
 
 
 @dataclass
@@ -192,7 +142,7 @@ class Probe:
             },
             "inspera": {
                 "enabled": True,
-                "baseUrl": "http://127.0.0.1:9/api",
+                "baseUrl": self.sandbox.url("inspera"),
                 "clientId": "obs.inspera.no",
                 "credentialsSecretRef": {"name": "obs-inspera"},
             },
@@ -207,11 +157,11 @@ class Probe:
             }
         return parse_spec(data)
 
-    def secrets(self, *, fs_password: str = FS_PASSWORD) -> StaticSecrets:
+    def secrets(self, *, fs_password: str = fs_sim.PASSWORD) -> StaticSecrets:
         return StaticSecrets(
             {
-                "obs-fs": {"username": FS_USER, "password": fs_password},
-                "obs-inspera": {"apiKey": "obs-api-key"},
+                "obs-fs": {"username": fs_sim.USERNAME, "password": fs_password},
+                "obs-inspera": {"apiKey": inspera_sim.API_KEY},
                 "obs-slack": {"url": webhook_url(self.sandbox.url("slack"))},
                 "obs-humio": {"token": INGEST_TOKEN},
             }

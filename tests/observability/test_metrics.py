@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from obs_helpers import PERSONAL, Probe, seed_fs
+from obs_helpers import CREATED, NO_RESPONSIBLE, PERSONAL, Probe, inspera_world, seed_fs
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -122,7 +122,8 @@ def test_forget_drops_every_series_of_a_run(tmp_path: Path) -> None:
 
 
 async def test_items_counters_move_after_a_sandbox_run(probe: Probe) -> None:
-    seed_fs(probe.sandbox)
+    fs_ids = seed_fs(probe.sandbox)
+    inspera = inspera_world(probe.sandbox)
     labels = {"institution": probe.institution, "pipeline": "fs-inspera"}
 
     def items(action: str, reason: str) -> float:
@@ -157,11 +158,25 @@ async def test_items_counters_move_after_a_sandbox_run(probe: Probe) -> None:
         or 0.0
     )
     assert after_fs - before_fs == 5  # each listed record read once, over HTTP
+    # the creates are real: one Inspera test per created item, the responsible as contributor
+    assert inspera.writes["create"] == 3
+    for code in CREATED:
+        (test,) = inspera.by_external_id(fs_ids[code])
+        assert test["contributors"]
+    (orphan,) = inspera.by_external_id(fs_ids[NO_RESPONSIBLE])
+    assert "contributors" not in orphan
 
-    # a second run adds to the counters (nothing is remembered: no state passed)
+    # a second run adds to the counters (no state passed: FS lists everything again), and
+    # finds the tests the first run made: unchanged, not created twice
     report = await probe.run(probe.spec(slack=False, humio=False))
     metrics.record_run(probe.institution, report, probe.spec())
-    assert items("created", "") == 4
+    assert items("created", "") == 2
+    assert items("created", "MissingResponsible") == 1
+    assert items("unchanged", "") == 3
+    assert items("failed", "InvalidSourceData") == 2
+    assert metrics.sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 2.0
+    assert metrics.sample_value("examsync_missing_responsible", labels) == 0.0  # nothing written this run
+    assert inspera.writes["create"] == 3 and not inspera.writes["update"]
 
     text = exposition()
     assert not [p for p in PERSONAL if p in text]

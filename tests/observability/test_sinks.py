@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from obs_helpers import PERSONAL, Probe, seed_fs
+from obs_helpers import PERSONAL, Probe, forget_inspera_tests, inspera_world, seed_fs
 
 from examsync import metrics
 from examsync.adapters.humio.simulator import INGEST_TOKEN
@@ -23,6 +23,15 @@ def no_personal_data(payload: object) -> list[str]:
     return [p for p in PERSONAL if p in text]
 
 
+def reasons(report: InstitutionReport) -> dict[str, int]:
+    """Items per reason over every pipeline of the run."""
+    out: dict[str, int] = {}
+    for pipeline in report.pipelines.values():
+        for (_, reason), n in pipeline.reasons.items():
+            out[reason] = out.get(reason, 0) + n
+    return out
+
+
 def empty_report() -> InstitutionReport:
     return InstitutionReport(name="x", namespace="obs", mode="Apply", run_id="r", started=datetime.now(UTC))
 
@@ -36,6 +45,7 @@ async def test_humio_receives_every_audit_record_without_personal_data(probe: Pr
     assert len(records) == 5 == sum(sum(p.actions.values()) for p in report.pipelines.values())
     assert {r["runId"] for r in records} == {report.run_id}
     assert {r["action"] for r in records} == {"created", "skipped", "failed"}
+    assert inspera_world(probe.sandbox).writes["create"] == 3  # the real pipeline wrote to Inspera
     assert all(r["key"].startswith("fs-inspera:") and r["orgId"] == "OBS" for r in records)
     assert humio.tags == [{"service": "examsync", "institution": "OBS"}]  # 5 records: one POST
     assert all(e["timestamp"].endswith("Z") for e in humio.events)
@@ -63,10 +73,12 @@ async def test_humio_batches_hold_at_most_batch_size(probe: Probe) -> None:
 async def test_humio_down_never_fails_the_run_and_drops_are_counted(probe: Probe) -> None:
     seed_fs(probe.sandbox, failing=False)
     reference = await probe.run(probe.spec(slack=False, humio=False))
+    forget_inspera_tests(probe.sandbox)  # so the second run writes the same creates again
     await probe.sandbox.server("humio").stop()  # Humio is down: connections are refused
     before = dropped()
     report = await probe.run(probe.spec(slack=False))
     assert not report.failed and not reference.failed
+    assert inspera_world(probe.sandbox).writes["create"] == 6  # both runs wrote their 3 creates
     assert {n: p.counts for n, p in report.pipelines.items()} == {
         n: p.counts for n, p in reference.pipelines.items()
     }
@@ -115,17 +127,25 @@ async def test_slack_one_message_per_run_naming_reasons_counts_and_keys(probe: P
     assert no_personal_data(slack.messages) == []
     assert "Course OBS" not in text  # titles and error messages stay out too
 
+    # one more run, one more message: the broken record fails again; the test without a
+    # responsible now exists unchanged, so MissingResponsible is no longer told
     await probe.run(probe.spec(humio=False))
-    assert len(slack.messages) == 2  # one more run, one more message
+    assert len(slack.messages) == 2
+    assert "*InvalidSourceData*: 1" in slack.texts[1] and "MissingResponsible" not in slack.texts[1]
 
 
 async def test_slack_suppressed_reasons_are_not_sent(probe: Probe) -> None:
     seed_fs(probe.sandbox)
     slack = probe.sandbox.world("slack")
-    await probe.run(probe.spec(humio=False, suppress=("MissingResponsible", "InvalidSourceData")))
+    report = await probe.run(
+        probe.spec(humio=False, suppress=("MissingResponsible", "InvalidSourceData"))
+    )
+    assert reasons(report)["MissingResponsible"] == reasons(report)["InvalidSourceData"] == 1
     assert slack.messages == []  # every notifiable reason suppressed: nothing sent
 
-    await probe.run(probe.spec(humio=False, suppress=("MissingResponsible",)))
+    forget_inspera_tests(probe.sandbox)  # so MissingResponsible comes again
+    report = await probe.run(probe.spec(humio=False, suppress=("MissingResponsible",)))
+    assert reasons(report)["MissingResponsible"] == 1
     assert len(slack.messages) == 1
     assert "InvalidSourceData" in slack.texts[0] and "MissingResponsible" not in slack.texts[0]
 
@@ -134,6 +154,7 @@ async def test_slack_nothing_to_tell_sends_nothing(probe: Probe) -> None:
     seed_fs(probe.sandbox, failing=False, missing=False)
     report = await probe.run(probe.spec(humio=False))
     assert not report.failed
+    assert report.pipelines["fs-inspera"].actions == {"created": 2, "skipped": 1}
     assert probe.sandbox.world("slack").messages == []
 
 
@@ -142,6 +163,7 @@ async def test_failing_webhook_does_not_change_the_run(probe: Probe) -> None:
     probe.sandbox.server("slack").faults.error_rate = 1.0
     report = await probe.run(probe.spec(humio=False))
     assert not report.failed  # a MissingResponsible item only; the webhook answered 503 every time
+    assert reasons(report)["MissingResponsible"] == 1  # so there was something to tell
     assert probe.sandbox.world("slack").messages == []
     assert probe.sandbox.server("slack").count("POST", "/services/") >= 1
 

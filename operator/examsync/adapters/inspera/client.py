@@ -8,6 +8,7 @@ header on every call and no token call (the gateway attaches Inspera's token).
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +29,17 @@ from examsync.adapters.http import CircuitBreaker, HostLimits, RetryPolicy, Upst
 DIRECT = "inspera"
 GATEWAY = "gravitee"
 RENEW_MARGIN = 60.0  # seconds before expiry a token is replaced
-TOKEN_CONFLICT_RETRIES = 3
+TOKEN_CONFLICT_RETRIES = 6
+
+_INSTANCE_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+def _instance_lock(host: str) -> asyncio.Lock:
+    key = (id(asyncio.get_running_loop()), host)
+    lock = _INSTANCE_LOCKS.get(key)
+    if lock is None:
+        lock = _INSTANCE_LOCKS[key] = asyncio.Lock()
+    return lock
 
 
 class _Model(BaseModel):
@@ -117,7 +128,10 @@ class InsperaClient:
             fresh = self._token is not None and self._token != stale and time.monotonic() < self._expires_at
             if not fresh:
                 try:
-                    await self._fetch_token()
+                    # single-flight per Inspera instance, across every client in the process:
+                    # Institutions sharing an instance would otherwise race into 409s
+                    async with _instance_lock(self.http.host):
+                        await self._fetch_token()
                 except AuthError as exc:
                     self._refused = exc
                     raise
@@ -138,7 +152,7 @@ class InsperaClient:
                 # 409: another process of ours holds a token request open; wait and ask again
                 if exc.status != 409 or attempt == TOKEN_CONFLICT_RETRIES:
                     raise
-                await asyncio.sleep(0.2 * attempt)
+                await asyncio.sleep(random.uniform(0.1, 0.3) * attempt)  # jittered: peers drift apart
                 continue
             token = parse_json(self.system, "token", response, TokenResponse)
             self._token = token.access_token
