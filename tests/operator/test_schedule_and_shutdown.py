@@ -12,8 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml
-from kube_harness import Cluster, OperatorFactory, apply_all, idle_after, uio
+from kube_harness import Cluster, OperatorFactory, apply_all, idle_after, uio, write_kubeconfig
 
 from examsync.kube.scheduler import parse_time
 from examsync.sandbox.server import Sandbox
@@ -51,19 +50,6 @@ async def test_many_institutions_get_jittered_schedules(
     assert max(dues) - min(dues) >= timedelta(minutes=10)
 
 
-def _kubeconfig(path: Path, url: str) -> Path:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "emulator", "cluster": {"server": url}}],
-        "users": [{"name": "test", "user": {"token": "test-token"}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "test"}}],
-        "current-context": "emulator",
-    }
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    return path
-
-
 async def test_sigterm_stops_taking_items_finishes_in_flight_and_exits(cluster: Cluster, tmp_path: Path) -> None:
     # one item at a time at 0.5 s per FS call: a run of about 10 s, so the SIGTERM lands inside it
     # even on a loaded machine
@@ -71,7 +57,7 @@ async def test_sigterm_stops_taking_items_finishes_in_flight_and_exits(cluster: 
         inst, secrets = uio(sandbox)
         inst["spec"]["inspera"]["concurrency"] = 1
         await apply_all(cluster, inst, secrets)
-        env = {**os.environ, "KUBECONFIG": str(_kubeconfig(tmp_path / "kubeconfig", cluster.url))}
+        env = {**os.environ, "KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", cluster.url))}
         exe = Path(sys.executable).with_name("examsync")
         proc = await asyncio.create_subprocess_exec(
             str(exe),

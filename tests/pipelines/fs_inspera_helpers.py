@@ -13,7 +13,7 @@ from examsync.domain.fs import encode_id
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
 from examsync.sandbox.server import Sandbox
-from examsync.secrets import StaticSecrets, decode_secret
+from examsync.secrets import StaticSecrets
 from examsync.spec import parse_institution
 from examsync.state import InstitutionState
 
@@ -45,11 +45,7 @@ class Run:
 
 
 def manifests(sb: Sandbox) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
-    """Seeded Institution manifests by name, and every Secret's data by name."""
-    docs = sb.manifests()
-    institutions = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Institution"}
-    secrets = {d["metadata"]["name"]: decode_secret(d) for d in docs if d["kind"] == "Secret"}
-    return institutions, secrets
+    return sb.manifests_by_name()
 
 
 async def run(

@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from examsync.sandbox.simulator import Faults, SimServer
+from examsync.secrets import decode_secret
 
 SYSTEMS = ("fs", "inspera", "wiseflow", "praktikportalen", "slack", "humio")
 SEED_MODULES = ("examsync.sandbox.seed_no", "examsync.sandbox.seed_nowf", "examsync.sandbox.seed_dk")
@@ -85,3 +86,10 @@ class Sandbox:
             if seed_module is not None:
                 out.extend(seed_module.manifests(self))
         return out
+
+    def manifests_by_name(self) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
+        """Seeded Institution manifests by name, and each Secret's decoded data by name."""
+        docs = self.manifests()
+        institutions = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Institution"}
+        secrets = {d["metadata"]["name"]: decode_secret(d) for d in docs if d["kind"] == "Secret"}
+        return institutions, secrets
