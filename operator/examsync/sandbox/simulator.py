@@ -39,7 +39,6 @@ class Faults:
     malformed_rate: float = 0.0  # share answered 200 with a body that is not JSON
     seed: int = 1
     once: dict[str, list[str]] = field(default_factory=dict)
-    spare: tuple[str, ...] = ()  # "METHOD path-prefix" keys (as in `once`) the random faults never hit
     _rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
@@ -53,9 +52,6 @@ class Faults:
             if _matches(key, method, path) and actions:
                 return actions.pop(0)
         return None
-
-    def spared(self, method: str, path: str) -> bool:
-        return any(_matches(key, method, path) for key in self.spare)
 
 
 def _matches(key: str, method: str, path: str) -> bool:
@@ -74,7 +70,7 @@ def fault_middleware(faults: Faults, calls: Counter[str]) -> Middleware:
             extra = faults._rng.uniform(0, faults.jitter) if faults.jitter else 0.0
             await asyncio.sleep(faults.latency + extra)
         action = faults.take_once(request.method, request.path)
-        if action is None and not faults.spared(request.method, request.path):
+        if action is None:
             if faults.roll(faults.error_rate):
                 action = "503"
             elif faults.roll(faults.rate_limit_rate):

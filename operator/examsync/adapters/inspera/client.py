@@ -30,6 +30,7 @@ DIRECT = "inspera"
 GATEWAY = "gravitee"
 RENEW_MARGIN = 60.0  # seconds before expiry a token is replaced
 TOKEN_CONFLICT_RETRIES = 6
+CREATE_ATTEMPTS = 3  # creates sent at most this often in one run, each after a search found nothing
 
 _INSTANCE_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
 
@@ -209,21 +210,27 @@ class InsperaClient:
     async def create_test(self, body: dict[str, Any]) -> int:
         """Create a test; never twice for one externalTestId.
 
-        One POST, not retried once sent: Inspera may have stored a create whose answer was lost.
-        After such a failure the test is searched for and adopted if it exists; if it does not
-        (yet), the error stands and the next run searches again before creating.
+        A sent POST is not retried blindly: Inspera may have stored a create whose answer was
+        lost. After a failure the test is searched for and adopted if it exists. Only a 503 (the
+        server says it did not take the request) with no test found is sent again, a few times;
+        after a timeout or another error the error stands and the next run searches first.
         """
-        try:
-            response = await self._request("POST", "/v1/test", operation="create_test", json=body,
-                                           idempotent=False)
-        except (ClientError, AuthError, CircuitOpen, HostNotAllowed):
-            raise
-        except UpstreamError:
-            hits = await self.search_tests(str(body["externalTestId"]))
-            if len(hits) == 1:
-                return hits[0].assessmentRunId
-            raise
-        return self._written_id("create_test", response)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                response = await self._request("POST", "/v1/test", operation="create_test", json=body,
+                                               idempotent=False)
+            except (ClientError, AuthError, CircuitOpen, HostNotAllowed):
+                raise
+            except UpstreamError as exc:
+                hits = await self.search_tests(str(body["externalTestId"]))
+                if len(hits) == 1:
+                    return hits[0].assessmentRunId
+                if hits or exc.status != 503 or attempt == CREATE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(self.http.retry.backoff(attempt))
+                continue
+            return self._written_id("create_test", response)
+        raise AssertionError("unreachable")
 
     async def update_test(self, test_id: int, body: dict[str, Any]) -> int:
         response = await self._request("POST", f"/v1/test/{test_id}", operation="update_test", json=body)
