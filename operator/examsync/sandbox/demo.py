@@ -64,6 +64,14 @@ async def demo(log_path: Path) -> int:
             for rep in second.reports for r in rep.pipelines.values()
         )
         console.print(f"\nWrites in the second run: {writes}")
+        inspera, wiseflow = sandbox.world("inspera"), sandbox.world("wiseflow")
+        console.print(f"Inspera now holds {len(inspera.tests)} tests; WISEflow {len(wiseflow.flows)} flows.")
+        slack = sandbox.world("slack")
+        console.print(f"Audit records received by the Humio simulator: {len(sandbox.world('humio').events)}; "
+                      f"Slack messages: {len(slack.messages)}")
+        if slack.texts:
+            console.print("[bold]Last Slack message[/bold]:")
+            console.print(slack.texts[-1], markup=False, highlight=False)
     console.print(f"Logs and audit records (JSON lines): {log_path}")
     console.print(f"State kept between runs: {DEMO_DIR / 'state.json'}")
     # The sandbox seeds failures on purpose (a conflict, an invalid record): the demo succeeded.
