@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 import random
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -229,7 +230,8 @@ class UpstreamClient:
             opened_by = self.breaker.opened_by
             raise CircuitOpen(self.system, operation, f"given up for this run after: {opened_by}")
         self.limits.check_allowed(self.system, urlsplit(self.base_url).hostname or "")
-        deadline = time.monotonic() + self.retry.max_elapsed
+        # The 60 s budget counts from the first send, not from the queue for a connection slot.
+        deadline: float | None = None
         reauthenticated = False
         attempt = 0
         while True:
@@ -243,9 +245,12 @@ class UpstreamClient:
             retryable = True
             try:
                 async with self._slot():
+                    if deadline is None:
+                        deadline = time.monotonic() + self.retry.max_elapsed
                     self.calls += 1
                     response = await self._client.request(
-                        method, path, params=params, json=json, data=data, headers=extra
+                        method, path, params=params, json=json, data=data, headers=extra,
+                        timeout=self._timeout_within(deadline),
                     )
             except httpx.TimeoutException as exc:
                 metrics.observe_upstream(self.system, operation, "timeout", time.monotonic() - started)
@@ -283,24 +288,46 @@ class UpstreamClient:
                     raise ClientError(self.system, operation, message, status)
             if delay is None:
                 delay = self.retry.backoff(attempt)
-            if not retryable or attempt >= self.retry.max_attempts or time.monotonic() + delay > deadline:
+            out_of_time = deadline is not None and time.monotonic() + delay >= deadline
+            if not retryable or attempt >= self.retry.max_attempts or out_of_time:
                 self.breaker.failure(error)
                 raise error
             metrics.RETRIES.labels(self.system, reason).inc()
             await asyncio.sleep(delay)
 
 
+    def _timeout_within(self, deadline: float) -> httpx.Timeout:
+        """The client's timeouts, cut so that this attempt ends by the call's deadline."""
+        remaining = max(0.001, deadline - time.monotonic())
+        t = self._client.timeout
+
+        def cut(value: float | None) -> float:
+            return remaining if value is None else min(value, remaining)
+
+        return httpx.Timeout(connect=cut(t.connect), read=cut(t.read), write=cut(t.write), pool=cut(t.pool))
+
+
 def _safe_message(response: httpx.Response) -> str:
-    """A short, structured error code from the body; free text is dropped (it may echo personal data)."""
+    """A structured error code from the body (`API_KEY_INVALID_KEY`, `unknown_manager`), else the
+    HTTP reason phrase. Free text is dropped: it may echo personal data from the request."""
     with contextlib.suppress(ValueError):
         body = response.json()
         if isinstance(body, dict):
             err = body.get("error")
             if isinstance(err, dict):
                 err = err.get("code")
-            if isinstance(err, str) and err.replace("_", "").replace(" ", "").isalnum() and len(err) <= 64:
+            if isinstance(err, str) and _ERROR_CODE.fullmatch(err):
                 return err
     return response.reason_phrase or ""
+
+
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def shape_error(system: str, operation: str, exc: ValidationError, status: int | None = None) -> InvalidResponse:
+    """InvalidResponse naming where the body differs from the contract (field paths, never values)."""
+    fields = sorted({".".join(str(p) for p in e["loc"] if not isinstance(p, int)) or "body" for e in exc.errors()})
+    return InvalidResponse(system, operation, f"unexpected response shape at {', '.join(fields[:5])}", status)
 
 
 def parse_json(system: str, operation: str, response: httpx.Response, model: type[M]) -> M:
@@ -308,9 +335,7 @@ def parse_json(system: str, operation: str, response: httpx.Response, model: typ
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()})[:5]
-        raise InvalidResponse(system, operation, f"unexpected response shape at {', '.join(fields)}",
-                              response.status_code) from None
+        raise shape_error(system, operation, exc, response.status_code) from None
 
 
 def unwrap_envelope(payload: Any) -> Any:

@@ -1,13 +1,14 @@
-"""Per-host limits are shared by every client in the process, whichever Institution it serves."""
+"""The shared HTTP layer: per-host limits shared by every client, deadlines, safe error messages."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiohttp import web
 
-from examsync.adapters.errors import HostNotAllowed
-from examsync.adapters.http import HostLimits, UpstreamClient
+from examsync.adapters.errors import ClientError, HostNotAllowed, UpstreamError
+from examsync.adapters.http import HostLimits, RetryPolicy, UpstreamClient
 from examsync.sandbox.simulator import Faults, SimServer
 
 
@@ -67,3 +68,45 @@ async def test_allowlist_refuses_other_hosts() -> None:
         raise AssertionError("a host outside the allowlist was called")
     finally:
         await client.aclose()
+
+
+async def _app_server(status: int, body: dict[str, object], delay: float = 0.0) -> SimServer:
+    async def handler(_: web.Request) -> web.Response:
+        await asyncio.sleep(delay)
+        return web.json_response(body, status=status)
+
+    app = web.Application()
+    app.router.add_route("*", "/x", handler)
+    server = SimServer(app, Faults())
+    await server.start()
+    return server
+
+
+async def test_a_call_ends_by_its_deadline_even_while_waiting_for_an_answer() -> None:
+    server = await _app_server(200, {}, delay=1.5)
+    client = UpstreamClient("fs", server.url, retry=RetryPolicy(max_elapsed=0.3, base_delay=0.01))
+    try:
+        # the answer would come after 1.5 s, within the 30 s read timeout, but past the call's budget
+        with pytest.raises(UpstreamError, match="timed out"):
+            await client.request("GET", "/x", operation="get")
+    finally:
+        await client.aclose()
+        await server.stop()
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ({"error": "User Kari Nordmann (kari@uio.no) not found"}, "Bad Request"),
+    ({"error": {"code": "unknown_manager", "message": "Manager Ola Hansen is unknown"}}, "unknown_manager"),
+    ({"error": "API_KEY_INVALID_KEY"}, "API_KEY_INVALID_KEY"),
+])
+async def test_error_messages_keep_codes_and_drop_free_text(body: dict[str, object], expected: str) -> None:
+    server = await _app_server(400, body)
+    client = UpstreamClient("wiseflow", server.url)
+    try:
+        with pytest.raises(ClientError) as err:
+            await client.request("POST", "/x", operation="create")
+    finally:
+        await client.aclose()
+        await server.stop()
+    assert expected in str(err.value)
+    assert "Kari" not in str(err.value) and "Ola" not in str(err.value)
