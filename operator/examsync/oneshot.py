@@ -32,6 +32,11 @@ log = logging.getLogger("examsync.sync")
 class SyncResult:
     reports: list[InstitutionReport]
     suspended: list[Institution]
+    dry_run: bool = False
+
+    def mode_of(self, inst: Institution) -> str:
+        """The effective mode: DryRun when the spec or --dry-run says so."""
+        return "DryRun" if self.dry_run or inst.spec.mode == "DryRun" else "Apply"
 
     @property
     def exit_code(self) -> int:
@@ -41,7 +46,7 @@ class SyncResult:
         institutions = [r.as_json() for r in self.reports]
         for inst in self.suspended:
             institutions.append({"name": inst.metadata.name, "namespace": inst.metadata.namespace,
-                                 "mode": inst.spec.mode, "suspended": True, "pipelines": {},
+                                 "mode": self.mode_of(inst), "suspended": True, "pipelines": {},
                                  "failures": [], "plan": []})
         return {"institutions": institutions}
 
@@ -70,9 +75,10 @@ async def sync_manifests(
     *,
     dry_run: bool = False,
     state_path: Path | None = None,
+    loaded_state: StateFile | None = None,
     progress: Progress | None = None,
 ) -> SyncResult:
-    state_file = StateFile.load(state_path) if state_path else StateFile()
+    state_file = loaded_state or (StateFile.load(state_path) if state_path else StateFile())
     save_lock = asyncio.Lock()
 
     async def run_one(inst: Institution) -> InstitutionReport:
@@ -108,7 +114,7 @@ async def sync_manifests(
     active = [inst for _, inst in manifests.institutions if not inst.spec.suspend]
     suspended = [inst for _, inst in manifests.institutions if inst.spec.suspend]
     reports = await asyncio.gather(*(run_one(inst) for inst in active))
-    return SyncResult(list(reports), suspended)
+    return SyncResult(list(reports), suspended, dry_run)
 
 
 def _record_metrics(key: str, report: InstitutionReport, inst: Institution) -> None:
@@ -122,30 +128,31 @@ _ACTION_COLUMNS = frozenset({"discovered", "flows", "created", "updated", "uncha
 
 
 def render_text(result: SyncResult, out: TextIO) -> None:
+    """One row per Institution (contracts/institution.md), counts summed over its pipelines."""
     table = Table(title="examsync sync", title_justify="left")
-    for column in ("INSTITUTION", "MODE", "PIPELINE", "DISCOVERED", "CREATED", "UPDATED", "UNCHANGED",
+    for column in ("INSTITUTION", "MODE", "PIPELINES", "DISCOVERED", "CREATED", "UPDATED", "UNCHANGED",
                    "SKIPPED", "FAILED", "RESULT"):
-        table.add_column(column, justify="right" if column.isupper() and column not in
-                         ("INSTITUTION", "MODE", "PIPELINE", "RESULT") else "left")
+        table.add_column(column, justify="left" if column in ("INSTITUTION", "MODE", "PIPELINES", "RESULT")
+                         else "right")
     for report in result.reports:
+        pipelines = report.pipelines.values()
+        totals = report.totals()
+        discovered = sum(p.counts.get("discovered", p.counts.get("flows", 0)) for p in pipelines)
+        failed = sum(p.counts.get("failed", 0) for p in pipelines)
         if report.error:
-            table.add_row(report.key, report.mode, "-", "", "", "", "", "", "", f"[red]{report.error}")
-        for name, p in report.pipelines.items():
-            counts = p.counts
-            discovered = counts.get("discovered", counts.get("flows", 0))
-            failed = counts.get("failed", 0)
-            verdict = "[red]failed" if p.failed else "[green]ok"
-            if p.fatal:
-                verdict = f"[red]{p.fatal}"
-            extra = [f"{k}={v}" for k, v in counts.items() if k not in _ACTION_COLUMNS and v]
-            if extra:
-                verdict += f" [dim]({', '.join(extra)})"
-            table.add_row(report.key, report.mode, name, str(discovered),
-                          *(str(p.actions.get(a, 0)) for a in ("created", "updated", "unchanged", "skipped")),
-                          str(failed), verdict)
+            verdict = f"[red]{report.error}"
+        else:
+            fatal = [p.fatal for p in pipelines if p.fatal]
+            verdict = f"[red]{fatal[0]}" if fatal else "[red]failed" if report.failed else "[green]ok"
+        extra = [f"{k}={v}" for p in pipelines for k, v in p.counts.items() if k not in _ACTION_COLUMNS and v]
+        if extra:
+            verdict += f" [dim]({', '.join(extra)})"
+        table.add_row(report.key, report.mode, ", ".join(report.pipelines) or "-", str(discovered),
+                      *(str(totals[a]) for a in ("created", "updated", "unchanged", "skipped")),
+                      str(failed), verdict)
     for inst in result.suspended:
-        table.add_row(inst.key, inst.spec.mode, "-", "", "", "", "", "", "", "[yellow]suspended")
-    console = Console(file=out, width=max(140, Console(file=out).width))
+        table.add_row(inst.key, result.mode_of(inst), "-", "", "", "", "", "", "", "[yellow]suspended")
+    console = Console(file=out, width=max(160, Console(file=out).width))
     console.print(table)
     failures = [(r.key, f) for r in result.reports for f in r.failures()]
     if failures:
@@ -179,11 +186,17 @@ def sync_command(
     except ManifestError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_INVALID
+    try:
+        state = StateFile.load(state_path) if state_path else None
+    except (ValueError, OSError):
+        print(f"error: --state {state_path}: not a readable examsync state file", file=err)
+        return EXIT_INVALID
     show_progress = output == "text" and err.isatty()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=Console(file=err), transient=True, disable=not show_progress)
     with progress:
-        result = asyncio.run(sync_manifests(manifests, dry_run=dry_run, state_path=state_path, progress=progress))
+        result = asyncio.run(sync_manifests(manifests, dry_run=dry_run, state_path=state_path, loaded_state=state,
+                                            progress=progress))
     if metrics_file is not None:
         from examsync import metrics
 

@@ -94,3 +94,14 @@ def test_version() -> None:
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0
     assert "examsync" in result.output
+
+
+def test_unreadable_state_file(tmp_path: Path) -> None:
+    path = tmp_path / "inst.yaml"
+    path.write_text(yaml.safe_dump_all([institution(), secret("uio-fs", username="u", password="p"),
+                                        secret("uio-inspera", apiKey="k")]), encoding="utf-8")
+    state = tmp_path / "state.json"
+    state.write_text("{not json", encoding="utf-8")
+    err = io.StringIO()
+    assert sync_command([path], state_path=state, out=io.StringIO(), err=err) == EXIT_INVALID
+    assert "--state" in err.getvalue()
