@@ -9,19 +9,8 @@ from typing import Any
 
 import yaml
 
-from examsync.secrets import StaticSecrets, decode_secret
+from examsync.secrets import REQUIRED_KEYS, StaticSecrets, decode_secret
 from examsync.spec import Institution, SpecError, parse_institution
-
-# The keys each Secret reference must hold, by the spec field that references it.
-REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
-    "spec.fs.credentialsSecretRef": ("username", "password"),
-    "spec.inspera.credentialsSecretRef": ("apiKey",),
-    "spec.inspera.gateway.apiKeySecretRef": ("apiKey",),
-    "spec.wiseflow.credentialsSecretRef": ("clientId", "clientSecret"),
-    "spec.wiseflow.praktikportalen.credentialsSecretRef": ("apiKey",),
-    "spec.notifications.slack.webhookSecretRef": ("url",),
-    "spec.audit.humio.tokenSecretRef": ("token",),
-}
 
 
 class ManifestError(ValueError):

@@ -88,6 +88,7 @@ class InstitutionReport:
     pipelines: dict[str, PipelineReport] = field(default_factory=dict)
     error: str | None = None  # the run could not start (e.g. a missing Secret)
     stalled: bool = False
+    enabled: list[str] = field(default_factory=list)  # the pipelines this run was to run
 
     @property
     def key(self) -> str:
@@ -116,7 +117,10 @@ class InstitutionReport:
         """Newest first across pipelines, bounded."""
         merged = [f for p in self.pipelines.values() for f in p.failures]
         if self.error:
-            merged.append(Failure("run", "Stalled" if self.stalled else "Error", self.error, self.started))
+            # a run that could not start failed each of its pipelines as a whole (the contract's
+            # `{"key": "{pipeline}", "reason": "UpstreamError"}`); Stalled lives in the conditions
+            merged.extend(Failure(name, Reason.UPSTREAM_ERROR.value, self.error, self.started)
+                          for name in self.enabled)
         merged.sort(key=lambda f: f.since, reverse=True)
         return merged[:MAX_FAILURES]
 

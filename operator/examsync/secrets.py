@@ -6,6 +6,17 @@ import base64
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+# The keys each Secret reference must hold, by the spec field that references it.
+REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "spec.fs.credentialsSecretRef": ("username", "password"),
+    "spec.inspera.credentialsSecretRef": ("apiKey",),
+    "spec.inspera.gateway.apiKeySecretRef": ("apiKey",),
+    "spec.wiseflow.credentialsSecretRef": ("clientId", "clientSecret"),
+    "spec.wiseflow.praktikportalen.credentialsSecretRef": ("apiKey",),
+    "spec.notifications.slack.webhookSecretRef": ("url",),
+    "spec.audit.humio.tokenSecretRef": ("token",),
+}
+
 
 class SecretMissing(Exception):
     """A referenced Secret or key does not exist. Names the spec field, never a value."""

@@ -173,7 +173,8 @@ async def test_fatal_source_failure_is_notified_once(probe: Probe) -> None:
     report = await probe.run(probe.spec(humio=False), probe.secrets(fs_password="wrong"))
     assert report.failed and report.is_stalled
     texts = probe.sandbox.world("slack").texts
-    assert len(texts) == 1 and "*Stalled*: 1" in texts[0] and "`fs-inspera`" in texts[0]
+    # the contract's reason for a whole source that could not be read, keyed by the pipeline
+    assert len(texts) == 1 and "*UpstreamError*: 1" in texts[0] and "`fs-inspera`" in texts[0]
 
 
 def test_build_sinks_refuses_a_plain_http_webhook_off_loopback(probe: Probe) -> None:

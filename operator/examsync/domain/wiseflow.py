@@ -3,12 +3,14 @@
 Part A: the flow an FS assessment should have, and what differs from the flow there is.
 Part B: which supervisors to write as users and which assessors to add or remove.
 Personal data never leaves these functions except as the request bodies that need it; the
-keys and digests kept in state are one-way hashes.
+keys and digests kept in state are HMACs under a per-Institution secret, so they cannot be
+recomputed from a guessed praktikportal id.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,7 +38,8 @@ FS_SOURCE_DESCRIPTION = "FS"
 PP_REFERENCE_PREFIX = "praktikportalen:"
 
 # Field names used in plans: the WISEflow API's own names.
-CREATE_FIELDS = ("title", "subtitle", "type", "managers", "participation", "marking")
+# A create sends the flow, then links it (reference, description), then sets its dates.
+CREATE_FIELDS = ("title", "subtitle", "type", "managers", "reference", "description", "participation", "marking")
 USER_FIELDS = ("firstName", "lastName", "emails", "roles", "externalIds")
 ASSESSOR_FIELDS = ("userId", "assessorTypeId")
 SOURCE_SYNC_FIELDS = ("state", "lastSync")
@@ -57,14 +60,6 @@ def is_closed(state: int) -> bool:
 def fs_reference(fs_id: str) -> str:
     """`fs-` + the FS id in the URL-safe base64 alphabet without padding (the same bytes)."""
     return FS_REFERENCE_PREFIX + fs_id.replace("+", "-").replace("/", "_").rstrip("=")
-
-
-def fs_id_from_reference(reference: str) -> str | None:
-    """The FS id a reference was made from, or None when it is not an FS reference."""
-    if not reference.startswith(FS_REFERENCE_PREFIX):
-        return None
-    body = reference[len(FS_REFERENCE_PREFIX) :].replace("-", "+").replace("_", "/")
-    return body + "=" * (-len(body) % 4)
 
 
 def unix(moment: datetime) -> int:
@@ -264,23 +259,35 @@ def user_body(supervisor: Supervisor, role_id: int, user_data_type_id: int) -> d
     }
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+# State keys carry a version: keys of the unkeyed format before it ("user:", "assessor:") are
+# dropped on the first run after an upgrade (their users are written once more).
+USER_KEY_PREFIX = "user-v2:"
+ASSESSOR_KEY_PREFIX = "assessor-v2:"
+LEGACY_KEY_PREFIXES = ("user:", "assessor:")
 
 
-def user_key(licence: str, user_data_type_id: int, praktikportal_id: str) -> str:
-    """State key for one supervisor's user: a hash, never the id in clear."""
-    return "user:" + _sha256(f"{licence}\x1f{user_data_type_id}\x1f{praktikportal_id}")[:40]
+def _mac(secret: bytes, text: str) -> str:
+    return hmac.new(secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def body_digest(body: Mapping[str, Any]) -> str:
+def user_key(secret: bytes, licence: str, user_data_type_id: int, praktikportal_id: str) -> str:
+    """State key for one supervisor's user: an HMAC, never the id in clear nor a plain hash of it."""
+    return USER_KEY_PREFIX + _mac(secret, f"{licence}\x1f{user_data_type_id}\x1f{praktikportal_id}")[:40]
+
+
+def body_digest(secret: bytes, body: Mapping[str, Any]) -> str:
     """Digest of the fields last sent for a user (the fields themselves are personal data)."""
-    return _sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    return _mac(secret, json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
 
 
-def assessor_key(flow_id: int, user_id: int) -> str:
+def assessor_key(secret: bytes, flow_id: int, user_id: int) -> str:
     """State marker: this integration added this user as an assessor on this flow."""
-    return "assessor:" + _sha256(f"{flow_id}\x1f{user_id}")[:40]
+    return ASSESSOR_KEY_PREFIX + _mac(secret, f"{flow_id}\x1f{user_id}")[:40]
+
+
+def legacy_assessor_key(flow_id: int, user_id: int) -> str:
+    """The unkeyed marker of the earlier state format, read once to carry it over."""
+    return "assessor:" + hashlib.sha256(f"{flow_id}\x1f{user_id}".encode()).hexdigest()[:40]
 
 
 class Assessor(BaseModel):
@@ -290,24 +297,14 @@ class Assessor(BaseModel):
     assessorTypeId: int | None = None
 
 
-def assessors_to_add(wanted_user_ids: Iterable[int], assessors: Iterable[Assessor]) -> list[int]:
-    present = {a.userId for a in assessors}
-    return [u for u in dict.fromkeys(wanted_user_ids) if u not in present]
-
-
 def assessors_to_remove(
-    flow_id: int,
     flow_state: int,
     assessors: Iterable[Assessor],
     period_user_ids: set[int],
-    added_by_us: Mapping[str, str],
+    added_by_us: set[int],
 ) -> list[Assessor]:
-    """Assessors to remove: only on a flow not yet activated, only those this integration added,
-    and only when they are no longer in the period."""
+    """Assessors to remove: only on a flow not yet activated, only those this integration added
+    (their userIds), and only when they are no longer in the period."""
     if flow_state != NOT_ACTIVATED:
         return []
-    return [
-        a
-        for a in assessors
-        if a.userId not in period_user_ids and assessor_key(flow_id, a.userId) in added_by_us
-    ]
+    return [a for a in assessors if a.userId not in period_user_ids and a.userId in added_by_us]

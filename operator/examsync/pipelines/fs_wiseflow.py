@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 from typing import ClassVar
 
-from examsync.adapters.errors import FATAL_ERRORS, UpstreamError
+from examsync.adapters.errors import FATAL_ERRORS, ClientError, UpstreamError
 from examsync.adapters.fs.client import FsClient
 from examsync.adapters.wiseflow.client import WiseflowClient, client_for
 from examsync.domain.fs import Assessment
@@ -258,9 +258,15 @@ class FsWiseflowPipeline:
             title=desired.title, subtitle=desired.subtitle, since=self.ctx.now()
         )
         await self.ctx.save()
-        flow_id = await self.wf.create_flow(
-            desired.title, desired.subtitle, self.spec.flowTypeId, list(write.managers)
-        )
+        try:
+            flow_id = await self.wf.create_flow(
+                desired.title, desired.subtitle, self.spec.flowTypeId, list(write.managers)
+            )
+        except ClientError:
+            # a definite refusal: no flow was made, so no later run may adopt a same-titled one
+            self.ctx.state.pending.pop(a.id, None)
+            await self.ctx.save()
+            raise
         await self._link(a.id, flow_id)
         return flow_id
 

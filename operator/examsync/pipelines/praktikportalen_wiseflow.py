@@ -22,6 +22,7 @@ from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
 from examsync.domain.wiseflow import (
     ACTIVE_STATES,
     ASSESSOR_FIELDS,
+    LEGACY_KEY_PREFIXES,
     SOURCE_SYNC_FIELDS,
     USER_FIELDS,
     Assessor,
@@ -29,6 +30,7 @@ from examsync.domain.wiseflow import (
     assessor_key,
     assessors_to_remove,
     body_digest,
+    legacy_assessor_key,
     period_of,
     source_told,
     supervisor_problem,
@@ -89,6 +91,8 @@ class _Work:
 class PraktikportalenWiseflowPipeline:
     name: ClassVar[str] = PIPELINE_PP_WISEFLOW
     count_keys: ClassVar[tuple[str, ...]] = COUNT_KEYS
+    # The driver adds one per item to this counter; items after the first of a flow take theirs
+    # back (extra_counts), so `flows` counts flows, not (flow, period) items.
     discovered_key: ClassVar[str] = "flows"
 
     def __init__(
@@ -97,12 +101,16 @@ class PraktikportalenWiseflowPipeline:
         spec: PraktikportalenSpec,
         wiseflow: WiseflowClient,
         praktikportalen: PraktikportalenClient,
+        state_secret: bytes,
     ) -> None:
         self.ctx = ctx
         self.spec = spec
         self.wf = wiseflow
         self.pp = praktikportalen
+        self._secret = state_secret  # keys the HMACs kept in state
         self._sources: dict[str, _Source] = {}
+        self._later_items: set[str] = set()  # items of a flow whose first item is another
+        self._legacy_markers: set[str] = set()  # assessor markers of the earlier, unkeyed format
         # praktikportal-ID -> WISEflow userId (or None): one look-up per supervisor per run, kept in
         # memory only (the durable state holds hashed keys)
         self._lookups: LookupCache[str, int | None] = LookupCache(
@@ -127,13 +135,16 @@ class PraktikportalenWiseflowPipeline:
             listed = await asyncio.gather(*(sources(f.flowId) for f in flows))
         except UpstreamError as exc:
             return Discovery(ids=[], listed=False, error=exc)
+        self._take_legacy_keys()
         ids: list[str] = []
         for flow, flow_sources in zip(flows, listed, strict=True):
             if flow.state not in ACTIVE_STATES:
                 continue
             periods = [(s, p) for s in flow_sources if (p := period_of(s.reference)) is not None]
-            for source, period in periods:
+            for n, (source, period) in enumerate(periods):
                 source_id = f"{flow.flowId}:{period}"
+                if n:
+                    self._later_items.add(source_id)
                 self._sources[source_id] = _Source(
                     flow_id=flow.flowId,
                     flow_state=flow.state,
@@ -145,6 +156,33 @@ class PraktikportalenWiseflowPipeline:
                 )
                 ids.append(source_id)
         return Discovery(ids=ids)
+
+    def _take_legacy_keys(self) -> None:
+        """Drop state keys of the unkeyed format from state (Apply); assessor markers among them are
+        kept in memory for this run and carried over, keyed, when their flow is planned."""
+        digests = self.ctx.state.digests
+        legacy = [k for k in digests if k.startswith(LEGACY_KEY_PREFIXES)]
+        self._legacy_markers = {k for k in legacy if k.startswith("assessor:")}
+        if not self.ctx.dry_run:
+            for k in legacy:
+                del digests[k]
+
+    def _marker(self, flow_id: int, user_id: int) -> str:
+        return assessor_key(self._secret, flow_id, user_id)
+
+    def _added_by_us(self, flow_id: int, assessors: list[Assessor]) -> set[int]:
+        """userIds of the flow's assessors this integration added (markers in state)."""
+        digests = self.ctx.state.digests
+        ours: set[int] = set()
+        for a in assessors:
+            marker = self._marker(flow_id, a.userId)
+            if marker in digests:
+                ours.add(a.userId)
+            elif legacy_assessor_key(flow_id, a.userId) in self._legacy_markers:
+                ours.add(a.userId)
+                if not self.ctx.dry_run:
+                    digests[marker] = "added"
+        return ours
 
     async def aclose(self) -> None:
         self._lookups.close()
@@ -203,7 +241,10 @@ class PraktikportalenWiseflowPipeline:
         # every supervisor still in the period is looked up (those not importable too), so none
         # of them is ever taken for one who left
         people = {s.praktikportalId: s for s in period.supervisors if s.praktikportalId}
-        keys = {pid: user_key(self.spec.praktikportalId, self.spec.userDataTypeId, pid) for pid in people}
+        keys = {
+            pid: user_key(self._secret, self.spec.praktikportalId, self.spec.userDataTypeId, pid)
+            for pid in people
+        }
         found = await asyncio.gather(*(self._lookups.get(pid) for pid in people))
         user_ids = dict(zip(people, found, strict=True))
         in_period = {uid for uid in found if uid is not None}  # who must never be removed
@@ -220,7 +261,7 @@ class PraktikportalenWiseflowPipeline:
                 key=key,
                 user_id=user_ids[supervisor.praktikportalId],
                 body=body,
-                digest=body_digest(body),
+                digest=body_digest(self._secret, body),
             )
             if entry.user_id is None or self.ctx.state.digests.get(key) != entry.digest:
                 # check and claim with no await between them: one item per run writes each user
@@ -232,11 +273,10 @@ class PraktikportalenWiseflowPipeline:
             entry.add = entry.user_id is None or entry.user_id not in present
             supervisors.append(entry)
 
+        ours = self._added_by_us(source.flow_id, assessors)
         removals: list[Assessor] = []
         if not source.shared:  # with several periods on one flow, "left the period" is not knowable here
-            removals = assessors_to_remove(
-                source.flow_id, source.flow_state, assessors, in_period, self.ctx.state.digests
-            )
+            removals = assessors_to_remove(source.flow_state, assessors, in_period, ours)
         work = _Work(source, supervisors, removals, problems, total)
         writes = self._writes(work)
         # the outcome goes to the source when something was written or it changed since last told
@@ -265,6 +305,9 @@ class PraktikportalenWiseflowPipeline:
         *,
         extra: dict[str, int] | None = None,
     ) -> ItemResult:
+        counts = dict(extra or {})
+        if source_id in self._later_items:
+            counts["flows"] = -1  # its flow is counted by the flow's first item
         return ItemResult(
             key=self._key(source_id),
             source_id=source_id,
@@ -273,7 +316,7 @@ class PraktikportalenWiseflowPipeline:
             message=message,
             target_id=str(source.flow_id) if source else None,
             title=source.flow_title if source else None,
-            extra_counts=extra or {},
+            extra_counts=counts,
         )
 
     def _outcome(self, source_id: str, work: _Work, writes: tuple[PlannedWrite, ...]) -> ItemResult:
@@ -383,7 +426,7 @@ class PraktikportalenWiseflowPipeline:
                 entry.add = False
                 continue
             self._added.add((flow_id, entry.user_id))
-            marker = assessor_key(flow_id, entry.user_id)
+            marker = self._marker(flow_id, entry.user_id)
             newly_marked = marker not in self.ctx.state.digests
             # recorded before the add, so a crash right after it still knows who added the assessor
             self.ctx.state.digests[marker] = "added"
@@ -400,10 +443,21 @@ class PraktikportalenWiseflowPipeline:
                     continue
                 entry.error = str(exc)
             except UpstreamError as exc:
-                entry.error = str(exc)
+                # not resent (it may have been stored with its answer lost): look before failing
+                if not await self._is_assessor(flow_id, entry.user_id):
+                    entry.error = str(exc)
         for assessor in work.removals:
             await self.wf.remove_assessor(flow_id, assessor.assessorId)
-            self.ctx.state.digests.pop(assessor_key(flow_id, assessor.userId), None)
+            self.ctx.state.digests.pop(self._marker(flow_id, assessor.userId), None)
+
+
+    async def _is_assessor(self, flow_id: int, user_id: int) -> bool:
+        try:
+            return any(a.userId == user_id for a in await self.wf.assessors(flow_id))
+        except FATAL_ERRORS:
+            raise
+        except UpstreamError:
+            return False
 
 
 def _supervisor_action(entry: _Supervisor) -> Action:
@@ -439,8 +493,14 @@ def build(ctx: RunContext, secrets: ResolvedSecrets) -> PraktikportalenWiseflowP
     api_key = secrets.value(
         "spec.wiseflow.praktikportalen.credentialsSecretRef", spec.credentialsSecretRef.name, "apiKey"
     )
+    # the state's HMAC key: a per-Institution secret the run holds anyway
+    state_secret = secrets.value(
+        "spec.wiseflow.credentialsSecretRef", wiseflow.credentialsSecretRef.name, "clientSecret"
+    ).encode("utf-8")
     wf = client_for(wiseflow, secrets)
-    return PraktikportalenWiseflowPipeline(ctx, spec, wf, PraktikportalenClient(spec.baseUrl, api_key))
+    return PraktikportalenWiseflowPipeline(
+        ctx, spec, wf, PraktikportalenClient(spec.baseUrl, api_key), state_secret
+    )
 
 
 FACTORIES[PIPELINE_PP_WISEFLOW] = build

@@ -16,7 +16,7 @@ from examsync.audit import log_audit
 from examsync.pipelines.base import AuditEmitter, Pipeline, RunContext, utcnow
 from examsync.pipelines.driver import ProgressHook, run_pipeline
 from examsync.report import InstitutionReport, PipelineReport
-from examsync.secrets import ResolvedSecrets, SecretMissing, SecretSource
+from examsync.secrets import REQUIRED_KEYS, ResolvedSecrets, SecretMissing, SecretSource
 from examsync.spec import InstitutionSpec
 from examsync.state import InstitutionState, PipelineState
 
@@ -63,6 +63,9 @@ async def resolve_secrets(spec: InstitutionSpec, source: SecretSource) -> Resolv
         secret = await source.get(name)
         if secret is None:
             raise SecretMissing(field_path, name)
+        missing = [key for key in REQUIRED_KEYS.get(field_path, ()) if not secret.get(key)]
+        if missing:
+            raise SecretMissing(field_path, name, missing[0])
         data[name] = dict(secret)
     return ResolvedSecrets(data)
 
@@ -84,7 +87,7 @@ async def run_institution(
     started = opts.now()
     institution = f"{namespace}/{name}"
     report = InstitutionReport(name=name, namespace=namespace, mode="DryRun" if dry_run else "Apply",
-                               run_id=opts.run_id, started=started)
+                               run_id=opts.run_id, started=started, enabled=spec.pipelines())
     try:
         resolved = await resolve_secrets(spec, secrets)
         sinks = list(opts.sinks(spec, resolved, institution)) if opts.sinks else []
@@ -109,12 +112,8 @@ async def run_institution(
         ctx = RunContext(institution=institution, spec=spec, run_id=opts.run_id, started=started,
                          dry_run=dry_run, state=current.pipeline(pipeline_name), audit=emit,
                          checkpoint=save, now=opts.now)
-        try:
-            pipeline = FACTORIES[pipeline_name](ctx, resolved)
-        except SecretMissing as exc:
-            failed = PipelineReport(name=pipeline_name, counts={}, started=started, fatal=str(exc), stalled=True)
-            failed.add_failure(pipeline_name, "UpstreamError", str(exc), opts.now())
-            return failed
+        # every Secret and key was checked above, so building a pipeline cannot fail on them
+        pipeline = FACTORIES[pipeline_name](ctx, resolved)
         concurrency = _concurrency(spec, pipeline_name)
         result = await run_pipeline(pipeline, ctx, concurrency=concurrency, progress=opts.progress, stop=opts.stop)
         current.pipelines[pipeline_name] = ctx.state

@@ -68,12 +68,10 @@ class SlackNotifier:
             keys.append(key)
 
     async def finish(self, report: InstitutionReport) -> None:
-        # Whole-source failures have no item records: they count once, keyed by pipeline (or run).
-        for name, pipeline in report.pipelines.items():
-            if pipeline.fatal is not None:
-                self._add("Stalled" if pipeline.stalled else "UpstreamError", name)
-        if report.error is not None:
-            self._add("Stalled" if report.stalled else "UpstreamError", "run")
+        # Whole-source failures have no item records: they count once, keyed by pipeline.
+        for failure in report.failures():
+            if failure.key in report.enabled or failure.key in report.pipelines:
+                self._add(failure.reason, failure.key)
         if not self.counts:
             return
         message = self.message(report)

@@ -7,8 +7,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from examsync.adapters.errors import InvalidResponse
-from examsync.adapters.http import UpstreamClient
+from examsync.adapters.http import UpstreamClient, shape_error
 from examsync.domain.wiseflow import Period
 
 SYSTEM = "praktikportalen"
@@ -34,13 +33,5 @@ class PraktikportalenClient:
         try:
             return Period.model_validate_json(response.content)
         except ValidationError as exc:
-            # name where the shape broke, never the value (supervisor fields are personal data)
-            fields = sorted(
-                {".".join(str(p) for p in e["loc"] if not isinstance(p, int)) or "body" for e in exc.errors()}
-            )[:5]
-            raise InvalidResponse(
-                SYSTEM,
-                "get period",
-                f"unexpected response shape at {', '.join(fields)}",
-                response.status_code,
-            ) from None
+            # names where the shape broke, never the value (supervisor fields are personal data)
+            raise shape_error(SYSTEM, "get period", exc, response.status_code) from None

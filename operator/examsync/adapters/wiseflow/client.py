@@ -15,7 +15,7 @@ from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
 from examsync.adapters.errors import InvalidResponse
-from examsync.adapters.http import UpstreamClient, unwrap_envelope
+from examsync.adapters.http import UpstreamClient, shape_error, unwrap_envelope
 from examsync.domain.wiseflow import Assessor, ExternalSource, FlowInfo, FlowSummary
 from examsync.secrets import ResolvedSecrets
 from examsync.spec import WiseflowSpec
@@ -117,18 +117,19 @@ class WiseflowClient:
         # renew a little early so a token never expires in flight
         self._token.expires_at = time.monotonic() + max(1.0, lifetime - 30.0)
 
-    async def _auth_headers(self) -> Mapping[str, str]:
+    async def _current_token(self) -> str:
         token = self._token
         if token.value is None or time.monotonic() >= token.expires_at:
             async with token.lock:
                 if token.value is None or time.monotonic() >= token.expires_at:
                     await self._fetch_token()
-        return {"Authorization": f"Bearer {token.value}"}
+        assert token.value is not None
+        return token.value
 
-    async def _reauthenticate(self) -> None:
-        stale = self._token.value
+    async def _reauthenticate(self, refused: str | None) -> None:
+        """After a 401 on a request sent with `refused`: renew unless another caller already has."""
         async with self._token.lock:
-            if self._token.value == stale:  # another caller may have renewed it already
+            if self._token.value == refused:
                 await self._fetch_token()
 
     async def _call(
@@ -142,6 +143,16 @@ class WiseflowClient:
         accept: frozenset[int] = frozenset(),
         idempotent: bool = True,
     ) -> httpx.Response:
+        used: list[str] = []  # the token each attempt of this request was sent with
+
+        async def auth_headers() -> Mapping[str, str]:
+            token = await self._current_token()
+            used.append(token)
+            return {"Authorization": f"Bearer {token}"}
+
+        async def on_unauthorized() -> None:
+            await self._reauthenticate(used[-1] if used else None)
+
         return await self.http.request(
             method,
             path,
@@ -149,8 +160,8 @@ class WiseflowClient:
             json=json,
             params=params,
             accept=accept,
-            auth_headers=self._auth_headers,
-            on_unauthorized=self._reauthenticate,
+            auth_headers=auth_headers,
+            on_unauthorized=on_unauthorized,
             idempotent=idempotent,
         )
 
@@ -257,8 +268,11 @@ class WiseflowClient:
         return user_id
 
     async def upsert_user(self, body: Mapping[str, Any]) -> tuple[int, bool]:
-        """Create or update a licence user; (userId, created)."""
-        response = await self._call("POST", "/license/user", "write user", json=dict(body))
+        """Create or update a licence user; (userId, created). Never resent after it may have been
+        stored: the next run's look-up finds the user instead."""
+        response = await self._call(
+            "POST", "/license/user", "write user", json=dict(body), idempotent=False
+        )
         data = _unwrap(_json(response, "write user"), "write user", response.status_code)
         user_id = data.get("userId") if isinstance(data, dict) else None
         if not isinstance(user_id, int):
@@ -277,6 +291,7 @@ class WiseflowClient:
             f"/flows/{flow_id}/assessors",
             "add assessor",
             json={"userId": user_id, "assessorTypeId": assessor_type_id},
+            idempotent=False,  # never resent: the caller lists the assessors after a failure
         )
 
     async def remove_assessor(self, flow_id: int, assessor_id: int) -> None:
@@ -321,10 +336,7 @@ def _model(model: type[M], row: Any, operation: str) -> M:
     try:
         return model.model_validate(row)
     except ValidationError as exc:
-        fields = sorted({".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors()})[:5]
-        raise InvalidResponse(
-            SYSTEM, operation, f"unexpected response shape at {', '.join(fields)}"
-        ) from None
+        raise shape_error(SYSTEM, operation, exc) from None
 
 
 def client_for(spec: WiseflowSpec, secrets: ResolvedSecrets) -> WiseflowClient:
