@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 # Bounds keep status objects small; when the retry set would overflow the watermark is held back
 # instead (see PipelineState.advance), so nothing is dropped.
 MAX_RETRY = 1000
-MAX_PENDING = 500
 MAX_DIGESTS = 5000
+# Digest keys that mark facts rather than save work (an assessor this integration added): never
+# dropped to save space, or a later removal would no longer know it may remove them.
+MARKER_PREFIX = "assessor"
 
 
 class PendingCreate(BaseModel):
@@ -51,7 +53,18 @@ class PipelineState(BaseModel):
         if len(retry) > MAX_RETRY:
             retry = retry[:MAX_RETRY]
             watermark = self.watermark
-        return self.model_copy(update={"watermark": watermark, "retry": retry})
+        return self.model_copy(update={"watermark": watermark, "retry": retry,
+                                       "digests": trim_digests(self.digests, MAX_DIGESTS)})
+
+
+def trim_digests(digests: dict[str, str], limit: int) -> dict[str, str]:
+    """At most `limit` digests, dropping the oldest first (a dropped digest costs one extra write);
+    markers are kept whatever the limit."""
+    if len(digests) <= limit:
+        return digests
+    droppable = [k for k in digests if not k.startswith(MARKER_PREFIX)]
+    drop = set(droppable[: len(digests) - limit])
+    return {k: v for k, v in digests.items() if k not in drop}
 
 
 class InstitutionState(BaseModel):

@@ -24,3 +24,14 @@ async def test_a_missing_key_stalls_before_any_call_and_names_field_and_key() ->
     assert [(f.key, f.reason) for f in report.failures()] == [("fs-inspera", "UpstreamError")]
     assert report.as_json()["pipelines"] == {}
     assert state == InstitutionState()  # nothing ran, nothing advanced
+
+
+def test_digests_are_bounded_but_assessor_markers_are_kept() -> None:
+    from examsync.state import PipelineState, trim_digests
+
+    digests = {f"user-v2:{n}": "d" for n in range(10)} | {"assessor-v2:1": "1"}
+    trimmed = trim_digests(digests, 5)
+    assert len(trimmed) == 5 and "assessor-v2:1" in trimmed
+    assert "user-v2:9" in trimmed and "user-v2:0" not in trimmed  # the oldest go first
+    after = PipelineState(digests=digests).advance(None, [], listed_ok=False)
+    assert after.digests == digests  # under the default bound nothing is dropped

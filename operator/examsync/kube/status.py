@@ -14,7 +14,7 @@ from typing import Any
 from examsync.domain.outcomes import Action
 from examsync.kube import conditions as c
 from examsync.report import InstitutionReport, PipelineReport
-from examsync.state import InstitutionState
+from examsync.state import MARKER_PREFIX, InstitutionState
 
 Status = dict[str, Any]
 
@@ -66,13 +66,18 @@ def progress_dict(state: InstitutionState, limit: int = MAX_PROGRESS_BYTES) -> d
     watermark, retry set and pending creates are what a crash must not lose, so they stay.
     """
     data: dict[str, Any] = state.model_dump(mode="json")
+
+    def droppable(pipeline: dict[str, Any]) -> list[str]:
+        return [k for k in pipeline.get("digests") or {} if not k.startswith(MARKER_PREFIX)]
+
     while len(json.dumps(data, separators=(",", ":"))) > limit:
-        biggest = max(data["pipelines"].values(), key=lambda p: len(p.get("digests") or {}), default=None)
-        if biggest is None or not biggest.get("digests"):
+        biggest: dict[str, Any] | None = max(data["pipelines"].values(), key=lambda p: len(droppable(p)),
+                                             default=None)
+        keys = droppable(biggest) if biggest is not None else []
+        if biggest is None or not keys:
             break
-        digests = biggest["digests"]
-        for key in list(digests)[: max(1, len(digests) // 4)]:
-            del digests[key]
+        for key in keys[: max(1, len(keys) // 4)]:
+            del biggest["digests"][key]
     return data
 
 
