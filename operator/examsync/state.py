@@ -91,9 +91,6 @@ class StateFile(BaseModel):
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=1, sort_keys=True)
 
-    def save(self, path: Path) -> None:
-        write_atomic(path, self.to_json())
-
 
 def write_atomic(path: Path, text: str) -> None:
     """Write a temporary file beside `path`, fsync, rename: a reader sees the old or the new file."""

@@ -77,18 +77,10 @@ def fs_credentials(ctx: RunContext, secrets: ResolvedSecrets) -> tuple[str, str]
     return secrets.value(field_path, name, "username"), secrets.value(field_path, name, "password")
 
 
-def fs_client_for(ctx: RunContext, secrets: ResolvedSecrets) -> FsClient:
-    """The FS client of the run's Institution (raises SecretMissing when the Secret lacks a key)."""
-    username, password = fs_credentials(ctx, secrets)
-    assert ctx.spec.fs is not None
-    return FsClient(ctx.spec.fs.baseUrl, username, password)
-
-
 class FsSource:
     """FS for one pipeline run: `pipeline` names item keys, `exam_system` is INSPERA or WISEFLOW."""
 
-    def __init__(self, pipeline: str, exam_system: str, ctx: RunContext, client: FsClient,
-                 *, check_eligibility: bool = True) -> None:
+    def __init__(self, pipeline: str, exam_system: str, ctx: RunContext, client: FsClient) -> None:
         fs = ctx.spec.fs
         if fs is None:
             raise ValueError("spec.fs is required for an FS pipeline")
@@ -97,7 +89,6 @@ class FsSource:
         self.ctx = ctx
         self.fs = fs
         self.client = client
-        self.check_eligibility = check_eligibility
 
     async def discover(self) -> Discovery:
         """Listed ids plus retry ids; when the list call fails, only the retry ids (the watermark stays)."""
@@ -133,8 +124,7 @@ class FsSource:
         if assessment.id != source_id:
             return finished(self.pipeline, source_id, Action.FAILED, Reason.INVALID_SOURCE_DATA,
                             "FS record: invalid field(s): id (differs from the listed id)")
-        if self.check_eligibility:
-            reason = ineligible_reason(assessment, self.fs.startYear, self.fs.placeCodes)
-            if reason is not None:
-                return finished(self.pipeline, source_id, Action.SKIPPED, reason, assessment=assessment)
+        reason = ineligible_reason(assessment, self.fs.startYear, self.fs.placeCodes)
+        if reason is not None:
+            return finished(self.pipeline, source_id, Action.SKIPPED, reason, assessment=assessment)
         return assessment
