@@ -52,6 +52,21 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
+T = TypeVar("T")
+
+
+def per_loop(store: dict[tuple[int, str], T], key: str, make: Callable[[], T]) -> T:
+    """One object per (running event loop, key), shared by every client in that loop.
+
+    asyncio primitives bind to the loop that first uses them; keying by loop keeps processes
+    that run several loops one after another (tests, the CLI) independent."""
+    full = (id(asyncio.get_running_loop()), key)
+    found = store.get(full)
+    if found is None:
+        found = store[full] = make()
+    return found
+
+
 @dataclass
 class HostLimits:
     """Concurrency caps and request rates per upstream host, shared by every Institution in the process.
@@ -67,22 +82,14 @@ class HostLimits:
     _rates: dict[tuple[int, str], AsyncLimiter] = field(default_factory=dict)
 
     def rate_limiter(self, host: str) -> AsyncLimiter | None:
-        if self.rate_per_host is None:
+        rate = self.rate_per_host
+        if rate is None:
             return None
-        key = (id(asyncio.get_running_loop()), host)
-        limiter = self._rates.get(key)
-        if limiter is None:
-            # a one-second window: bursts never exceed the rate
-            limiter = self._rates[key] = AsyncLimiter(self.rate_per_host, 1.0)
-        return limiter
+        # a one-second window: bursts never exceed the rate
+        return per_loop(self._rates, host, lambda: AsyncLimiter(rate, 1.0))
 
     def semaphore(self, host: str) -> asyncio.Semaphore:
-        # Semaphores bind to the running loop; key by loop so tests with fresh loops stay independent.
-        key = (id(asyncio.get_running_loop()), host)
-        sem = self._semaphores.get(key)
-        if sem is None:
-            sem = self._semaphores[key] = asyncio.Semaphore(self.overrides.get(host, self.per_host))
-        return sem
+        return per_loop(self._semaphores, host, lambda: asyncio.Semaphore(self.overrides.get(host, self.per_host)))
 
     def check_allowed(self, system: str, host: str) -> None:
         if self.allowed_hosts and host not in self.allowed_hosts:

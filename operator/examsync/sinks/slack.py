@@ -9,6 +9,7 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
+from examsync.adapters.http import per_loop
 from examsync.adapters.slack.client import SlackClient
 from examsync.report import InstitutionReport
 
@@ -22,11 +23,7 @@ _LIMITERS: dict[tuple[int, str], AsyncLimiter] = {}
 
 
 def _limiter(url: str) -> AsyncLimiter:
-    key = (id(asyncio.get_running_loop()), url)
-    limiter = _LIMITERS.get(key)
-    if limiter is None:
-        limiter = _LIMITERS[key] = AsyncLimiter(1, 1.0)
-    return limiter
+    return per_loop(_LIMITERS, url, lambda: AsyncLimiter(1, 1.0))
 
 
 def notifiable_reason(record: dict[str, object]) -> str | None:

@@ -24,7 +24,7 @@ from examsync.adapters.errors import (
     HostNotAllowed,
     UpstreamError,
 )
-from examsync.adapters.http import CircuitBreaker, HostLimits, RetryPolicy, UpstreamClient, parse_json
+from examsync.adapters.http import CircuitBreaker, HostLimits, RetryPolicy, UpstreamClient, parse_json, per_loop
 
 DIRECT = "inspera"
 GATEWAY = "gravitee"
@@ -32,15 +32,11 @@ RENEW_MARGIN = 60.0  # seconds before expiry a token is replaced
 TOKEN_CONFLICT_RETRIES = 6
 CREATE_ATTEMPTS = 3  # creates sent at most this often in one run, each after a search found nothing
 
-_INSTANCE_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
+_INSTANCE_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}  # one token request at a time per instance
 
 
 def _instance_lock(host: str) -> asyncio.Lock:
-    key = (id(asyncio.get_running_loop()), host)
-    lock = _INSTANCE_LOCKS.get(key)
-    if lock is None:
-        lock = _INSTANCE_LOCKS[key] = asyncio.Lock()
-    return lock
+    return per_loop(_INSTANCE_LOCKS, host, asyncio.Lock)
 
 
 class _Model(BaseModel):
