@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from examsync.adapters.errors import AuthError
@@ -37,6 +38,40 @@ async def test_one_token_for_many_concurrent_calls_and_reauth_once_on_401(
         assert wf_world.tokens_issued == 1
         wf_world.tokens.clear()  # every token revoked: the next call gets 401 and re-authenticates
         assert await client.get_flow(flow.id) is not None
+        assert wf_world.tokens_issued == 2
+    finally:
+        await client.aclose()
+
+
+class _HoldFirst(httpx.AsyncHTTPTransport):
+    """A real transport that holds the first request to one path until the test lets it go."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.arrived = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == self.path and not self.arrived.is_set():
+            self.arrived.set()
+            await self.go.wait()
+        return await super().handle_async_request(request)
+
+
+async def test_a_late_401_for_an_old_token_does_not_fetch_another(sandbox: Sandbox, wf_world: World) -> None:
+    flow = wf_world.add_flow("Eksamen", "EX1", licence="test")
+    hold = _HoldFirst(f"/flow/{flow.id}")
+    client = WiseflowClient(sandbox.url("wiseflow"), CLIENT, SECRET, transport=hold)
+    try:
+        await client.search_flows({"states": [0]})  # the first token
+        wf_world.tokens.clear()  # revoked
+        held = asyncio.create_task(client.get_flow(flow.id))  # sent with the revoked token, held
+        await hold.arrived.wait()
+        await client.search_flows({"states": [0]})  # 401, renews: the second token
+        assert wf_world.tokens_issued == 2
+        hold.go.set()  # now the held request's 401 arrives, for a token already replaced
+        assert await held is not None
         assert wf_world.tokens_issued == 2
     finally:
         await client.aclose()

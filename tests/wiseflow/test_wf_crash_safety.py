@@ -75,6 +75,17 @@ async def test_link_stored_but_answer_lost_counts_as_linked(sandbox: Sandbox) ->
     assert_one_linked_flow_each(sandbox)
 
 
+async def test_create_refused_leaves_no_pending_create(sandbox: Sandbox) -> None:
+    sandbox.server("wiseflow").faults.once["POST /license/create/flow$"] = ["400"]
+    first = await run(sandbox, "ntnu")
+    assert first.counts(FSWF)["failed"] == 2  # that item and the seeded conflict
+    # certainly not created: nothing recorded that a later run could adopt a same-titled flow by
+    assert first.state.pipeline(FSWF).pending == {}
+    second = await run(sandbox, "ntnu", first.state)
+    assert second.counts(FSWF)["created"] == 1
+    assert_one_linked_flow_each(sandbox)
+
+
 async def test_create_stored_but_answer_lost_is_not_sent_again(sandbox: Sandbox) -> None:
     sandbox.server("wiseflow").faults.once["POST /license/create/flow$"] = ["commit-then-reset"]
     first = await run(sandbox, "ntnu")

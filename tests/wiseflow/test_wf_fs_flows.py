@@ -74,7 +74,10 @@ async def test_updates_send_only_what_differs(sandbox: Sandbox) -> None:
     assert plan[f"{FSWF}:{CASES['ntnu-update-dates']}"]["fields"] == ["participation"]
     created = plan[f"{FSWF}:{CASES['ntnu-new']}"]
     assert created["action"] == "create"
-    assert created["fields"] == ["title", "subtitle", "type", "managers", "participation", "marking"]
+    # every field a create sends, the link's included
+    assert created["fields"] == [
+        "title", "subtitle", "type", "managers", "reference", "description", "participation", "marking"
+    ]
     assert f"{FSWF}:{CASES['ntnu-unchanged']}" not in plan
     assert writes(sandbox) == 0  # dry run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from wf_helpers import PP, run, write_calls, writes
@@ -9,7 +10,13 @@ from wf_helpers import PP, run, write_calls, writes
 from examsync.adapters.errors import ClientError
 from examsync.adapters.wiseflow.client import WiseflowClient
 from examsync.adapters.wiseflow.simulator import World
-from examsync.domain.wiseflow import ASSESSOR_FIELDS, SOURCE_SYNC_FIELDS, USER_FIELDS
+from examsync.domain.wiseflow import (
+    ASSESSOR_FIELDS,
+    SOURCE_SYNC_FIELDS,
+    USER_FIELDS,
+    assessor_key,
+    legacy_assessor_key,
+)
 from examsync.sandbox import seed_dk
 from examsync.sandbox.seed_dk import CASES, PERIODS, PRAKTIKPORTAL_ID, SUPERVISORS, USER_DATA_TYPE
 from examsync.sandbox.server import Sandbox
@@ -119,12 +126,18 @@ async def test_state_keeps_digests_hashed_never_personal_data(sandbox: Sandbox) 
     first = await run(sandbox, "ucx")
     dumped = first.state.model_dump_json()
     digests = first.state.pipeline(PP).digests
-    assert len([k for k in digests if k.startswith("user:")]) == 6
-    assert len([k for k in digests if k.startswith("assessor:")]) == 6
+    assert len([k for k in digests if k.startswith("user-v2:")]) == 6
+    assert len([k for k in digests if k.startswith("assessor-v2:")]) == 6
     for pid, firstname, lastname, email in SUPERVISORS.values():
         for value in (pid, firstname, lastname, email):
             if value:
                 assert value not in dumped
+        # keyed: a plain hash of a guessed praktikportal id finds nobody in the state
+        plain = hashlib.sha256(f"{PRAKTIKPORTAL_ID}\x1f{USER_DATA_TYPE}\x1f{pid}".encode()).hexdigest()
+        assert plain[:40] not in dumped
+    for flow in wf(sandbox).flows.values():
+        for a in flow.assessors:
+            assert legacy_assessor_key(flow.id, a.user_id).removeprefix("assessor:") not in dumped
 
 
 async def test_no_personal_data_in_audit_or_report(sandbox: Sandbox) -> None:
@@ -264,3 +277,85 @@ async def test_a_refused_user_fails_that_supervisor_in_every_period_and_the_rest
     assert second.counts(PP)["supervisorsCreated"] == 1 and second.counts(PP)["assessorsAdded"] == 2
     assert second.counts(PP)["failed"] == 2
     assert src.syncs == ["fail", "done"]
+
+
+async def test_flows_counts_flows_not_periods(sandbox: Sandbox) -> None:
+    # a second period on one flow: five (flow, period) items on four flows
+    world = wf(sandbox)
+    world.link(world.flows[CASES["third-started"]], f"praktikportalen:{PERIODS['autumn']}", "Praktik")
+    result = await run(sandbox, "ucx")
+    items = [r for r in result.audit if r["submodule"] != "supervisor"]
+    assert len(items) == 5
+    assert result.counts(PP)["flows"] == 4
+    dry = await run(sandbox, "ucx", dry_run=True)
+    assert dry.counts(PP)["flows"] == 4
+
+
+async def test_state_of_the_unkeyed_format_is_carried_over_once(sandbox: Sandbox) -> None:
+    first = await run(sandbox, "ucx")
+    secret = seed_dk.CLIENT_SECRET.encode()
+    digests = first.state.pipeline(PP).digests
+    # rewrite the state as the earlier, unkeyed format had it
+    legacy: dict[str, str] = {}
+    for flow in wf(sandbox).flows.values():
+        for a in flow.assessors:
+            if assessor_key(secret, flow.id, a.user_id) in digests:
+                legacy[legacy_assessor_key(flow.id, a.user_id)] = "added"
+    for pid, *_ in SUPERVISORS.values():
+        plain = hashlib.sha256(f"{PRAKTIKPORTAL_ID}\x1f{USER_DATA_TYPE}\x1f{pid}".encode()).hexdigest()
+        legacy["user:" + plain[:40]] = hashlib.sha256(pid.encode()).hexdigest()
+    assert len([k for k in legacy if k.startswith("assessor:")]) == 6
+    digests.clear()
+    digests.update(legacy)
+
+    autumn = sandbox.world("praktikportalen").period(PRAKTIKPORTAL_ID, PERIODS["autumn"])
+    autumn["supervisors"] = [s for s in autumn["supervisors"] if s["praktikportalId"] != SUPERVISORS["peter"][0]]
+    second = await run(sandbox, "ucx", first.state)
+    counts = second.counts(PP)
+    # the marker of the earlier format still says who this integration added
+    assert counts["assessorsRemoved"] == 1
+    assert user_id(sandbox, "peter") not in assessor_users(sandbox, "autumn-not-activated")
+    # users are written once more (their digests are gone), none created twice
+    assert counts["supervisorsCreated"] == 0 and counts["supervisorsUpdated"] == 5
+    after = second.state.pipeline(PP).digests
+    assert not [k for k in after if k.startswith(("user:", "assessor:"))]
+    assert len([k for k in after if k.startswith("assessor-v2:")]) == 5
+    before = writes(sandbox)
+    third = await run(sandbox, "ucx", second.state)
+    assert writes(sandbox) == before, write_calls(sandbox)
+    assert third.counts(PP)["assessorsRemoved"] == 0
+
+
+async def test_assessor_stored_but_answer_lost_is_not_sent_again(sandbox: Sandbox) -> None:
+    path = f"/flows/{CASES['third-started']}/assessors"
+    sandbox.server("wiseflow").faults.once[f"POST {path}$"] = ["commit-then-reset"]
+    result = await run(sandbox, "ucx")
+    assert sandbox.server("wiseflow").count("POST", path) == 1  # not resent
+    counts = result.counts(PP)
+    # found on the flow after the error: counted as added, not failed
+    assert counts["assessorsAdded"] == 6 and counts["failed"] == 2
+    assert assessor_users(sandbox, "third-started") == {user_id(sandbox, "lone")}
+    assert len([k for k in result.state.pipeline(PP).digests if k.startswith("assessor-v2:")]) == 6
+    src = wf(sandbox).source(CASES["third-started"], f"praktikportalen:{PERIODS['third']}")
+    assert src is not None and src.syncs == ["done"]
+
+
+async def test_user_stored_but_answer_lost_is_not_sent_again(sandbox: Sandbox) -> None:
+    sandbox.server("wiseflow").faults.once["POST /license/user$"] = ["commit-then-reset"]
+    first = await run(sandbox, "ucx")
+    assert sandbox.server("wiseflow").count("POST", "/license/user") == 6  # six users, none resent
+    assert first.counts(PP)["failed"] > 2
+    # the next run finds the user by its look-up and writes it once more
+    second = await run(sandbox, "ucx", first.state)
+    assert second.counts(PP)["failed"] == 2 and second.counts(PP)["supervisorsCreated"] == 0
+    assert sum(1 for u in wf(sandbox).users.values() if u.external_ids.get(USER_DATA_TYPE)) == 6
+
+
+async def test_unexpected_period_shape_names_the_field_not_the_value(sandbox: Sandbox) -> None:
+    period = sandbox.world("praktikportalen").period(PRAKTIKPORTAL_ID, PERIODS["third"])
+    period["supervisors"][0]["studentCount"] = "TS-10089 has two"
+    result = await run(sandbox, "ucx")
+    failure = next(f for f in result.pipeline(PP).failures if f.key == key("third-started", "third"))
+    assert failure.reason == "UpstreamError"
+    assert failure.message.endswith("unexpected response shape at supervisors.studentCount")
+    assert "TS-10089" not in json.dumps(result.report.as_json())
