@@ -51,6 +51,9 @@ class Discovery:
     ids: list[str]
     listed: bool = True
     error: UpstreamError | None = None
+    # what the pipeline's discovered counter reports when it is not one per id (Praktikportalen
+    # counts flows, and one flow may carry several periods)
+    discovered: int | None = None
 
 
 @dataclass

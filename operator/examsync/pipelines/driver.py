@@ -43,7 +43,8 @@ async def run_pipeline(
         report.stalled = isinstance(discovery.error, AuthError | HostNotAllowed)
         report.add_failure(pipeline.name, Reason.UPSTREAM_ERROR, str(discovery.error), ctx.now())
     ids = list(dict.fromkeys(discovery.ids))
-    report.counts[pipeline.discovered_key] = report.counts.get(pipeline.discovered_key, 0) + len(ids)
+    discovered = len(ids) if discovery.discovered is None else discovery.discovered
+    report.counts[pipeline.discovered_key] = report.counts.get(pipeline.discovered_key, 0) + discovered
 
     queue: asyncio.Queue[str] = asyncio.Queue()
     for source_id in ids:

@@ -109,7 +109,6 @@ class PraktikportalenWiseflowPipeline:
         self.pp = praktikportalen
         self._secret = state_secret  # keys the HMACs kept in state
         self._sources: dict[str, _Source] = {}
-        self._later_items: set[str] = set()  # items of a flow whose first item is another
         self._legacy_markers: set[str] = set()  # assessor markers of the earlier, unkeyed format
         # praktikportal-ID -> WISEflow userId (or None): one look-up per supervisor per run, kept in
         # memory only (the durable state holds hashed keys)
@@ -141,10 +140,8 @@ class PraktikportalenWiseflowPipeline:
             if flow.state not in ACTIVE_STATES:
                 continue
             periods = [(s, p) for s in flow_sources if (p := period_of(s.reference)) is not None]
-            for n, (source, period) in enumerate(periods):
+            for source, period in periods:
                 source_id = f"{flow.flowId}:{period}"
-                if n:
-                    self._later_items.add(source_id)
                 self._sources[source_id] = _Source(
                     flow_id=flow.flowId,
                     flow_state=flow.state,
@@ -155,7 +152,7 @@ class PraktikportalenWiseflowPipeline:
                     shared=len(periods) > 1,
                 )
                 ids.append(source_id)
-        return Discovery(ids=ids)
+        return Discovery(ids=ids, discovered=len({s.flow_id for s in self._sources.values()}))
 
     def _take_legacy_keys(self) -> None:
         """Drop state keys of the unkeyed format from state (Apply); assessor markers among them are
@@ -305,9 +302,6 @@ class PraktikportalenWiseflowPipeline:
         *,
         extra: dict[str, int] | None = None,
     ) -> ItemResult:
-        counts = dict(extra or {})
-        if source_id in self._later_items:
-            counts["flows"] = -1  # its flow is counted by the flow's first item
         return ItemResult(
             key=self._key(source_id),
             source_id=source_id,
@@ -316,7 +310,7 @@ class PraktikportalenWiseflowPipeline:
             message=message,
             target_id=str(source.flow_id) if source else None,
             title=source.flow_title if source else None,
-            extra_counts=counts,
+            extra_counts=dict(extra or {}),
         )
 
     def _outcome(self, source_id: str, work: _Work, writes: tuple[PlannedWrite, ...]) -> ItemResult:
