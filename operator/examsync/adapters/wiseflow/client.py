@@ -15,7 +15,7 @@ from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
 from examsync.adapters.errors import InvalidResponse
-from examsync.adapters.http import UpstreamClient, shape_error, unwrap_envelope
+from examsync.adapters.http import UpstreamClient, per_loop, shape_error, unwrap_envelope
 from examsync.domain.wiseflow import Assessor, ExternalSource, FlowInfo, FlowSummary
 from examsync.secrets import ResolvedSecrets
 from examsync.spec import WiseflowSpec
@@ -39,22 +39,18 @@ def limiter_under(limit: int, window: float, burst: int) -> AsyncLimiter:
     return AsyncLimiter(burst, burst / rate)
 
 
-# (event loop, base URL, credential hash) -> limiters; shared by every client of one credential
-_LIMITERS: dict[tuple[int, str, str], tuple[AsyncLimiter, ...]] = {}
+# (event loop, base URL + limits + credential hash) -> limiters; shared by every client of one credential
+_LIMITERS: dict[tuple[int, str], tuple[AsyncLimiter, ...]] = {}
 
 
 def shared_limiters(
     base_url: str, client_id: str, per_second: int = PER_SECOND, per_minute: int = PER_MINUTE
 ) -> tuple[AsyncLimiter, ...]:
     credential = hashlib.sha256(client_id.encode("utf-8")).hexdigest()[:16]
-    key = (id(asyncio.get_running_loop()), f"{base_url}|{per_second}|{per_minute}", credential)
-    limiters = _LIMITERS.get(key)
-    if limiters is None:
-        limiters = _LIMITERS[key] = (
-            limiter_under(per_second, 1.0, max(1, per_second // 20)),
-            limiter_under(per_minute, 60.0, max(1, per_minute // 25)),
-        )
-    return limiters
+    return per_loop(_LIMITERS, f"{base_url}|{per_second}|{per_minute}|{credential}", lambda: (
+        limiter_under(per_second, 1.0, max(1, per_second // 20)),
+        limiter_under(per_minute, 60.0, max(1, per_minute // 25)),
+    ))
 
 
 class _Token:
