@@ -61,7 +61,11 @@ async def sync(sb: NoSandbox, file: Path, state: Path, kill_after: float | None,
     try:
         out, _ = await asyncio.wait_for(asyncio.shield(output), kill_after)
     except TimeoutError:
-        proc.send_signal(signal.SIGKILL)
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except ProcessLookupError:  # it exited just as the kill was due: a finished run
+            out, _ = await output
+            return proc.returncode, out, time.monotonic() - started
         await output
         return None, b"", time.monotonic() - started
     return proc.returncode, out, time.monotonic() - started
