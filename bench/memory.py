@@ -11,30 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
-import resource
 import time
-from typing import Any
 
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.state import InstitutionState
-from run import SECRETS, Urls, serve, spec_for, stats
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+from run import SECRETS, child_sandbox, no_audit, peak_rss_mb, spec_for, stats
 
 
 async def measure(assessments: int, latency: float) -> None:
-    parent, child = mp.Pipe()
-    process = mp.get_context("spawn").Process(target=serve, args=(child, 1, assessments, latency), daemon=True)
-    process.start()
-    urls = Urls(**parent.recv())
-    try:
-        def no_audit(record: dict[str, Any]) -> None:
-            return None
-
-        before = peak_rss_mib()
+    with child_sandbox(1, assessments, latency) as urls:
+        before = peak_rss_mb()
         started = time.perf_counter()
         report, state = await run_institution("i0", "bench", spec_for(urls, 0), SECRETS, InstitutionState(),
                                               RunOptions(audit=no_audit))
@@ -46,11 +32,8 @@ async def measure(assessments: int, latency: float) -> None:
         print(f"  run: {elapsed:.1f} s  discovered={counts['discovered']} created={counts['created']} "
               f"failed={counts['failed']}  tests in Inspera={served['tests']}")
         print(f"  peak RSS before the run: {before:.0f} MiB")
-        print(f"  peak RSS after the run:  {peak_rss_mib():.0f} MiB")
+        print(f"  peak RSS after the run:  {peak_rss_mb():.0f} MiB")
         print(f"  state kept: {len(state.pipeline('fs-inspera').model_dump_json())} bytes")
-    finally:
-        process.terminate()
-        process.join(5)
 
 
 def main() -> None:

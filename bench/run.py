@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import multiprocessing as mp
 import resource
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -135,10 +137,25 @@ async def stats(urls: Urls) -> dict[str, int]:
         return data
 
 
-async def pipeline_run(urls: Urls, n: int, states: list[InstitutionState]) -> tuple[float, int, list[InstitutionState]]:
-    def no_audit(record: dict[str, Any]) -> None:
-        return None
+def no_audit(record: dict[str, Any]) -> None:
+    """Audit records are not what is measured; logging 10,000 of them would be."""
 
+
+@contextlib.contextmanager
+def child_sandbox(institutions: int, assessments: int, latency: float) -> Iterator[Urls]:
+    """FS and Inspera simulators in a child process, so the figures are the operator side's own."""
+    parent, child = mp.Pipe()
+    process = mp.get_context("spawn").Process(
+        target=serve, args=(child, institutions, assessments, latency), daemon=True)
+    process.start()
+    try:
+        yield Urls(**parent.recv())
+    finally:
+        process.terminate()
+        process.join(5)
+
+
+async def pipeline_run(urls: Urls, n: int, states: list[InstitutionState]) -> tuple[float, int, list[InstitutionState]]:
     started = time.perf_counter()
     results = await asyncio.gather(*(
         run_institution(f"i{i}", "bench", spec_for(urls, i), SECRETS, states[i], RunOptions(audit=no_audit))
