@@ -322,6 +322,15 @@ def make_app(world: World) -> web.Application:
             return None
         return flow if flow is not None and flow.licence == licence(request) else None
 
+    def open_flow(request: web.Request) -> Flow | web.Response:
+        """The flow a write names, or the error WISEflow answers: unknown, or concluded/archived."""
+        flow = flow_or_404(request)
+        if flow is None:
+            return _error(404, "not_found")
+        if flow.state in CLOSED_STATES:
+            return _error(409, "flow_closed")
+        return flow
+
     def user_or_none(user_id: Any, request: web.Request) -> User | None:
         user = world.users.get(user_id) if isinstance(user_id, int) else None
         return user if user is not None and user.licence == licence(request) else None
@@ -442,11 +451,9 @@ def make_app(world: World) -> web.Application:
 
     @routes.put("/flows/{flow_id}/metadata")
     async def put_metadata(request: web.Request) -> web.Response:
-        flow = flow_or_404(request)
-        if flow is None:
-            return _error(404, "not_found")
-        if flow.state in CLOSED_STATES:
-            return _error(409, "flow_closed")
+        flow = open_flow(request)
+        if isinstance(flow, web.Response):
+            return flow
         body = await _body(request)
         if body is None or set(METADATA_KEYS) - set(body):
             # the PUT replaces the whole object: a partial body would wipe the other fields
@@ -457,11 +464,9 @@ def make_app(world: World) -> web.Application:
 
     @routes.patch("/flows/{flow_id}/dates")
     async def patch_dates(request: web.Request) -> web.Response:
-        flow = flow_or_404(request)
-        if flow is None:
-            return _error(404, "not_found")
-        if flow.state in CLOSED_STATES:
-            return _error(409, "flow_closed")
+        flow = open_flow(request)
+        if isinstance(flow, web.Response):
+            return flow
         body = await _body(request)
         if not body or set(body) - {"participation", "marking"}:
             return _error(400, "invalid_dates")
@@ -545,11 +550,9 @@ def make_app(world: World) -> web.Application:
 
     @routes.post("/flows/{flow_id}/assessors")
     async def add_assessor(request: web.Request) -> web.Response:
-        flow = flow_or_404(request)
-        if flow is None:
-            return _error(404, "not_found")
-        if flow.state in CLOSED_STATES:
-            return _error(409, "flow_closed")
+        flow = open_flow(request)
+        if isinstance(flow, web.Response):
+            return flow
         body = await _body(request)
         user_id = body.get("userId") if body else None
         type_id = body.get("assessorTypeId") if body else None
