@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,12 +9,10 @@ from zoneinfo import ZoneInfo
 
 from examsync.adapters.fs import simulator as fs_sim
 from examsync.domain.fs import encode_id
-from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
 from examsync.sandbox.server import Sandbox
-from examsync.secrets import StaticSecrets
-from examsync.spec import parse_institution
 from examsync.state import InstitutionState
+from seeded_runs import run_seeded
 
 OSLO = ZoneInfo("Europe/Oslo")
 PIPELINE = "fs-inspera"
@@ -44,10 +41,6 @@ class Run:
         return r["action"], r["reason"]
 
 
-def manifests(sb: Sandbox) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
-    return sb.manifests_by_name()
-
-
 async def run(
     sb: Sandbox,
     name: str,
@@ -58,19 +51,8 @@ async def run(
     **options: Any,
 ) -> Run:
     """Run the seeded Institution `name` (optionally with its spec or Secrets changed) once."""
-    institutions, secrets = manifests(sb)
-    manifest = copy.deepcopy(institutions[name])
-    if spec_changes is not None:
-        spec_changes(manifest["spec"])
-    secrets.update(secret_changes or {})
-    inst = parse_institution(manifest)
-    audit: list[dict[str, Any]] = []
-    options.setdefault("audit", audit.append)
-    report, new_state = await run_institution(
-        inst.metadata.name, inst.metadata.namespace, inst.spec, StaticSecrets(secrets),
-        state or InstitutionState(), RunOptions(**options),
-    )
-    return Run(report, new_state, audit)
+    return Run(*await run_seeded(sb, name, state, spec_changes=spec_changes, secret_changes=secret_changes,
+                                 **options))
 
 
 def own_institution(number: str) -> Callable[[dict[str, Any]], None]:

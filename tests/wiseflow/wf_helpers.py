@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
-from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport, PipelineReport
 from examsync.sandbox.server import Sandbox
-from examsync.secrets import StaticSecrets
-from examsync.spec import parse_institution
 from examsync.state import InstitutionState
+from seeded_runs import run_seeded
 
 PP = "praktikportalen-wiseflow"
 FSWF = "fs-wiseflow"
@@ -37,10 +34,6 @@ class Run:
         return [r for r in self.audit if r["key"] == key]
 
 
-def manifests(sb: Sandbox) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, str]]]:
-    return sb.manifests_by_name()
-
-
 async def run(
     sb: Sandbox,
     name: str,
@@ -49,21 +42,7 @@ async def run(
     dry_run: bool = False,
     spec_changes: Callable[[dict[str, Any]], None] | None = None,
 ) -> Run:
-    institutions, secrets = manifests(sb)
-    doc = copy.deepcopy(institutions[name])
-    if spec_changes is not None:
-        spec_changes(doc["spec"])
-    inst = parse_institution(doc)
-    audit: list[dict[str, Any]] = []
-    report, new_state = await run_institution(
-        inst.metadata.name,
-        inst.metadata.namespace,
-        inst.spec,
-        StaticSecrets(secrets),
-        state or InstitutionState(),
-        RunOptions(dry_run=dry_run, audit=audit.append),
-    )
-    return Run(report, new_state, audit)
+    return Run(*await run_seeded(sb, name, state, dry_run=dry_run, spec_changes=spec_changes))
 
 
 def writes(sb: Sandbox, system: str = "wiseflow") -> int:
