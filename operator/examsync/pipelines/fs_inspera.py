@@ -59,16 +59,7 @@ class FsInsperaPipeline:
         return list(dict.fromkeys(uid for uid in found if uid is not None))
 
     async def plan(self, source_id: str) -> Plan:
-        try:
-            fetched = await self.source.fetch(source_id)
-            if isinstance(fetched, ItemResult):
-                return Plan(outcome=fetched)
-            return await self._plan_assessment(fetched)
-        except FATAL_ERRORS:
-            raise
-        except UpstreamError as exc:
-            failed = finished(self.name, source_id, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc))
-            return Plan(outcome=failed)
+        return await self.source.plan(source_id, self._plan_assessment)
 
     async def _plan_assessment(self, a: Assessment) -> Plan:
         contributors = await self._contributors(a)

@@ -8,13 +8,14 @@ WISEFLOW). `fetch` returns either an in-scope Assessment or the item's finished 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
-from examsync.adapters.errors import UpstreamError
+from examsync.adapters.errors import FATAL_ERRORS, UpstreamError
 from examsync.adapters.fs.client import FsClient
 from examsync.domain.fs import Assessment, InvalidSourceData, decode_id, ineligible_reason, parse_assessment
 from examsync.domain.outcomes import Action, ItemResult, Reason
-from examsync.pipelines.base import Discovery, RunContext
+from examsync.pipelines.base import Discovery, Plan, RunContext
 from examsync.secrets import ResolvedSecrets
 from examsync.spec import FsSpec
 
@@ -107,6 +108,19 @@ class FsSource:
             "changedSince": cutoff.isoformat(), "listed": len(listed), "retried": len(retry),
         })
         return Discovery(ids=ids)
+
+    async def plan(self, source_id: str, plan_assessment: Callable[[Assessment], Awaitable[Plan]]) -> Plan:
+        """Fetch and check one assessment, then let the pipeline plan it. An upstream failure fails
+        this item only (with its decoded id); run-stopping errors go on to the driver."""
+        try:
+            fetched = await self.fetch(source_id)
+            if isinstance(fetched, ItemResult):
+                return Plan(outcome=fetched)
+            return await plan_assessment(fetched)
+        except FATAL_ERRORS:
+            raise
+        except UpstreamError as exc:
+            return Plan(outcome=finished(self.pipeline, source_id, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc)))
 
     async def fetch(self, source_id: str) -> Assessment | ItemResult:
         """The in-scope Assessment, or the item's end when FS says it is gone, invalid or out of scope.

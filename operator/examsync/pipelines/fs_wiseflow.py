@@ -83,17 +83,7 @@ class FsWiseflowPipeline:
     # --- plan ----------------------------------------------------------------------------------
 
     async def plan(self, source_id: str) -> Plan:
-        try:
-            fetched = await self.source.fetch(source_id)
-            if isinstance(fetched, ItemResult):
-                return Plan(outcome=fetched)
-            return await self._plan(fetched)
-        except FATAL_ERRORS:
-            raise
-        except UpstreamError as exc:
-            return Plan(
-                outcome=finished(self.name, source_id, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc))
-            )
+        return await self.source.plan(source_id, self._plan)
 
     def _result(
         self,
