@@ -22,7 +22,7 @@ from typing import Any
 from examsync import metrics
 from examsync.logs import setup_logging
 from examsync.manifests import load_manifests
-from examsync.oneshot import sync_manifests
+from examsync.oneshot import configure_allowed_hosts, sync_manifests
 from examsync.sandbox.demo import write_manifests
 from examsync.sandbox.server import Sandbox
 
@@ -75,6 +75,7 @@ async def collect(runs: int) -> list[dict[str, Any]]:
     async with Sandbox() as sandbox:
         with tempfile.TemporaryDirectory() as tmp:
             paths = write_manifests(sandbox, Path(tmp) / "manifests")
+            configure_allowed_hosts(allow_loopback=True)  # the sandbox is on loopback
             manifests = load_manifests(paths)
             state = Path(tmp) / "state.json"
             before = snapshot()

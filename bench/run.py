@@ -29,6 +29,7 @@ from urllib.parse import quote
 import httpx
 from aiohttp import web
 
+from examsync import hosts
 from examsync.adapters.fs import simulator as fs_sim
 from examsync.adapters.inspera import simulator as inspera_sim
 from examsync.domain.fs import encode_id
@@ -148,6 +149,8 @@ def child_sandbox(institutions: int, assessments: int, latency: float) -> Iterat
     process = mp.get_context("spawn").Process(
         target=serve, args=(child, institutions, assessments, latency), daemon=True)
     process.start()
+    # the simulators are on loopback, which this process may call only when told so
+    hosts.configure(hosts.HostAllowlist.parse((), allow_loopback=True))
     try:
         yield Urls(**parent.recv())
     finally:

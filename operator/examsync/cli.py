@@ -44,15 +44,20 @@ def main() -> None:
               help="Write Prometheus metrics here (node-exporter textfile collector).")
 @click.option("--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST",
+              help="Also allow this upstream host (repeatable; host, host:port, *.domain or an IP), besides "
+                   "EXAMSYNC_ALLOWED_HOSTS. With neither, only the real systems' public hosts are allowed.")
+@click.option("--allow-loopback", is_flag=True,
+              help="Allow loopback hosts (127.0.0.0/8, ::1, localhost): the sandbox.")
 def sync(files: tuple[Path, ...], dry_run: bool, output: str, state_path: Path | None,
-         metrics_file: Path | None, log_level: str) -> None:
+         metrics_file: Path | None, log_level: str, allow_hosts: tuple[str, ...], allow_loopback: bool) -> None:
     """Reconcile each Institution in the files once, out of cluster, and exit (0 ok, 1 failed, 2 invalid)."""
     from examsync.logs import setup_logging
     from examsync.oneshot import sync_command
 
     setup_logging(log_level.upper())
     sys.exit(sync_command(files, dry_run=dry_run, output=output, state_path=state_path,
-                          metrics_file=metrics_file))
+                          metrics_file=metrics_file, allow_hosts=allow_hosts, allow_loopback=allow_loopback))
 
 
 @main.command()

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from examsync import hosts
 from examsync.adapters.http import HOST_LIMITS
 from examsync.manifests import ManifestError, ManifestSet, load_manifests
 from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
@@ -51,15 +54,21 @@ class SyncResult:
         return {"institutions": institutions}
 
 
-def configure_allowed_hosts() -> None:
+def configure_allowed_hosts(allow_hosts: Sequence[str] = (), *, allow_loopback: bool = False
+                            ) -> hosts.HostAllowlist:
     """Process-wide upstream limits from the environment, shared by `run` and `sync`: the host
-    allowlist (chart value `allowedHosts`), connections and requests per second per host."""
-    hosts = os.environ.get("EXAMSYNC_ALLOWED_HOSTS", "")
-    HOST_LIMITS.allowed_hosts = frozenset(h.strip() for h in hosts.split(",") if h.strip())
+    allowlist (`EXAMSYNC_ALLOWED_HOSTS`, chart value `allowedHosts`, plus `sync --allow-host`;
+    none at all means the default list), connections and requests per second per host.
+
+    Raises hosts.InvalidEntry for an entry that is not a host."""
+    allowlist = hosts.HostAllowlist.from_setting(os.environ.get(hosts.ENV_VAR), allow_hosts,
+                                                 allow_loopback=allow_loopback)
+    hosts.configure(allowlist)
     if per_host := os.environ.get("EXAMSYNC_MAX_CONNECTIONS_PER_HOST"):
         HOST_LIMITS.per_host = int(per_host)
     rate = float(os.environ.get("EXAMSYNC_MAX_REQUESTS_PER_SECOND_PER_HOST") or 0)
     HOST_LIMITS.rate_per_host = rate if rate > 0 else None
+    return allowlist
 
 
 def _sink_factory() -> SinkFactory | None:
@@ -124,6 +133,17 @@ def _record_metrics(key: str, report: InstitutionReport, inst: Institution) -> N
     metrics.set_view(key, metrics.conditions_for(report), inst.spec.suspend, inst.spec.interval_delta.total_seconds())
 
 
+def plain(text: object, style: str = "") -> Text:
+    """Text shown exactly as it is: rich markup (`[/bold]`) is not parsed, and control characters
+    (ANSI escape sequences, carriage returns, bidirectional overrides) are shown as escapes
+    instead of reaching the terminal. Upstream text goes through here (Security rule 10)."""
+    shown = "".join(ascii(ch)[1:-1] if unicodedata.category(ch) in _CONTROL else ch for ch in str(text))
+    return Text(shown, style=style)
+
+
+# Unicode categories never written as they are: controls, format characters, separators, private use
+_CONTROL = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
+
 _ACTION_COLUMNS = frozenset({"discovered", "flows", "created", "updated", "unchanged", "skipped", "failed"})
 
 
@@ -139,33 +159,32 @@ def render_text(result: SyncResult, out: TextIO) -> None:
         totals = report.totals()
         discovered = sum(p.counts.get("discovered", p.counts.get("flows", 0)) for p in pipelines)
         failed = sum(p.counts.get("failed", 0) for p in pipelines)
-        if report.error:
-            verdict = f"[red]{report.error}"
+        fatal = [p.fatal for p in pipelines if p.fatal]
+        if report.error or fatal:
+            verdict = plain(report.error or fatal[0], "red")
         else:
-            fatal = [p.fatal for p in pipelines if p.fatal]
-            verdict = f"[red]{fatal[0]}" if fatal else "[red]failed" if report.failed else "[green]ok"
+            verdict = plain("failed", "red") if report.failed else plain("ok", "green")
         extra = [f"{k}={v}" for p in pipelines for k, v in p.counts.items() if k not in _ACTION_COLUMNS and v]
         if extra:
-            verdict += f" [dim]({', '.join(extra)})"
-        table.add_row(report.key, report.mode, ", ".join(report.pipelines) or "-", str(discovered),
+            verdict.append_text(plain(f" ({', '.join(extra)})", "dim"))
+        table.add_row(plain(report.key), report.mode, plain(", ".join(report.pipelines) or "-"), str(discovered),
                       *(str(totals[a]) for a in ("created", "updated", "unchanged", "skipped")),
                       str(failed), verdict)
     for inst in result.suspended:
-        table.add_row(inst.key, result.mode_of(inst), "-", "", "", "", "", "", "", "[yellow]suspended")
+        table.add_row(plain(inst.key), result.mode_of(inst), "-", "", "", "", "", "", "", plain("suspended", "yellow"))
     console = Console(file=out, width=max(160, Console(file=out).width))
     console.print(table)
     failures = [(r.key, f) for r in result.reports for f in r.failures()]
     if failures:
         console.print(f"{len(failures)} failure(s):")
         for key, failure in failures[:20]:
-            console.print(f"  {key}  {failure.key}  {failure.reason}  {failure.message}", highlight=False,
-                          markup=False)
+            console.print(plain(f"  {key}  {failure.key}  {failure.reason}  {failure.message}"), highlight=False)
     plan = [entry for r in result.reports for p in r.pipelines.values() for entry in p.plan]
     if plan:
         console.print(f"plan ({len(plan)} writes):")
         for entry in plan[:50]:
-            console.print(f"  {entry['action']:<6} {entry['key']}  {', '.join(entry['fields'])}",
-                          highlight=False, markup=False)
+            console.print(plain(f"  {entry['action']:<6} {entry['key']}  {', '.join(entry['fields'])}"),
+                          highlight=False)
 
 
 def sync_command(
@@ -175,14 +194,21 @@ def sync_command(
     output: str = "text",
     state_path: Path | None = None,
     metrics_file: Path | None = None,
+    allow_hosts: Sequence[str] = (),
+    allow_loopback: bool = False,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    configure_allowed_hosts()
+    try:
+        allowlist = configure_allowed_hosts(allow_hosts, allow_loopback=allow_loopback)
+    except hosts.InvalidEntry as exc:
+        print(f"error: {hosts.ENV_VAR} / --allow-host: {exc}", file=err)
+        return EXIT_INVALID
     try:
         manifests = load_manifests(files)
+        manifests.check_hosts(allowlist)  # before any Secret is used or any request sent
     except ManifestError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_INVALID

@@ -87,6 +87,7 @@ class InstitutionReport:
     started: datetime
     pipelines: dict[str, PipelineReport] = field(default_factory=dict)
     error: str | None = None  # the run could not start (e.g. a missing Secret)
+    error_reason: str | None = None  # its condition reason when the cause says it (HostNotAllowed, ...)
     stalled: bool = False
     enabled: list[str] = field(default_factory=list)  # the pipelines this run was to run
 

@@ -6,13 +6,14 @@ manifests with them, so a field exists in exactly one place.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+
+from examsync.hosts import is_loopback
 
 API_GROUP = "examsync.io"
 API_VERSION = "v1alpha1"
@@ -48,23 +49,30 @@ def _check_duration(text: str) -> str:
 
 
 def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host)
+
+
+_URL_CHARS = re.compile(r"[!-~]+")  # printable ASCII, no space: one reading for every URL parser
 
 
 def check_url(url: str) -> str:
-    """https everywhere; plain http only towards loopback (the sandbox)."""
+    """https everywhere; plain http only towards loopback (the sandbox). A base URL carries no
+    user info, query or fragment (contracts/README.md, Security rule 1)."""
+    if not _URL_CHARS.fullmatch(url) or "\\" in url:
+        raise ValueError("must be printable ASCII without spaces or backslashes")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"must be an absolute http(s) URL, got {url!r}")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ValueError("must use https:// (plain http:// is accepted only for loopback hosts)")
-    if parts.username or parts.password:
-        raise ValueError("must not carry credentials; reference a Secret instead")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError("must not carry user info (credentials come from a Secret)")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ValueError("must not carry a query or a fragment")
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        raise ValueError("has an invalid port") from None
     return url.rstrip("/")
 
 
@@ -75,10 +83,12 @@ Duration = Annotated[
     Field(pattern=DURATION_PATTERN, json_schema_extra={"example": "6h", "pattern": DURATION_PATTERN}),
 ]
 URL_PATTERN = r"^https?://"
+# The API server's check: no user info, query or fragment (the model says which, naming the field).
+CRD_URL_PATTERN = r"^https?://[^/?#@\\\s]+(/[^?#\\\s]*)?$"
 Url = Annotated[
     str,
     AfterValidator(check_url),
-    Field(pattern=URL_PATTERN, max_length=2048, json_schema_extra={"pattern": URL_PATTERN}),
+    Field(pattern=URL_PATTERN, max_length=2048, json_schema_extra={"pattern": CRD_URL_PATTERN}),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
 
@@ -269,6 +279,31 @@ class InstitutionSpec(_Model):
     @property
     def lookback_delta(self) -> timedelta:
         return parse_duration(self.lookback)
+
+    def urls(self) -> list[tuple[str, str]]:
+        """Every (spec path, URL) the spec holds, enabled or not: each must name an allowed host."""
+        found: list[tuple[str, str]] = []
+        if self.fs is not None:
+            found.append(("spec.fs.baseUrl", self.fs.baseUrl))
+        if self.inspera is not None:
+            if self.inspera.baseUrl is not None:
+                found.append(("spec.inspera.baseUrl", self.inspera.baseUrl))
+            if self.inspera.gateway is not None:
+                found.append(("spec.inspera.gateway.baseUrl", self.inspera.gateway.baseUrl))
+        if self.wiseflow is not None:
+            found.append(("spec.wiseflow.baseUrl", self.wiseflow.baseUrl))
+            if self.wiseflow.praktikportalen is not None:
+                found.append(("spec.wiseflow.praktikportalen.baseUrl", self.wiseflow.praktikportalen.baseUrl))
+        if self.audit is not None and self.audit.humio is not None:
+            found.append(("spec.audit.humio.url", self.audit.humio.url))
+        return found
+
+    def secret_urls(self) -> list[tuple[str, str, str]]:
+        """Every (spec path, Secret name, key) whose value is a URL to call (the Slack webhook)."""
+        if self.notifications is not None and self.notifications.slack is not None:
+            return [("spec.notifications.slack.webhookSecretRef", self.notifications.slack.webhookSecretRef.name,
+                     "url")]
+        return []
 
     def secret_refs(self) -> list[tuple[str, str]]:
         """Every (spec path, Secret name) the enabled parts need."""

@@ -9,6 +9,7 @@ import yaml
 from kube_schema import ROOT
 
 from examsync.crd import render_crd, render_crd_yaml, structural_problems
+from examsync.spec import CRD_URL_PATTERN
 
 CRD_FILE = ROOT / "crds/institutions.examsync.io.yaml"
 CHART_CRD_FILE = ROOT / "charts/examsync/crds/institutions.examsync.io.yaml"
@@ -74,7 +75,7 @@ def test_optional_fields_are_plain_optional_properties(version: dict[str, Any]) 
     assert "nullable" not in spec["properties"]["fs"]
     inspera = spec["properties"]["inspera"]["properties"]
     assert inspera["baseUrl"] == {"type": "string", "description": inspera["baseUrl"]["description"],
-                                  "pattern": "^https?://", "maxLength": 2048}
+                                  "pattern": CRD_URL_PATTERN, "maxLength": 2048}
     assert inspera["gateway"]["required"] == ["baseUrl", "apiKeySecretRef"]
 
 

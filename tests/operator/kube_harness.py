@@ -402,7 +402,8 @@ class OperatorProcess:
 
     async def start(self) -> OperatorProcess:
         kubeconfig = write_kubeconfig(self.workdir / "kubeconfig", self.url)
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        # the simulators are on loopback: the operator reaches them only through a literal entry
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "EXAMSYNC_ALLOWED_HOSTS": "127.0.0.1"}
         exe = Path(sys.executable).with_name("examsync")
         with self.log_path.open("wb") as log:  # the child keeps its own descriptor
             self.proc = await asyncio.create_subprocess_exec(

@@ -51,7 +51,7 @@ async def sync(sb: NoSandbox, file: Path, state: Path, kill_after: float | None,
     before = served(sb)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "examsync", "sync", "-f", str(file), "--state", str(state), "--output", "json",
-        "--log-level", "ERROR",
+        "--log-level", "ERROR", "--allow-loopback",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env={**os.environ, **CHILD_ENV},
     )
     output = asyncio.ensure_future(proc.communicate())

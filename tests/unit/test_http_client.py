@@ -7,8 +7,10 @@ import asyncio
 import pytest
 from aiohttp import web
 
+from examsync import hosts
 from examsync.adapters.errors import ClientError, HostNotAllowed, UpstreamError
 from examsync.adapters.http import HostLimits, RetryPolicy, UpstreamClient
+from examsync.hosts import HostAllowlist
 from examsync.sandbox.simulator import Faults, SimServer
 
 
@@ -58,7 +60,7 @@ async def test_rate_per_host_spreads_requests() -> None:
 
 
 async def test_allowlist_refuses_other_hosts() -> None:
-    limits = HostLimits(allowed_hosts=frozenset({"fsws.usit.no"}))
+    limits = HostLimits(allowlist=HostAllowlist.parse(["fsws.usit.no"]))
     client = UpstreamClient("fs", "https://evil.example", limits=limits)
     try:
         await client.request("GET", "/x", operation="get")
@@ -68,6 +70,39 @@ async def test_allowlist_refuses_other_hosts() -> None:
         raise AssertionError("a host outside the allowlist was called")
     finally:
         await client.aclose()
+
+
+async def test_http_layer_refuses_loopback_by_default() -> None:
+    """The process-wide allowlist is the default list: the sandbox on loopback is not called."""
+    hosts.configure(HostAllowlist.parse(()))
+    server, _ = await _server()
+    client = UpstreamClient("fs", server.url)
+    try:
+        with pytest.raises(HostNotAllowed, match="loopback"):
+            await client.request("GET", "/x", operation="get")
+    finally:
+        await client.aclose()
+        await server.stop()
+    assert server.count("GET", "/x") == 0
+
+
+async def test_http_layer_checks_the_final_url_of_every_request() -> None:
+    """An absolute URL handed to a client (a link from an answer, say) is checked where it goes,
+    not where the client's base URL points."""
+    allowed, _ = await _server()
+    other, _ = await _server()
+    limits = HostLimits(allowlist=HostAllowlist.parse([f"127.0.0.1:{allowed.port}"]))
+    client = UpstreamClient("fs", allowed.url, limits=limits)
+    try:
+        assert (await client.request("GET", "/x", operation="get")).status_code == 200
+        with pytest.raises(HostNotAllowed, match=f"127.0.0.1:{other.port}"):
+            await client.request("GET", f"{other.url}/x", operation="get")
+    finally:
+        await client.aclose()
+        await allowed.stop()
+        await other.stop()
+    assert allowed.count("GET", "/x") == 1
+    assert other.count("GET", "/x") == 0
 
 
 async def _app_server(status: int, body: dict[str, object], delay: float = 0.0) -> SimServer:

@@ -114,6 +114,7 @@ async def _sync(manifest: Path, state: Path) -> asyncio.subprocess.Process:
         str(state),
         "--output",
         "json",
+        "--allow-loopback",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env=env,

@@ -25,7 +25,7 @@ import httpx
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
-from examsync import metrics
+from examsync import hosts, metrics
 from examsync.adapters.errors import (
     AuthError,
     CircuitOpen,
@@ -77,7 +77,7 @@ class HostLimits:
     per_host: int = 8
     rate_per_host: float | None = None  # requests per second per host; None: no rate limit
     overrides: dict[str, int] = field(default_factory=dict)
-    allowed_hosts: frozenset[str] = frozenset()  # empty: every host allowed
+    allowlist: hosts.HostAllowlist | None = None  # None: the process-wide one (examsync.hosts.current)
     _semaphores: dict[tuple[int, str], asyncio.Semaphore] = field(default_factory=dict)
     _rates: dict[tuple[int, str], AsyncLimiter] = field(default_factory=dict)
 
@@ -91,9 +91,11 @@ class HostLimits:
     def semaphore(self, host: str) -> asyncio.Semaphore:
         return per_loop(self._semaphores, host, lambda: asyncio.Semaphore(self.overrides.get(host, self.per_host)))
 
-    def check_allowed(self, system: str, host: str) -> None:
-        if self.allowed_hosts and host not in self.allowed_hosts:
-            raise HostNotAllowed(system, "connect", f"host {host} is not in the operator's allowedHosts")
+    def check_allowed(self, system: str, url: str) -> None:
+        """The last check before a request leaves (the spec's URLs were checked before the run)."""
+        refusal = (self.allowlist or hosts.current()).refusal(url)
+        if refusal is not None:
+            raise HostNotAllowed(system, "connect", refusal)
 
 
 # The process-wide limits; the operator and CLI configure them once at start.
@@ -193,7 +195,11 @@ class UpstreamClient:
             transport=transport,
             follow_redirects=False,
             verify=_tls_context(),
+            event_hooks={"request": [self._check_request]},
         )
+
+    async def _check_request(self, request: httpx.Request) -> None:
+        self.limits.check_allowed(self.system, str(request.url))
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -236,7 +242,7 @@ class UpstreamClient:
         if self.breaker.open:
             opened_by = self.breaker.opened_by
             raise CircuitOpen(self.system, operation, f"given up for this run after: {opened_by}")
-        self.limits.check_allowed(self.system, urlsplit(self.base_url).hostname or "")
+        self.limits.check_allowed(self.system, str(self._client.base_url))
         # The 60 s budget counts from the first send, not from the queue for a connection slot.
         deadline: float | None = None
         reauthenticated = False

@@ -13,6 +13,7 @@ from kubernetes.aio import client as kclient
 from kubernetes.aio import config as kconfig
 from kubernetes.aio.client.exceptions import ApiException
 
+from examsync.secrets import OPAQUE, REFUSED_TYPES, Secret
 from examsync.spec import API_GROUP, API_VERSION, PLURAL
 
 __all__ = ["ApiException", "KubeApi"]
@@ -44,8 +45,8 @@ class KubeApi:
             configuration.api_key_prefix = {"BearerToken": "Bearer"}
         return cls(kclient.ApiClient(configuration))
 
-    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        """The Secret's decoded data; None when it does not exist. Raises ApiException otherwise."""
+    async def read_secret(self, namespace: str, name: str) -> Secret | None:
+        """The Secret's type and decoded data; None when it does not exist. Raises ApiException otherwise."""
         try:
             response = await self._core.read_namespaced_secret_without_preload_content(name, namespace)
         except ApiException as exc:
@@ -58,8 +59,11 @@ class KubeApi:
             if response.status >= 400:
                 raise ApiException(status=response.status, reason=response.reason)
             body = await response.json()
+        secret_type = str(body.get("type") or OPAQUE)
+        if secret_type in REFUSED_TYPES:
+            return Secret({}, secret_type)  # never decoded: it is not used
         data = {k: base64.b64decode(v).decode("utf-8") for k, v in (body.get("data") or {}).items()}
-        return data
+        return Secret(data, secret_type)
 
     async def patch_status(self, namespace: str, name: str, status_patch: dict[str, Any]) -> dict[str, Any]:
         """A JSON merge patch sent to the status subresource; returns the object after it."""

@@ -47,6 +47,7 @@ def run(
     """Run the operator: reconcile every Institution on its schedule until SIGTERM."""
     import kopf
 
+    from examsync.hosts import ENV_VAR, InvalidEntry
     from examsync.kube.config import OperatorConfig
     from examsync.kube.main import build_registry
     from examsync.logs import setup_logging
@@ -54,7 +55,10 @@ def run(
     from examsync.sinks import build_sinks
 
     setup_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
-    configure_allowed_hosts()
+    try:
+        configure_allowed_hosts()
+    except InvalidEntry as exc:
+        raise click.UsageError(f"{ENV_VAR}: {exc}") from None
     if not namespaces:
         clusterwide = True  # the chart's default (watchNamespaces: []) is every namespace
     registry = build_registry(OperatorConfig(metrics_port=metrics_port, sinks=build_sinks))

@@ -30,6 +30,7 @@ INVALID_SPEC = "InvalidSpec"
 UNAUTHORIZED = "Unauthorized"
 FORBIDDEN = "Forbidden"
 HOST_NOT_ALLOWED = "HostNotAllowed"
+SECRET_NOT_ALLOWED = "SecretNotAllowed"
 INTERNAL_ERROR = "InternalError"
 
 Condition = dict[str, Any]

@@ -5,10 +5,9 @@ Nothing is cached between runs, so a rotated Secret is used by the next run with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from examsync.kube.api import ApiException, KubeApi
 from examsync.kube.status import SECRET_UNREADABLE_PREFIX
+from examsync.secrets import Secret
 
 
 class SecretReadError(Exception):
@@ -27,7 +26,7 @@ class KubeSecrets:
         self._api = api
         self._namespace = namespace
 
-    async def get(self, name: str) -> Mapping[str, str] | None:
+    async def get(self, name: str) -> Secret | None:
         try:
             return await self._api.read_secret(self._namespace, name)
         except ApiException as exc:

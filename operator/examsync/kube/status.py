@@ -112,7 +112,7 @@ def _fatal_reason(pipeline: PipelineReport) -> str:
 def outcome(report: InstitutionReport) -> tuple[str, str, str, bool]:
     """(Ready status, reason, message, stalled) of a finished run."""
     if report.error is not None:
-        return c.FALSE, _error_reason(report.error), report.error, report.stalled
+        return c.FALSE, report.error_reason or _error_reason(report.error), report.error, report.stalled
     fatal = [p for p in report.pipelines.values() if p.fatal is not None]
     stalled = [p for p in fatal if p.stalled]
     if stalled or fatal:

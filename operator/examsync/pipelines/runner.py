@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from examsync import hosts
 from examsync.audit import log_audit
 from examsync.pipelines.base import AuditEmitter, Pipeline, RunContext, utcnow
 from examsync.pipelines.driver import ProgressHook, run_pipeline
 from examsync.report import InstitutionReport, PipelineReport
-from examsync.secrets import REQUIRED_KEYS, ResolvedSecrets, SecretMissing, SecretSource
+from examsync.secrets import REQUIRED_KEYS, ResolvedSecrets, SecretMissing, SecretNotAllowed, SecretSource
 from examsync.spec import InstitutionSpec
 from examsync.state import InstitutionState, PipelineState
 
@@ -63,11 +64,24 @@ async def resolve_secrets(spec: InstitutionSpec, source: SecretSource) -> Resolv
         secret = await source.get(name)
         if secret is None:
             raise SecretMissing(field_path, name)
-        missing = [key for key in REQUIRED_KEYS.get(field_path, ()) if not secret.get(key)]
+        if secret.refused:
+            raise SecretNotAllowed(field_path, name, secret.type)
+        missing = [key for key in REQUIRED_KEYS.get(field_path, ()) if not secret.data.get(key)]
         if missing:
             raise SecretMissing(field_path, name, missing[0])
-        data[name] = dict(secret)
+        data[name] = dict(secret.data)
     return ResolvedSecrets(data)
+
+
+def check_hosts(spec: InstitutionSpec, allowlist: hosts.HostAllowlist) -> None:
+    """The spec's URLs name allowed hosts (before any Secret is read). Raises HostRefused."""
+    hosts.check_urls(allowlist, spec.urls())
+
+
+def check_secret_hosts(spec: InstitutionSpec, secrets: ResolvedSecrets, allowlist: hosts.HostAllowlist) -> None:
+    """URLs held in Secrets (the Slack webhook) name allowed hosts. Raises HostRefused."""
+    hosts.check_urls(allowlist, [(field_path, secrets.value(field_path, name, key))
+                                 for field_path, name, key in spec.secret_urls()])
 
 
 async def run_institution(
@@ -88,9 +102,15 @@ async def run_institution(
     institution = f"{namespace}/{name}"
     report = InstitutionReport(name=name, namespace=namespace, mode="DryRun" if dry_run else "Apply",
                                run_id=opts.run_id, started=started, enabled=spec.pipelines())
+    allowlist = hosts.current()
     try:
+        check_hosts(spec, allowlist)  # a refused host never gets to see a Secret
         resolved = await resolve_secrets(spec, secrets)
+        check_secret_hosts(spec, resolved, allowlist)
         sinks = list(opts.sinks(spec, resolved, institution)) if opts.sinks else []
+    except (hosts.HostRefused, SecretNotAllowed) as exc:
+        report.error, report.error_reason, report.stalled = str(exc), exc.reason, True
+        return report, state
     except SecretMissing as exc:
         report.error, report.stalled = str(exc), True
         return report, state

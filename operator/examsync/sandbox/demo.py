@@ -17,7 +17,7 @@ from rich.console import Console
 
 from examsync.logs import setup_logging
 from examsync.manifests import load_manifests
-from examsync.oneshot import render_text, sync_manifests
+from examsync.oneshot import configure_allowed_hosts, render_text, sync_manifests
 from examsync.sandbox.server import Sandbox
 
 DEMO_DIR = Path(".demo")
@@ -50,8 +50,13 @@ async def demo(log_path: Path) -> int:
         for system, server in sandbox.servers.items():
             console.print(f"  {system:<16} {server.url}")
         paths = write_manifests(sandbox, DEMO_DIR / "manifests")
-        console.print(f"Manifests: {', '.join(str(p) for p in paths)}\n")
+        console.print(f"Manifests: {', '.join(str(p) for p in paths)}")
+        # what `examsync sync -f ... --allow-loopback` does: loopback is allowed only when asked for
+        console.print(f"As: examsync sync {' '.join(f'-f {p}' for p in paths)} --allow-loopback\n",
+                      markup=False, highlight=False)
+        allowlist = configure_allowed_hosts(allow_loopback=True)
         manifests = load_manifests(paths)
+        manifests.check_hosts(allowlist)
         state = DEMO_DIR / "state.json"
         first = await sync_manifests(manifests, state_path=state)
         console.print("[bold]First run[/bold] (new assessments in FS):")
@@ -84,8 +89,13 @@ def serve_forever(write_to: Path | None) -> None:
             for system, server in sandbox.servers.items():
                 print(f"{system:<16} {server.url}", flush=True)
             if write_to is not None:
-                for path in write_manifests(sandbox, write_to):
+                paths = write_manifests(sandbox, write_to)
+                for path in paths:
                     print(f"wrote {path}", flush=True)
+                # the simulators are on loopback, which examsync calls only when told to
+                print(f"try: examsync sync -f {paths[0]} --allow-loopback --dry-run", flush=True)
+            else:
+                print("the simulators are on loopback: run examsync sync with --allow-loopback", flush=True)
             await asyncio.Event().wait()
 
     with contextlib.suppress(KeyboardInterrupt):
