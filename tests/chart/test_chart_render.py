@@ -141,6 +141,22 @@ def test_crd_ships_with_the_chart() -> None:
     assert [c["metadata"]["name"] for c in crds] == ["institutions.examsync.io"]
 
 
+def test_allowed_hosts_take_wildcards_ports_and_ip_literals() -> None:
+    (container,) = one(render("allowedHosts={*.inspera.no,gw.intark.no:8443,127.0.0.1,[::1]:8080}"),
+                        "Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["EXAMSYNC_ALLOWED_HOSTS"] == "*.inspera.no,gw.intark.no:8443,127.0.0.1,[::1]:8080"
+    assert helm_template("--set", "allowedHosts={https://evil.example}").returncode != 0
+
+
+def test_notes_say_who_may_create_institutions_may_use_the_namespaces_secrets() -> None:
+    notes = " ".join((CHART / "templates/NOTES.txt").read_text(encoding="utf-8").split())
+    assert "Who may create Institutions in a namespace can make the operator use that namespace's Secrets" in notes
+    assert 'Grant "create Institutions" in a namespace like "read Secrets in that namespace"' in notes
+    assert "kubernetes.io/service-account-token are never used" in notes
+    assert "never" in notes and "*.inspera.no" in notes  # the default list is spelled out
+
+
 def test_notes_explain_watching_and_manual_runs() -> None:
     notes = (CHART / "templates/NOTES.txt").read_text(encoding="utf-8")
     assert 'annotate inst NAME examsync.io/requested-at="$(date +%s)" --overwrite' in notes
