@@ -1,7 +1,8 @@
 # examsync operator image. The base is a build argument so CI can build from a locally made
 # Debian base (no registry reachable there); any Debian-based image with python3 (>= 3.11),
-# python3-venv and ca-certificates fits, e.g. python:3.11-slim-bookworm.
-ARG BASE_IMAGE=python:3.11-slim-bookworm
+# python3-venv and ca-certificates fits. The default is pinned by digest (the multi-architecture
+# index of python:3.11.14-slim-bookworm), so a moved tag never changes what is built.
+ARG BASE_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 FROM ${BASE_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -9,18 +10,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# The runtime venv gets the dependencies only, from pyproject.toml alone (a stub package stands in
-# for the code), so this layer and its copy in the final stage are reused while only code changes.
-COPY pyproject.toml ./
+# Every Python package comes from the hashed lock files (pip checks each sha256): the runtime
+# dependencies into the image's venv, the build tools into a throwaway one. This layer is reused
+# while only code changes.
+COPY requirements/build.txt requirements/runtime.txt ./requirements/
 RUN python3 -m venv /opt/examsync \
     && python3 -m venv /opt/build \
-    && /opt/build/bin/pip install --no-cache-dir 'setuptools>=68' wheel \
-    && mkdir -p operator/examsync \
-    && touch README.md operator/examsync/__init__.py \
-    && /opt/examsync/bin/pip install --no-cache-dir . \
-    && /opt/examsync/bin/pip uninstall --yes examsync \
-    && rm -rf build operator README.md
-COPY README.md ./
+    && /opt/build/bin/pip install --no-cache-dir --require-hashes -r requirements/build.txt \
+    && /opt/examsync/bin/pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
+COPY pyproject.toml README.md ./
 COPY operator ./operator
 RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
 

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TOOLS := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: help venv tools checks demo test test-slow lint typecheck unit crd bench clean
+.PHONY: help venv tools checks demo test test-slow lint typecheck unit crd bench lock clean
 
 help:
 	@echo "make demo       run the sandbox and sync its institutions"
@@ -14,13 +14,18 @@ help:
 	@echo "make test-slow  the long crash and fault trials"
 	@echo "make crd        regenerate crds/ and the chart's copy from the spec model"
 	@echo "make bench      the benchmark against the sandbox"
+	@echo "make lock       refresh the hashed lock files in requirements/ from pyproject.toml (UPGRADE=1: newest versions)"
 
+# Every Python package comes from the hashed lock files (requirements/*.txt, written by `make lock`):
+# pip refuses any file whose sha256 differs. The project itself goes in without its dependencies
+# and without build isolation, so its build tools are the locked ones too.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+$(VENV)/.installed: pyproject.toml requirements/build.txt requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements/build.txt
+	$(BIN)/pip install -q --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(VENV)/.installed
@@ -59,6 +64,16 @@ crd: venv
 
 bench: venv
 	$(BIN)/python bench/run.py
+
+# The lock files: dev (tests, checks, this Makefile), runtime (the image; the same versions) and
+# build (pip, setuptools, wheel). Existing pins are kept unless UPGRADE=1; a test fails when a lock
+# no longer satisfies pyproject.toml.
+UV_COMPILE = UV_NO_CONFIG=1 $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+lock: venv
+	$(UV_COMPILE) pyproject.toml --extra dev -o requirements/dev.txt
+	$(UV_COMPILE) pyproject.toml -c requirements/dev.txt -o requirements/runtime.txt
+	$(UV_COMPILE) requirements/build.in -o requirements/build.txt
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache

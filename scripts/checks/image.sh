@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the operator image from the Dockerfile with buildah and run `examsync` inside it.
-# No registry is reachable, so the base is made here: debootstrap (minbase + python3) once,
+# No registry is reachable, so the base is made here: debootstrap (minbase + python3) once, its
+# packages checked against Debian's archive keyring (apt verifies the same way),
 # kept as a tarball under .tools/images/ and imported into buildah's store; later runs reuse the
 # stored base image and buildah's layer cache (dependencies are one layer, the code another).
 set -euo pipefail
@@ -17,6 +18,8 @@ missing=()
 for tool in buildah podman debootstrap; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+[ -s "$keyring" ] || missing+=(debian-archive-keyring)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -30,7 +33,7 @@ t=$started
 if ! buildah inspect --type image "$base_ref" >/dev/null 2>&1; then
   if [ ! -s "$base_tar" ]; then
     dir=$(mktemp -d)
-    debootstrap --variant=minbase --include=python3,python3-pip,python3-venv,ca-certificates \
+    debootstrap --keyring="$keyring" --variant=minbase --include=python3,python3-pip,python3-venv,ca-certificates \
       bookworm "$dir" "$mirror" >"$cache/debootstrap.log" 2>&1 || { tail -20 "$cache/debootstrap.log"; exit 1; }
     rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
     tar -C "$dir" -cf "$base_tar.tmp" .
@@ -60,6 +63,18 @@ uid=$(buildah run --isolation chroot "$ctr" -- python3 -c 'import os; print(os.g
 [ "$uid" = 10001 ] || { echo "FAIL: runs as uid $uid"; exit 1; }
 # The operator's whole import graph (kopf, kubernetes client, pipelines) is in the image.
 buildah run --isolation chroot "$ctr" -- python3 -c 'import kopf, examsync.kube.main, examsync.pipelines.runner'
+# Its Python packages are exactly the locked runtime ones (requirements/runtime.txt).
+buildah run --isolation chroot "$ctr" -- python3 -m pip freeze --exclude examsync >"$cache/freeze-from-image.txt"
+.venv/bin/python - "$cache/freeze-from-image.txt" requirements/runtime.txt <<'PY' || exit 1
+import re, sys
+from packaging.utils import canonicalize_name
+def pins(text):
+    return {canonicalize_name(n): v for n, v in re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", text, re.M)}
+image, lock = (pins(open(p, encoding="utf-8").read()) for p in sys.argv[1:3])
+extra = {n: v for n, v in image.items() if lock.get(n) != v and n not in ("pip", "setuptools", "wheel")}
+if extra or set(lock) - set(image):
+    sys.exit(f"FAIL: the image's packages differ from requirements/runtime.txt: {extra or sorted(set(lock) - set(image))}")
+PY
 buildah run --isolation chroot "$ctr" -- examsync crd >"$cache/crd-from-image.yaml"
 cmp -s "$cache/crd-from-image.yaml" crds/institutions.examsync.io.yaml \
   || { echo "FAIL: examsync crd in the image differs from crds/"; exit 1; }
