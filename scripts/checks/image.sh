@@ -64,7 +64,7 @@ uid=$(buildah run --isolation chroot "$ctr" -- python3 -c 'import os; print(os.g
 # The operator's whole import graph (kopf, kubernetes client, pipelines) is in the image.
 buildah run --isolation chroot "$ctr" -- python3 -c 'import kopf, examsync.kube.main, examsync.pipelines.runner'
 # Its Python packages are exactly the locked runtime ones (requirements/runtime.txt).
-buildah run --isolation chroot "$ctr" -- python3 -m pip freeze --exclude examsync >"$cache/freeze-from-image.txt"
+buildah run --isolation chroot "$ctr" -- python3 -m pip freeze --no-cache-dir --exclude examsync >"$cache/freeze-from-image.txt"
 .venv/bin/python - "$cache/freeze-from-image.txt" requirements/runtime.txt <<'PY' || exit 1
 import re, sys
 from packaging.utils import canonicalize_name

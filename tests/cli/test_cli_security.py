@@ -303,3 +303,13 @@ async def test_text_report_shows_control_characters_from_upstream_as_escapes(
     assert "\\x1b[2J" in out and "[bold red]x[/bold red]" in out  # visible, and markup not applied
     assert any("examsync/uio" in line for line in out.splitlines())
 
+
+
+def test_examsync_run_refuses_an_invalid_allowlist_entry() -> None:
+    from click.testing import CliRunner
+
+    from examsync.cli import main
+
+    result = CliRunner().invoke(main, ["run", "--standalone"], env={"EXAMSYNC_ALLOWED_HOSTS": "https://fsws.usit.no"})
+    assert result.exit_code == 2
+    assert "EXAMSYNC_ALLOWED_HOSTS" in result.output and "https://fsws.usit.no" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 import click
@@ -54,11 +55,13 @@ def run(
     from examsync.oneshot import configure_allowed_hosts
     from examsync.sinks import build_sinks
 
-    setup_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
     try:
-        configure_allowed_hosts()
+        allowlist = configure_allowed_hosts()
     except InvalidEntry as exc:
         raise click.UsageError(f"{ENV_VAR}: {exc}") from None
+    setup_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
+    logging.getLogger("examsync.operator").info(
+        "upstream hosts allowed", extra={"allowedHosts": str(allowlist), "defaultList": allowlist.default})
     if not namespaces:
         clusterwide = True  # the chart's default (watchNamespaces: []) is every namespace
     registry = build_registry(OperatorConfig(metrics_port=metrics_port, sinks=build_sinks))
