@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from examsync import __version__
+from examsync.logs import LOG_LEVEL_ENV, LOG_LEVELS
 
 
 class _LazyGroup(click.Group):
@@ -42,15 +43,16 @@ def main() -> None:
               help="JSON file keeping watermark, retry set and pending creates between runs.")
 @click.option("--metrics-file", type=click.Path(path_type=Path, dir_okay=False),
               help="Write Prometheus metrics here (node-exporter textfile collector).")
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--log-level", default="info", show_default=True, envvar=LOG_LEVEL_ENV,
+              type=click.Choice(LOG_LEVELS, case_sensitive=False),
+              help="Level of the JSON log lines on stderr (env EXAMSYNC_LOG_LEVEL).")
 def sync(files: tuple[Path, ...], dry_run: bool, output: str, state_path: Path | None,
          metrics_file: Path | None, log_level: str) -> None:
     """Reconcile each Institution in the files once, out of cluster, and exit (0 ok, 1 failed, 2 invalid)."""
     from examsync.logs import setup_logging
     from examsync.oneshot import sync_command
 
-    setup_logging(log_level.upper())
+    setup_logging(log_level)
     sys.exit(sync_command(files, dry_run=dry_run, output=output, state_path=state_path,
                           metrics_file=metrics_file))
 

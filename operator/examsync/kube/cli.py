@@ -6,6 +6,8 @@ import secrets
 
 import click
 
+from examsync.logs import LOG_LEVEL_ENV, LOG_LEVELS
+
 DEFAULT_PEERING = "examsync"
 
 
@@ -29,8 +31,16 @@ DEFAULT_PEERING = "examsync"
     help="Priority of this replica in peering (default: a random one, so that of several replicas exactly "
     "one is active and the others take over when it is gone; equal priorities would all pause).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
-@click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    envvar=LOG_LEVEL_ENV,
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    help="Level of the JSON log lines on stderr (env EXAMSYNC_LOG_LEVEL; the chart's logLevel).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level (overrides --log-level).")
+@click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only (overrides --log-level).")
 @click.option("--metrics-port", type=int, default=9464, show_default=True, help="Serve /metrics on this port.")
 def run(
     *,
@@ -40,6 +50,7 @@ def run(
     liveness_endpoint: str | None,
     peering_name: str,
     priority: int | None,
+    log_level: str,
     verbose: bool,
     quiet: bool,
     metrics_port: int,
@@ -53,7 +64,7 @@ def run(
     from examsync.oneshot import configure_allowed_hosts
     from examsync.sinks import build_sinks
 
-    setup_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
+    setup_logging("debug" if verbose else "warning" if quiet else log_level)
     configure_allowed_hosts()
     if not namespaces:
         clusterwide = True  # the chart's default (watchNamespaces: []) is every namespace
