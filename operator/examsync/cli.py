@@ -59,15 +59,19 @@ def sync(files: tuple[Path, ...], dry_run: bool, output: str, state_path: Path |
 
 @main.command()
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here instead of stdout.")
-def crd(output: Path | None) -> None:
+@click.option("--chart-template", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the chart's template of the same CRD here (behind crds.install).")
+def crd(output: Path | None, chart_template: Path | None) -> None:
     """Print the Institution CRD generated from the spec model."""
-    from examsync.crd import render_crd_yaml
+    from examsync.crd import render_chart_template, render_crd_yaml
 
     text = render_crd_yaml()
     if output is None:
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
+    if chart_template is not None:
+        chart_template.write_text(render_chart_template(), encoding="utf-8")
 
 
 @main.command()
