@@ -8,18 +8,15 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import render_rules
 import yaml
 
 from examsync import metrics
-
-sys.path.insert(0, str(Path(__file__).parent))
-import render_rules  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "charts/examsync/files/rules/examsync.rules.yaml"
