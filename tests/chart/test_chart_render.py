@@ -369,3 +369,26 @@ def test_deployment_args_are_accepted_by_examsync_run(sets: tuple[str, ...]) -> 
         assert params["peering_name"] == "examsync" and not params["standalone"] and params["verbose"]
     else:
         assert params["clusterwide"] and params["namespaces"] == () and params["standalone"]
+
+
+KUBERNETES_VALIDATE = ROOT / ".venv/bin/kubernetes-validate"
+
+
+@pytest.mark.skipif(not KUBERNETES_VALIDATE.exists(), reason="kubernetes-validate not installed")
+@pytest.mark.parametrize("values", [None, ALL_OPTIONS], ids=["default", "all-options"])
+def test_lint_and_validate_with_the_real_tools(values: Path | None, tmp_path: Path) -> None:
+    """helm lint --strict, and every rendered object valid for Kubernetes 1.31 (strict: no unknown field)."""
+    args = ["-f", str(values)] if values else []
+    lint = subprocess.run([HELM, "lint", "--strict", str(CHART), *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    rendered = helm_template("--kube-version", "1.31.0", *args)
+    assert rendered.returncode == 0, rendered.stderr
+    manifest = tmp_path / "render.yaml"
+    manifest.write_text(rendered.stdout, encoding="utf-8")
+    result = subprocess.run([str(KUBERNETES_VALIDATE), "-k", "1.31.0", "--strict", "--quiet", str(manifest)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    kinds_seen = {d["kind"] for d in yaml.safe_load_all(rendered.stdout) if d}
+    if values:
+        assert {"NetworkPolicy", "PodDisruptionBudget", "KopfPeering", "PrometheusRule", "ServiceMonitor"} <= kinds_seen
