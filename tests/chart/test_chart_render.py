@@ -178,12 +178,29 @@ def test_more_replicas_roll_with_peering() -> None:
     assert set(crds) == {"institutions.examsync.io", "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
     for crd in crds.values():
         assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    # the peering object: created after the CRDs (a hook), only when it does not exist yet
+    # the cluster does not serve kopf's kinds yet (helm template knows none): the peering object is
+    # created after the CRDs (a hook), with the release's ownership so the next upgrade adopts it
     (peering,) = kinds(docs, "ClusterKopfPeering")
     assert peering["metadata"]["name"] == "examsync"
-    assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
-    assert "lookup" in (CHART / "templates/peering.yaml").read_text(encoding="utf-8")
+    assert peering["metadata"]["annotations"] == {
+        "helm.sh/hook": "post-install,post-upgrade",
+        "meta.helm.sh/release-name": "examsync",
+        "meta.helm.sh/release-namespace": "ops",
+    }
+    assert peering["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
     assert kinds(docs, "PodDisruptionBudget") == []  # only when asked for
+
+
+@pytest.mark.parametrize("namespaces", [(), ("watchNamespaces={uio,ntnu}",)])
+def test_peering_object_is_part_of_the_release_once_the_cluster_serves_its_kind(namespaces: tuple[str, ...]) -> None:
+    kind = "KopfPeering" if namespaces else "ClusterKopfPeering"
+    sets = [a for s in ("replicas=2", *namespaces) for a in ("--set", s)]
+    result = helm_template(*sets, "--api-versions", f"kopf.dev/v1/{kind}")
+    assert result.returncode == 0, result.stderr
+    objects = kinds([d for d in yaml.safe_load_all(result.stdout) if d], kind)
+    assert len(objects) == (2 if namespaces else 1)
+    for peering in objects:
+        assert "annotations" not in peering["metadata"], "an ordinary object, never a hook again"
 
 
 def test_kopf_peering_crds_are_those_of_the_file() -> None:
