@@ -12,7 +12,7 @@ help:
 	@echo "make demo       run the sandbox and sync its institutions"
 	@echo "make test       lint, type-check, chart/image checks and the whole test suite"
 	@echo "make test-slow  the long crash and fault trials"
-	@echo "make crd        regenerate crds/ and the chart's copy from the spec model"
+	@echo "make crd        regenerate crds/ and the chart's CRD template from the spec model"
 	@echo "make bench      the benchmark against the sandbox"
 	@echo "make lock       refresh the hashed lock files in requirements/ from pyproject.toml (UPGRADE=1: newest versions)"
 
@@ -59,8 +59,8 @@ test-slow: tools
 	$(BIN)/pytest -q -m slow
 
 crd: venv
-	$(BIN)/examsync crd --output crds/institutions.examsync.io.yaml
-	cp crds/institutions.examsync.io.yaml charts/examsync/crds/institutions.examsync.io.yaml
+	$(BIN)/examsync crd --output crds/institutions.examsync.io.yaml \
+	  --chart-template charts/examsync/templates/crds/institutions.examsync.io.yaml
 
 bench: venv
 	$(BIN)/python bench/run.py

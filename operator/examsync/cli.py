@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from examsync import __version__
+from examsync.logs import LOG_LEVEL_ENV, LOG_LEVELS
 
 
 class _LazyGroup(click.Group):
@@ -42,8 +43,9 @@ def main() -> None:
               help="JSON file keeping watermark, retry set and pending creates between runs.")
 @click.option("--metrics-file", type=click.Path(path_type=Path, dir_okay=False),
               help="Write Prometheus metrics here (node-exporter textfile collector).")
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--log-level", default="info", show_default=True, envvar=LOG_LEVEL_ENV,
+              type=click.Choice(LOG_LEVELS, case_sensitive=False),
+              help="Level of the JSON log lines on stderr (env EXAMSYNC_LOG_LEVEL).")
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST",
               help="Also allow this upstream host (repeatable; host, host:port, *.domain or an IP), besides "
                    "EXAMSYNC_ALLOWED_HOSTS. With neither, only the real systems' public hosts are allowed.")
@@ -55,22 +57,26 @@ def sync(files: tuple[Path, ...], dry_run: bool, output: str, state_path: Path |
     from examsync.logs import setup_logging
     from examsync.oneshot import sync_command
 
-    setup_logging(log_level.upper())
+    setup_logging(log_level)
     sys.exit(sync_command(files, dry_run=dry_run, output=output, state_path=state_path,
                           metrics_file=metrics_file, allow_hosts=allow_hosts, allow_loopback=allow_loopback))
 
 
 @main.command()
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here instead of stdout.")
-def crd(output: Path | None) -> None:
+@click.option("--chart-template", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the chart's template of the same CRD here (behind crds.install).")
+def crd(output: Path | None, chart_template: Path | None) -> None:
     """Print the Institution CRD generated from the spec model."""
-    from examsync.crd import render_crd_yaml
+    from examsync.crd import render_chart_template, render_crd_yaml
 
     text = render_crd_yaml()
     if output is None:
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
+    if chart_template is not None:
+        chart_template.write_text(render_chart_template(), encoding="utf-8")
 
 
 @main.command()

@@ -257,6 +257,32 @@ def render_crd_yaml() -> str:
     return HEADER + yaml.safe_dump(render_crd(), sort_keys=False, allow_unicode=True, width=110)
 
 
+# The chart renders the same CRD from a template (so `helm upgrade` upgrades it), behind
+# `crds.install`, and kept on `helm uninstall` (deleting the CRD would delete every Institution).
+_CHART_TEMPLATE = """\
+{{{{- /* Generated from examsync.spec by `examsync crd` (make crd); the spec equals crds/{name}.yaml.
+Do not edit by hand. */ -}}}}
+{{{{- if .Values.crds.install }}}}
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: {name}
+  labels:
+    {{{{- include "examsync.labels" . | nindent 4 }}}}
+  annotations:
+    helm.sh/resource-policy: keep
+{spec}{{{{- end }}}}
+"""
+
+
+def render_chart_template() -> str:
+    """The chart's template of the CRD: the spec of ``render_crd()``, helm's own braces escaped."""
+    spec = yaml.safe_dump({"spec": render_crd()["spec"]}, sort_keys=False, allow_unicode=True, width=110)
+    # a description holding "{{" would otherwise be read as a template action
+    spec = spec.replace("{{", '{{ "{{" }}')
+    return _CHART_TEMPLATE.format(name=CRD_NAME, spec=spec)
+
+
 def _default_fits(node: dict[str, Any], value: Any) -> bool:
     types = _JSON_TYPES.get(node.get("type", ""), (object,))
     if isinstance(value, bool) and node.get("type") in ("integer", "number"):

@@ -7,6 +7,8 @@ import secrets
 
 import click
 
+from examsync.logs import LOG_LEVEL_ENV, LOG_LEVELS
+
 DEFAULT_PEERING = "examsync"
 
 
@@ -30,8 +32,16 @@ DEFAULT_PEERING = "examsync"
     help="Priority of this replica in peering (default: a random one, so that of several replicas exactly "
     "one is active and the others take over when it is gone; equal priorities would all pause).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
-@click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    envvar=LOG_LEVEL_ENV,
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    help="Level of the JSON log lines on stderr (env EXAMSYNC_LOG_LEVEL; the chart's logLevel).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level (overrides --log-level).")
+@click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only (overrides --log-level).")
 @click.option("--metrics-port", type=int, default=9464, show_default=True, help="Serve /metrics on this port.")
 def run(
     *,
@@ -41,6 +51,7 @@ def run(
     liveness_endpoint: str | None,
     peering_name: str,
     priority: int | None,
+    log_level: str,
     verbose: bool,
     quiet: bool,
     metrics_port: int,
@@ -59,7 +70,7 @@ def run(
         allowlist = configure_allowed_hosts()
     except InvalidEntry as exc:
         raise click.UsageError(f"{ENV_VAR}: {exc}") from None
-    setup_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
+    setup_logging("debug" if verbose else "warning" if quiet else log_level)
     logging.getLogger("examsync.operator").info(
         "upstream hosts allowed", extra={"allowedHosts": str(allowlist), "defaultList": allowlist.default})
     if not namespaces:
