@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from wf_helpers import FSWF, run, write_calls, writes
 
+from examsync.adapters.wiseflow.models import Purpose, Variant
 from examsync.adapters.wiseflow.simulator import Flow, World
 from examsync.domain.fs import parse_assessment
 from examsync.domain.wiseflow import desired_flow, fs_reference, marking_end
@@ -81,12 +82,16 @@ async def test_updates_send_only_what_differs(sandbox: Sandbox) -> None:
     assert f"{FSWF}:{CASES['ntnu-unchanged']}" not in plan
     assert writes(sandbox) == 0  # dry run
 
-    await run(sandbox, "ntnu")
     world = wf(sandbox)
     titled = world.flows[CASES.flows["ntnu-update-title"]]
+    titled.term, titled.purpose, titled.variant = "Høst", Purpose.COURSE_WORK, Variant.REEXAMINATION
+    await run(sandbox, "ntnu")
     assert titled.title == "Algoritmer og datastrukturer"
-    # the PUT sent the whole metadata object back: the other fields survive
-    assert titled.metadata["code"] == "TDT4120"
+    # the PUT sent the whole metadata object back (the simulator clears what a PUT leaves out):
+    # the other fields survive
+    assert (titled.code, titled.term, titled.purpose, titled.variant) == (
+        "TDT4120", "Høst", Purpose.COURSE_WORK, Variant.REEXAMINATION
+    )
     calls = write_calls(sandbox)
     assert calls[f"PUT /flows/{titled.id}/metadata"] == 1
     assert f"PATCH /flows/{titled.id}/dates" not in calls
