@@ -14,7 +14,9 @@ from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.table import Table
 
+from examsync.adapters.wiseflow import simulator as wf_sim
 from examsync.logs import setup_logging
 from examsync.manifests import load_manifests
 from examsync.oneshot import render_text, sync_manifests
@@ -53,10 +55,13 @@ async def demo(log_path: Path) -> int:
         console.print(f"Manifests: {', '.join(str(p) for p in paths)}\n")
         manifests = load_manifests(paths)
         state = DEMO_DIR / "state.json"
+        wiseflow_calls = sandbox.server("wiseflow").calls
         first = await sync_manifests(manifests, state_path=state)
+        first_calls = wiseflow_calls["total"]
         console.print("[bold]First run[/bold] (new assessments in FS):")
         render_text(first, sys.stdout)
         second = await sync_manifests(manifests, state_path=state)
+        second_calls = wiseflow_calls["total"] - first_calls
         console.print("\n[bold]Second run[/bold] (nothing changed in FS: no writes):")
         render_text(second, sys.stdout)
         writes = sum(
@@ -66,6 +71,8 @@ async def demo(log_path: Path) -> int:
         console.print(f"\nWrites in the second run: {writes}")
         inspera, wiseflow = sandbox.world("inspera"), sandbox.world("wiseflow")
         console.print(f"Inspera now holds {len(inspera.tests)} tests; WISEflow {len(wiseflow.flows)} flows.")
+        console.print(f"WISEflow requests: {first_calls} in the first run, {second_calls} in the second.")
+        console.print(_linked_flows(wiseflow))
         slack = sandbox.world("slack")
         console.print(f"Audit records received by the Humio simulator: {len(sandbox.world('humio').events)}; "
                       f"Slack messages: {len(slack.messages)}")
@@ -76,6 +83,18 @@ async def demo(log_path: Path) -> int:
     console.print(f"State kept between runs: {DEMO_DIR / 'state.json'}")
     # The sandbox seeds failures on purpose (a conflict, an invalid record): the demo succeeded.
     return 0
+
+
+def _linked_flows(world: wf_sim.World) -> Table:
+    """WISEflow's flows that carry an external source: what links them to FS or Praktikportalen."""
+    table = Table(title="WISEflow flows and their external sources (reference: sync state)", title_justify="left")
+    for column in ("flow", "state", "title", "external sources"):
+        table.add_column(column)
+    for flow in sorted(world.flows.values(), key=lambda f: f.id):
+        if flow.external_sources:
+            sources = ", ".join(f"{s.reference}: {s.state.value}" for s in flow.external_sources)
+            table.add_row(str(flow.id), flow.state.value, flow.title, sources)
+    return table
 
 
 def serve_forever(write_to: Path | None) -> None:
