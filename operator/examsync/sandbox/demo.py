@@ -14,7 +14,6 @@ from typing import Any
 
 import yaml
 from rich.console import Console
-from rich.table import Table
 
 from examsync.adapters.wiseflow import simulator as wf_sim
 from examsync.logs import setup_logging
@@ -72,7 +71,9 @@ async def demo(log_path: Path) -> int:
         inspera, wiseflow = sandbox.world("inspera"), sandbox.world("wiseflow")
         console.print(f"Inspera now holds {len(inspera.tests)} tests; WISEflow {len(wiseflow.flows)} flows.")
         console.print(f"WISEflow requests: {first_calls} in the first run, {second_calls} in the second.")
-        console.print(_linked_flows(wiseflow))
+        console.print("[bold]WISEflow flows and their external sources[/bold] (reference: sync state):")
+        for line in _linked_flows(wiseflow):
+            print(line, flush=True)
         slack = sandbox.world("slack")
         console.print(f"Audit records received by the Humio simulator: {len(sandbox.world('humio').events)}; "
                       f"Slack messages: {len(slack.messages)}")
@@ -85,16 +86,14 @@ async def demo(log_path: Path) -> int:
     return 0
 
 
-def _linked_flows(world: wf_sim.World) -> Table:
+def _linked_flows(world: wf_sim.World) -> list[str]:
     """WISEflow's flows that carry an external source: what links them to FS or Praktikportalen."""
-    table = Table(title="WISEflow flows and their external sources (reference: sync state)", title_justify="left")
-    for column in ("flow", "state", "title", "external sources"):
-        table.add_column(column)
+    lines = []
     for flow in sorted(world.flows.values(), key=lambda f: f.id):
         if flow.external_sources:
             sources = ", ".join(f"{s.reference}: {s.state.value}" for s in flow.external_sources)
-            table.add_row(str(flow.id), flow.state.value, flow.title, sources)
-    return table
+            lines.append(f"  {flow.id}  {flow.state.value:<21} {flow.title[:30]:<30} {sources}")
+    return lines
 
 
 def serve_forever(write_to: Path | None) -> None:
