@@ -161,7 +161,11 @@ class WiseflowClient:
         params: Mapping[str, str] | None = None,
         accept: frozenset[int] = frozenset(),
         idempotent: bool = True,
+        flow_write: bool = False,
     ) -> httpx.Response:
+        """One request with a bearer token. `flow_write`: a change to one flow, which WISEflow
+        refuses with 403 when the flow may not be changed (archived, allocated from a SIS); that
+        is the item's failure, not the credential's (a 403 elsewhere stays an AuthError)."""
         used: list[str] = []  # the token each attempt of this request was sent with
 
         async def auth_headers() -> Mapping[str, str]:
@@ -178,14 +182,12 @@ class WiseflowClient:
             operation=operation,
             json=json.body() if json is not None else None,
             params=params,
-            accept=accept | {403},
+            accept=accept | {403} if flow_write else accept,
             auth_headers=auth_headers,
             on_unauthorized=on_unauthorized,
             idempotent=idempotent,
         )
-        if response.status_code == 403 and 403 not in accept:
-            # WISEflow answers 403 for a flow that may not be changed (archived, SIS-allocated):
-            # that item's failure, not the credential's
+        if flow_write and response.status_code == 403:
             raise ClientError(SYSTEM, operation, response.reason_phrase or "Forbidden", 403)
         return response
 
@@ -228,14 +230,16 @@ class WiseflowClient:
         """Link a source; a 409 means the reference is there already (an earlier try got through)."""
         body = NewExternalSource(reference=reference, description=description)
         await self._call(
-            "POST", f"/flows/{flow_id}/external-sources", "link external source", json=body, accept=frozenset({409})
+            "POST", f"/flows/{flow_id}/external-sources", "link external source", json=body, accept=frozenset({409}),
+            flow_write=True,
         )
 
     async def report_sync(self, flow_id: int, reference: str, ok: bool) -> None:
         outcome = "done" if ok else "fail"
         operation = f"report sync {outcome}"
         response = await self._call(
-            "POST", f"/flows/{flow_id}/external-sources/{quote(reference, safe='')}/sync/{outcome}", operation
+            "POST", f"/flows/{flow_id}/external-sources/{quote(reference, safe='')}/sync/{outcome}", operation,
+            flow_write=True,
         )
         _parsed(NoData, response, operation)
 
@@ -252,11 +256,11 @@ class WiseflowClient:
             examinationType=current.examinationType,
             purpose=current.purpose,
         )
-        await self._call("PUT", f"/flows/{flow_id}/metadata", "update flow metadata", json=body)
+        await self._call("PUT", f"/flows/{flow_id}/metadata", "update flow metadata", json=body, flow_write=True)
 
     async def patch_dates(self, flow_id: int, participation: Window | None, marking: Window | None) -> None:
         body = DatesPatch.of(participation, marking)
-        await self._call("PATCH", f"/flows/{flow_id}/dates", "update flow dates", json=body)
+        await self._call("PATCH", f"/flows/{flow_id}/dates", "update flow dates", json=body, flow_write=True)
 
     # --- users and assessors -------------------------------------------------------------------
 
@@ -289,11 +293,13 @@ class WiseflowClient:
             "add assessor",
             json=AddAssessor(userId=user_id, assessorTypeId=assessor_type_id),
             idempotent=False,  # never resent: the caller lists the assessors after a failure
+            flow_write=True,
         )
 
     async def remove_assessor(self, flow_id: int, assessor_id: int) -> None:
         await self._call(
-            "DELETE", f"/flows/{flow_id}/assessors/{assessor_id}", "remove assessor", accept=frozenset({404})
+            "DELETE", f"/flows/{flow_id}/assessors/{assessor_id}", "remove assessor", accept=frozenset({404}),
+            flow_write=True,
         )
 
     async def create_access_token(self, user_id: int, expiration: int) -> AccessTokenAnswer:
