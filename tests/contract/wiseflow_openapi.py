@@ -233,7 +233,12 @@ def _parameters(template: str, op: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _schema_validator(schema: dict[str, Any]) -> OAS30Validator:
-    root = {**schema, "components": spec()["components"]}
+    return _validator_for(json.dumps(schema, sort_keys=True))
+
+
+@functools.cache
+def _validator_for(schema_json: str) -> OAS30Validator:
+    root = {**json.loads(schema_json), "components": spec()["components"]}
     return OAS30Validator(root, format_checker=oas30_format_checker)
 
 
