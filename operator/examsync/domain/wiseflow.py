@@ -204,12 +204,14 @@ def pending_created_from(since: datetime) -> int:
 def pending_matches(flow: FoundFlow, title: str, subtitle: str | None, since: datetime) -> bool:
     """Whether a flow found by the adoption search is the one a recorded, unlinked create made:
     the same title and subtitle (the search matches partial strings), created since the create
-    was recorded, still open, and linked to no FS assessment."""
+    was recorded, still open, and linked to no FS assessment. The search filtered by creation
+    time already; an answer without `createdAt` (the spec does not require it) is taken on that
+    filter's word rather than create a second flow."""
     if flow.title != title or (subtitle is not None and (flow.subtitle or "") != subtitle):
         return False
     if is_closed(flow.state) or any(r.startswith(FS_REFERENCE_PREFIX) for r in flow.references):
         return False
-    return flow.created_at is not None and flow.created_at >= pending_created_from(since)
+    return flow.created_at is None or flow.created_at >= pending_created_from(since)
 
 
 # --- Part B: Praktikportalen supervisors -> external assessors -------------------------------
