@@ -150,3 +150,15 @@ async def test_reads_fs_for_wiseflow_assessments_and_leaks_no_personal_data(sand
         for value in person.values():
             assert value not in text
     assert "stud0@stud.ntnu.no" not in text
+
+
+async def test_one_flow_search_per_assessment_and_no_look_up_per_flow(sandbox: Sandbox) -> None:
+    """The search answers state, titles, dates and references: reading a flow costs one request."""
+    first = await run(sandbox, "ntnu")
+    calls = sandbox.server("wiseflow").calls
+    calls.clear()
+    await run(sandbox, "ntnu")  # no state: every assessment is read again, all of them have a flow now
+    searched = len(EXPECTED) - 1  # the assessment without candidates is never searched for
+    assert calls["POST /flows/search"] == searched
+    assert calls["total"] == searched + 1  # and the token
+    assert first.counts(FSWF)["created"] == 3

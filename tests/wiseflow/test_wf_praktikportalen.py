@@ -360,3 +360,15 @@ async def test_unexpected_period_shape_names_the_field_not_the_value(sandbox: Sa
     assert failure.reason == "UpstreamError"
     assert failure.message.endswith("unexpected response shape at supervisors.studentCount")
     assert "TS-10089" not in json.dumps(result.report.as_json())
+
+
+async def test_discovery_reads_sources_only_of_flows_that_take_part(sandbox: Sandbox) -> None:
+    """One search lists the active flows with their references; only flows carrying a
+    Praktikportalen reference have their source list read (for the state of their sources)."""
+    await run(sandbox, "ucx")
+    calls = sandbox.server("wiseflow").calls
+    assert calls["POST /flows/search"] == 1
+    listed = {k for k in calls if k.startswith("GET /flows/") and k.endswith("/external-sources")}
+    taking_part = ("spring-activated", "autumn-not-activated", "third-started", "unknown-period")
+    assert listed == {f"GET /flows/{CASES[name]}/external-sources" for name in taking_part}
+    assert not [k for k in calls if k.startswith("GET /flow/")]
