@@ -1,7 +1,9 @@
 """Pipeline praktikportalen-wiseflow: internship supervisors become external assessors on flows.
 
-An item is one (flow, period): a flow in states 0-3 carrying the external source
-`praktikportalen:{period}`. Per item: read the period → look up each supervisor's user →
+An item is one (flow, period): an active flow (not concluded or archived) carrying the external
+source `praktikportalen-{period}`. Discovery is one flow search (its answer names each flow's
+state and references) plus the source list of the flows that take part (for the state of their
+sources). Per item: read the period → look up each supervisor's user →
 write users whose fields changed (a digest in state says so) → add missing assessors →
 on a flow not yet activated remove those this integration added who left the period → report
 done/fail on the source. Rules: contracts/wiseflow.md (B) and contracts/praktikportalen.md.
@@ -17,15 +19,20 @@ from typing import Any, ClassVar
 from examsync.adapters.errors import FATAL_ERRORS, ClientError, UpstreamError
 from examsync.adapters.praktikportalen.client import PraktikportalenClient
 from examsync.adapters.wiseflow.client import WiseflowClient, client_for
+from examsync.adapters.wiseflow.models import FlowSearch, SearchMetadata, UserWrite
 from examsync.audit import audit_record
 from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
 from examsync.domain.wiseflow import (
     ACTIVE_STATES,
     ASSESSOR_FIELDS,
     LEGACY_KEY_PREFIXES,
+    PP_REFERENCE_PREFIX,
     SOURCE_SYNC_FIELDS,
     USER_FIELDS,
     Assessor,
+    FlowState,
+    FoundFlow,
+    SourceState,
     Supervisor,
     assessor_key,
     assessors_to_remove,
@@ -51,17 +58,17 @@ COUNT_KEYS = (
     "assessorsRemoved",
     "failed",
 )
-SOURCE_READS = 8  # external-source look-ups in flight during discovery
+SOURCE_READS = 8  # source lists read at once during discovery
 
 
 @dataclasses.dataclass(frozen=True)
 class _Source:
     flow_id: int
-    flow_state: int
+    flow_state: FlowState
     flow_title: str | None
     reference: str
     period: str
-    source_state: str | None
+    source_state: SourceState | None
     shared: bool  # the flow has more than one praktikportalen source
 
 
@@ -124,31 +131,29 @@ class PraktikportalenWiseflowPipeline:
 
     async def discover(self) -> Discovery:
         try:
-            flows = await self.wf.search_flows({"states": list(ACTIVE_STATES)})
+            flows = await self.wf.search_flows(FlowSearch(metadata=SearchMetadata(states=list(ACTIVE_STATES))))
+            taking_part = [(f, periods) for f in flows if f.state in ACTIVE_STATES and (periods := _periods(f))]
             gate = asyncio.Semaphore(SOURCE_READS)
 
-            async def sources(flow_id: int) -> list[Any]:
+            async def states(flow_id: int) -> dict[str, SourceState | None]:
                 async with gate:
-                    return list(await self.wf.external_sources(flow_id))
+                    return {s.reference: s.state for s in await self.wf.external_sources(flow_id)}
 
-            listed = await asyncio.gather(*(sources(f.flowId) for f in flows))
+            listed = await asyncio.gather(*(states(f.flow_id) for f, _ in taking_part))
         except UpstreamError as exc:
             return Discovery(ids=[], listed=False, error=exc)
         self._take_legacy_keys()
         ids: list[str] = []
-        for flow, flow_sources in zip(flows, listed, strict=True):
-            if flow.state not in ACTIVE_STATES:
-                continue
-            periods = [(s, p) for s in flow_sources if (p := period_of(s.reference)) is not None]
-            for source, period in periods:
-                source_id = f"{flow.flowId}:{period}"
+        for (flow, periods), source_states in zip(taking_part, listed, strict=True):
+            for period, reference in periods.items():
+                source_id = f"{flow.flow_id}:{period}"
                 self._sources[source_id] = _Source(
-                    flow_id=flow.flowId,
+                    flow_id=flow.flow_id,
                     flow_state=flow.state,
                     flow_title=flow.title,
-                    reference=source.reference,
+                    reference=reference,
                     period=period,
-                    source_state=source.state,
+                    source_state=source_states.get(reference),
                     shared=len(periods) > 1,
                 )
                 ids.append(source_id)
@@ -172,11 +177,11 @@ class PraktikportalenWiseflowPipeline:
         digests = self.ctx.state.digests
         ours: set[int] = set()
         for a in assessors:
-            marker = self._marker(flow_id, a.userId)
+            marker = self._marker(flow_id, a.user_id)
             if marker in digests:
-                ours.add(a.userId)
-            elif legacy_assessor_key(flow_id, a.userId) in self._legacy_markers:
-                ours.add(a.userId)
+                ours.add(a.user_id)
+            elif legacy_assessor_key(flow_id, a.user_id) in self._legacy_markers:
+                ours.add(a.user_id)
                 if not self.ctx.dry_run:
                     digests[marker] = "added"
         return ours
@@ -247,7 +252,7 @@ class PraktikportalenWiseflowPipeline:
         in_period = {uid for uid in found if uid is not None}  # who must never be removed
 
         assessors = await self.wf.assessors(source.flow_id)
-        present = {a.userId for a in assessors}
+        present = {a.user_id for a in assessors}
         supervisors: list[_Supervisor] = []
         for position, supervisor in valid:
             assert supervisor.praktikportalId is not None
@@ -394,7 +399,7 @@ class PraktikportalenWiseflowPipeline:
             if entry.write is not None:
                 claim = self._claims[entry.key]
                 try:
-                    user_id, created = await self.wf.upsert_user(entry.body)
+                    user_id, created = await self.wf.upsert_user(UserWrite.model_validate(entry.body))
                 except FATAL_ERRORS:
                     raise
                 except UpstreamError as exc:
@@ -430,7 +435,9 @@ class PraktikportalenWiseflowPipeline:
             except FATAL_ERRORS:
                 raise
             except ClientError as exc:
-                if exc.status == 409:  # already an assessor (added by someone else meanwhile)
+                # refused: the spec defines no answer for a user who is an assessor already, so
+                # look; one added meanwhile by someone else is not this integration's
+                if await self._is_assessor(flow_id, entry.user_id):
                     entry.add = False
                     if newly_marked:
                         del self.ctx.state.digests[marker]
@@ -441,17 +448,28 @@ class PraktikportalenWiseflowPipeline:
                 if not await self._is_assessor(flow_id, entry.user_id):
                     entry.error = str(exc)
         for assessor in work.removals:
-            await self.wf.remove_assessor(flow_id, assessor.assessorId)
-            self.ctx.state.digests.pop(self._marker(flow_id, assessor.userId), None)
+            await self.wf.remove_assessor(flow_id, assessor.assessor_id)
+            self.ctx.state.digests.pop(self._marker(flow_id, assessor.user_id), None)
 
 
     async def _is_assessor(self, flow_id: int, user_id: int) -> bool:
         try:
-            return any(a.userId == user_id for a in await self.wf.assessors(flow_id))
+            return any(a.user_id == user_id for a in await self.wf.assessors(flow_id))
         except FATAL_ERRORS:
             raise
         except UpstreamError:
             return False
+
+
+def _periods(flow: FoundFlow) -> dict[str, str]:
+    """The Praktikportalen periods a flow takes part in: period -> the reference that names it
+    (a reference of the current form wins over one of the earlier form for the same period)."""
+    found: dict[str, str] = {}
+    for reference in flow.references:
+        period = period_of(reference)
+        if period is not None and (period not in found or reference.startswith(PP_REFERENCE_PREFIX)):
+            found[period] = reference
+    return found
 
 
 def _supervisor_action(entry: _Supervisor) -> Action:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from examsync.adapters.wiseflow import simulator as wf_sim
 from examsync.logs import setup_logging
 from examsync.manifests import load_manifests
 from examsync.oneshot import configure_allowed_hosts, render_text, sync_manifests
@@ -58,10 +59,13 @@ async def demo(log_path: Path) -> int:
         manifests = load_manifests(paths)
         manifests.check_hosts(allowlist)
         state = DEMO_DIR / "state.json"
+        wiseflow_calls = sandbox.server("wiseflow").calls
         first = await sync_manifests(manifests, state_path=state)
+        first_calls = wiseflow_calls["total"]
         console.print("[bold]First run[/bold] (new assessments in FS):")
         render_text(first, sys.stdout)
         second = await sync_manifests(manifests, state_path=state)
+        second_calls = wiseflow_calls["total"] - first_calls
         console.print("\n[bold]Second run[/bold] (nothing changed in FS: no writes):")
         render_text(second, sys.stdout)
         writes = sum(
@@ -71,6 +75,10 @@ async def demo(log_path: Path) -> int:
         console.print(f"\nWrites in the second run: {writes}")
         inspera, wiseflow = sandbox.world("inspera"), sandbox.world("wiseflow")
         console.print(f"Inspera now holds {len(inspera.tests)} tests; WISEflow {len(wiseflow.flows)} flows.")
+        console.print(f"WISEflow requests: {first_calls} in the first run, {second_calls} in the second.")
+        console.print("[bold]WISEflow flows and their external sources[/bold] (reference: sync state):")
+        for line in _linked_flows(wiseflow):
+            print(line, flush=True)
         slack = sandbox.world("slack")
         console.print(f"Audit records received by the Humio simulator: {len(sandbox.world('humio').events)}; "
                       f"Slack messages: {len(slack.messages)}")
@@ -81,6 +89,16 @@ async def demo(log_path: Path) -> int:
     console.print(f"State kept between runs: {DEMO_DIR / 'state.json'}")
     # The sandbox seeds failures on purpose (a conflict, an invalid record): the demo succeeded.
     return 0
+
+
+def _linked_flows(world: wf_sim.World) -> list[str]:
+    """WISEflow's flows that carry an external source: what links them to FS or Praktikportalen."""
+    lines = []
+    for flow in sorted(world.flows.values(), key=lambda f: f.id):
+        if flow.external_sources:
+            sources = ", ".join(f"{s.reference}: {s.state.value}" for s in flow.external_sources)
+            lines.append(f"  {flow.id}  {flow.state.value:<21} {flow.title[:30]:<30} {sources}")
+    return lines
 
 
 def serve_forever(write_to: Path | None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from examsync.adapters.praktikportalen import simulator as pp_sim
 from examsync.adapters.wiseflow import simulator as wf_sim
+from examsync.domain.wiseflow import FlowState, pp_reference
 from examsync.sandbox import objects
 
 NAMESPACE = "examsync"
@@ -68,6 +69,7 @@ def seed(sandbox: Any) -> None:
     wf: wf_sim.World = sandbox.world("wiseflow")
     pp: pp_sim.World = sandbox.world("praktikportalen")
     wf.add_client(CLIENT_ID, CLIENT_SECRET, LICENCE)
+    wf.data_type_names[USER_DATA_TYPE] = "Praktikportal-ID"
     pp.api_keys.add(PP_API_KEY)
 
     manager = wf.add_user("Birgitte", last_name="Munk", emails=["bimu@ucx.dk"], licence=LICENCE)
@@ -114,21 +116,23 @@ def seed(sandbox: Any) -> None:
         supervisors=[supervisor("lone")],
     )
 
-    def flow(name: str, title: str, state: int, period: str | None) -> wf_sim.Flow:
-        refs = [f"praktikportalen:{PERIODS[period]}"] if period else []
+    def flow(name: str, title: str, state: FlowState, period: str | None) -> wf_sim.Flow:
+        # the manager links a flow to a period by an external source `praktikportalen-{periodNumber}`
+        refs = [pp_reference(PERIODS[period])] if period else []
         created = wf.add_flow(
             title, "Læreruddannelsen", state=state, managers=[manager.id], references=refs, licence=LICENCE
         )
         CASES.flows[name] = created.id
         return created
 
-    spring = flow("spring-activated", "Praktik 2 - 2. årgang", 1, "spring")
+    spring = flow("spring-activated", "Praktik 2 - 2. årgang", FlowState.ACTIVATED, "spring")
     wf.add_assessor(spring, anders, ASSESSOR_TYPE)  # already there: not added twice
-    flow("autumn-not-activated", "Praktik 3 - 3. årgang", 0, "autumn")
-    flow("third-started", "Praktik 1 - 1. årgang", 2, "third")
-    flow("unknown-period", "Praktik 4 - 4. årgang", 3, "unknown")
-    flow("concluded", "Praktik 2 - 2025", 4, "spring")  # never touched
-    flow("no-source", "Bachelorprojekt", 0, None)  # no Praktikportalen source: not part of the run
+    flow("autumn-not-activated", "Praktik 3 - 3. årgang", FlowState.NOT_ACTIVATED, "autumn")
+    flow("third-started", "Praktik 1 - 1. årgang", FlowState.PARTICIPATION_STARTED, "third")
+    flow("unknown-period", "Praktik 4 - 4. årgang", FlowState.PARTICIPATION_ENDED, "unknown")
+    flow("concluded", "Praktik 2 - 2025", FlowState.CONCLUDED, "spring")  # never touched
+    # no Praktikportalen source: not part of the run
+    flow("no-source", "Bachelorprojekt", FlowState.NOT_ACTIVATED, None)
 
 
 def manifests(sandbox: Any) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from examsync.adapters.fs import simulator as fs_sim
 from examsync.adapters.wiseflow import simulator as wf_sim
 from examsync.domain.fs import encode_id, parse_assessment
-from examsync.domain.wiseflow import desired_flow, fs_reference
+from examsync.domain.wiseflow import FlowState, desired_flow, fs_reference
 from examsync.sandbox import objects
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -25,7 +25,7 @@ FS_NR = "194"
 LICENCE = "ntnu"
 CLIENT_ID = "ntnu-examsync"
 CLIENT_SECRET = "sandbox-wiseflow-ntnu-secret"  # a sandbox value, not a secret
-FLOW_TYPE = 3
+FLOW_TYPE = 2  # FLOWassign
 FEIDE_TYPE = 1
 ADMIN_FEIDE = "wiseflow-admin@ntnu.no"  # the fallback manager's FEIDE id
 
@@ -103,7 +103,12 @@ def record(
 
 
 def _flow_for(
-    wf: wf_sim.World, rec: dict[str, Any], *, state: int = 1, title: str | None = None, shift_start: int = 0
+    wf: wf_sim.World,
+    rec: dict[str, Any],
+    *,
+    state: FlowState = FlowState.ACTIVATED,
+    title: str | None = None,
+    shift_start: int = 0,
 ) -> wf_sim.Flow:
     """The flow a record would get, linked, optionally with an older title or start."""
     desired = desired_flow(parse_assessment(rec))
@@ -127,6 +132,7 @@ def seed(sandbox: Any, now: datetime | None = None) -> None:
     wf: wf_sim.World = sandbox.world("wiseflow")
     moment = now or datetime.now(UTC)
     wf.add_client(CLIENT_ID, CLIENT_SECRET, LICENCE)
+    wf.data_type_names[FEIDE_TYPE] = "FEIDE"
     CASES.managers = [
         wf.add_user(
             p["navn"], emails=[p["epost"]], external_ids={FEIDE_TYPE: p["feideId"]}, licence=LICENCE
@@ -166,7 +172,7 @@ def seed(sandbox: Any, now: datetime | None = None) -> None:
     same = add("ntnu-unchanged", record("TIØ4258", "Teknologiledelse", at(5)), "unchanged")
     CASES.flows["ntnu-unchanged"] = _flow_for(wf, same).id
     closed = add("ntnu-closed", record("TKT4116", "Mekanikk 1", at(6)), "skipped", "FlowClosed")
-    CASES.flows["ntnu-closed"] = _flow_for(wf, closed, state=4, title="Mekanikk 1 (avsluttet)").id
+    CASES.flows["ntnu-closed"] = _flow_for(wf, closed, state=FlowState.CONCLUDED, title="Mekanikk 1 (avsluttet)").id
     add("ntnu-no-candidates", record("TMA4240", "Statistikk", at(7), candidates=0), "skipped", "NoCandidates")
     twice = add("ntnu-conflict", record("TEP4100", "Fluidmekanikk", at(8)), "failed", "Conflict")
     _flow_for(wf, twice)

@@ -11,11 +11,20 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# A simulator app may set this to the body its system sends with an error status, so injected
+# faults answer in the system's own error shape.
+class ErrorBody(Protocol):
+    def __call__(self, status: int) -> Any: ...
+
+
+ERROR_BODY = web.AppKey("error_body", ErrorBody)
 
 
 @dataclass
@@ -86,7 +95,9 @@ def fault_middleware(faults: Faults, calls: Counter[str]) -> Middleware:
         if action.isdigit():
             status = int(action)
             headers = {"Retry-After": str(faults.retry_after)} if status == 429 else {}
-            return web.json_response({"error": "injected"}, status=status, headers=headers)
+            error_body = request.app.get(ERROR_BODY)
+            body = error_body(status) if error_body is not None else {"error": "injected"}
+            return web.json_response(body, status=status, headers=headers)
         if action == "timeout":
             await asyncio.sleep(faults.slow_seconds)
             return await handler(request)
