@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 from typing import Any, ClassVar
 
+from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import FATAL_ERRORS, ClientError, UpstreamError
 from examsync.adapters.praktikportalen.client import PraktikportalenClient
 from examsync.adapters.wiseflow.client import WiseflowClient, client_for
@@ -22,6 +23,7 @@ from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
 from examsync.domain.wiseflow import (
     ACTIVE_STATES,
     ASSESSOR_FIELDS,
+    ASSESSOR_KEY_PREFIX,
     LEGACY_KEY_PREFIXES,
     SOURCE_SYNC_FIELDS,
     USER_FIELDS,
@@ -86,6 +88,7 @@ class _Work:
     problems: list[tuple[int, str]]  # (position, why) of supervisors that cannot be imported
     total: int
     unknown_period: bool = False
+    masking: MaskingContext = dataclasses.field(default_factory=MaskingContext)  # the period's people
 
 
 class PraktikportalenWiseflowPipeline:
@@ -135,6 +138,7 @@ class PraktikportalenWiseflowPipeline:
         except UpstreamError as exc:
             return Discovery(ids=[], listed=False, error=exc)
         self._take_legacy_keys()
+        self._forget_closed_flows({f.flowId for f in flows if f.state in ACTIVE_STATES})
         ids: list[str] = []
         for flow, flow_sources in zip(flows, listed, strict=True):
             if flow.state not in ACTIVE_STATES:
@@ -164,6 +168,17 @@ class PraktikportalenWiseflowPipeline:
             for k in legacy:
                 del digests[k]
 
+    def _forget_closed_flows(self, active: set[int]) -> None:
+        """Drop (Apply) the assessor markers of flows no longer active: a concluded or archived flow
+        is never changed again, so they can never be used; kept, they would only grow the state.
+        A marker's value names its flow; markers of an older format (value "added") stay."""
+        if self.ctx.dry_run:
+            return
+        digests = self.ctx.state.digests
+        for key in [k for k, v in digests.items() if k.startswith(ASSESSOR_KEY_PREFIX) and v.isdigit()]:
+            if int(digests[key]) not in active:
+                del digests[key]
+
     def _marker(self, flow_id: int, user_id: int) -> str:
         return assessor_key(self._secret, flow_id, user_id)
 
@@ -175,10 +190,12 @@ class PraktikportalenWiseflowPipeline:
             marker = self._marker(flow_id, a.userId)
             if marker in digests:
                 ours.add(a.userId)
+                if not self.ctx.dry_run:
+                    digests[marker] = str(flow_id)  # markers of an older format learn their flow
             elif legacy_assessor_key(flow_id, a.userId) in self._legacy_markers:
                 ours.add(a.userId)
                 if not self.ctx.dry_run:
-                    digests[marker] = "added"
+                    digests[marker] = str(flow_id)
         return ours
 
     async def aclose(self) -> None:
@@ -191,7 +208,7 @@ class PraktikportalenWiseflowPipeline:
     def _key(self, source_id: str) -> str:
         return f"{self.name}:{source_id}"
 
-    async def plan(self, source_id: str) -> Plan:
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan:
         source = self._sources.get(source_id)
         if source is None:
             return Plan(
@@ -200,18 +217,20 @@ class PraktikportalenWiseflowPipeline:
                 )
             )
         try:
-            return await self._plan(source_id, source)
+            return await self._plan(source_id, source, masking)
         except FATAL_ERRORS:
             raise
         except UpstreamError as exc:
             return Plan(
-                outcome=self._result(source_id, source, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc))
+                outcome=self._result(
+                    source_id, source, Action.FAILED, Reason.UPSTREAM_ERROR, exc.describe(masking)
+                )
             )
 
-    async def _plan(self, source_id: str, source: _Source) -> Plan:
+    async def _plan(self, source_id: str, source: _Source, masking: MaskingContext) -> Plan:
         period = await self.pp.period(self.spec.praktikportalId, source.period)
         if period is None:
-            work = _Work(source, [], [], [], 0, unknown_period=True)
+            work = _Work(source, [], [], [], 0, unknown_period=True, masking=masking)
             message = f"Praktikportalen has no period {source.period} under this licence"
             outcome = self._result(source_id, source, Action.FAILED, Reason.UNKNOWN_PERIOD, message)
             writes: tuple[PlannedWrite, ...] = (
@@ -223,6 +242,8 @@ class PraktikportalenWiseflowPipeline:
             return Plan(outcome=outcome, writes=writes, payload=work)
 
         total = len(period.supervisors)
+        for person in period.supervisors:
+            masking.add(person.firstName, person.lastName, person.email, person.praktikportalId)
         problems: list[tuple[int, str]] = []
         valid: list[tuple[int, Supervisor]] = []
         seen: set[str] = set()
@@ -274,7 +295,7 @@ class PraktikportalenWiseflowPipeline:
         removals: list[Assessor] = []
         if not source.shared:  # with several periods on one flow, "left the period" is not knowable here
             removals = assessors_to_remove(source.flow_state, assessors, in_period, ours)
-        work = _Work(source, supervisors, removals, problems, total)
+        work = _Work(source, supervisors, removals, problems, total, masking=masking)
         writes = self._writes(work)
         # the outcome goes to the source when something was written or it changed since last told
         if writes or not source_told(source.source_state, ok=not problems):
@@ -356,7 +377,7 @@ class PraktikportalenWiseflowPipeline:
 
     # --- apply ---------------------------------------------------------------------------------
 
-    async def apply(self, plan: Plan) -> ItemResult:
+    async def apply(self, plan: Plan, masking: MaskingContext) -> ItemResult:
         work: _Work = plan.payload
         source = work.source
         source_id = f"{source.flow_id}:{source.period}"
@@ -374,7 +395,8 @@ class PraktikportalenWiseflowPipeline:
             # what was written before the failure still counts
             done = plan.outcome if work.unknown_period else self._outcome(source_id, work, ())
             return dataclasses.replace(
-                done, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR, message=str(exc), writes=()
+                done, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR, message=exc.describe(masking),
+                writes=(),
             )
         except BaseException:
             self._release(work, None)  # items waiting on this one's users must not wait forever
@@ -398,7 +420,7 @@ class PraktikportalenWiseflowPipeline:
                 except FATAL_ERRORS:
                     raise
                 except UpstreamError as exc:
-                    entry.error = str(exc)
+                    entry.error = exc.describe(work.masking)
                     claim.set_exception(exc)
                     continue
                 entry.user_id = user_id
@@ -409,7 +431,7 @@ class PraktikportalenWiseflowPipeline:
                 try:
                     entry.user_id = await asyncio.shield(self._claims[entry.key])
                 except UpstreamError as exc:
-                    entry.error = str(exc)
+                    entry.error = exc.describe(work.masking)
 
     async def _apply_assessors(self, work: _Work) -> None:
         flow_id = work.source.flow_id
@@ -423,7 +445,7 @@ class PraktikportalenWiseflowPipeline:
             marker = self._marker(flow_id, entry.user_id)
             newly_marked = marker not in self.ctx.state.digests
             # recorded before the add, so a crash right after it still knows who added the assessor
-            self.ctx.state.digests[marker] = "added"
+            self.ctx.state.digests[marker] = str(flow_id)
             await self.ctx.save()
             try:
                 await self.wf.add_assessor(flow_id, entry.user_id, self.spec.externalAssessorTypeId)
@@ -435,11 +457,11 @@ class PraktikportalenWiseflowPipeline:
                     if newly_marked:
                         del self.ctx.state.digests[marker]
                     continue
-                entry.error = str(exc)
+                entry.error = exc.describe(work.masking)
             except UpstreamError as exc:
                 # not resent (it may have been stored with its answer lost): look before failing
                 if not await self._is_assessor(flow_id, entry.user_id):
-                    entry.error = str(exc)
+                    entry.error = exc.describe(work.masking)
         for assessor in work.removals:
             await self.wf.remove_assessor(flow_id, assessor.assessorId)
             self.ctx.state.digests.pop(self._marker(flow_id, assessor.userId), None)

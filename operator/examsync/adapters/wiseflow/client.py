@@ -14,8 +14,10 @@ import httpx
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
+from examsync.adapters.error_text import UpstreamText
 from examsync.adapters.errors import InvalidResponse
-from examsync.adapters.http import UpstreamClient, per_loop, shape_error, unwrap_envelope
+from examsync.adapters.http import UpstreamClient, json_body, per_loop, shape_error, unwrap_envelope
+from examsync.adapters.paging import Page, read_all_pages
 from examsync.domain.wiseflow import Assessor, ExternalSource, FlowInfo, FlowSummary
 from examsync.secrets import ResolvedSecrets
 from examsync.spec import WiseflowSpec
@@ -168,23 +170,19 @@ class WiseflowClient:
         return _unwrap(_json(response, operation), operation, response.status_code)
 
     async def _pages(self, method: str, path: str, operation: str, limit: int, json: Any = None) -> list[Any]:
-        items: list[Any] = []
-        offset = 0
-        while True:
+        async def page_at(offset: int) -> Page:
             response = await self._call(
                 method, path, operation, json=json, params={"offset": str(offset), "limit": str(limit)}
             )
             payload = _json(response, operation)
-            page = _unwrap(payload, operation, response.status_code)
-            if not isinstance(page, list):
+            rows = _unwrap(payload, operation, response.status_code)
+            if not isinstance(rows, list):
                 raise InvalidResponse(
                     SYSTEM, operation, "unexpected response shape at data", response.status_code
                 )
-            items.extend(page)
-            offset += len(page)
-            total = _total(payload)
-            if not page or len(page) < limit or (total is not None and offset >= total):
-                return items
+            return Page(rows, _total(payload))
+
+        return await read_all_pages(page_at, limit, system=SYSTEM, operation=operation)
 
     # --- flows ---------------------------------------------------------------------------------
 
@@ -309,15 +307,13 @@ class WiseflowClient:
 
 
 def _json(response: httpx.Response, operation: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise InvalidResponse(SYSTEM, operation, "response is not JSON", response.status_code) from None
+    return json_body(SYSTEM, operation, response)
 
 
 def _unwrap(payload: Any, operation: str, status: int) -> Any:
     if isinstance(payload, dict) and payload.get("success") is False:
-        raise InvalidResponse(SYSTEM, operation, "success is false", status)
+        raise InvalidResponse(SYSTEM, operation, "success is false", status,
+                              upstream=UpstreamText.from_payload(payload, status))
     return unwrap_envelope(payload)
 
 
