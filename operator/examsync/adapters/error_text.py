@@ -128,12 +128,12 @@ class UpstreamText:
         error = payload.get("error")
         source: Mapping[str, Any] = error if isinstance(error, Mapping) else payload
         codes = [source.get(k) for k in ("code", "errorCode", "error_code")]
-        texts = [source.get(k) for k in ("error_description", "message", "detail", "errorMessage")]
         if isinstance(error, str):
-            (codes if is_code(error) else texts).insert(0, error)
-        code = next((c for c in codes if is_code(c)), None)
-        # a "code" that is not one (an e-mail, a national id) is text, and masked as such
+            codes.insert(0, error)
+        texts = [source.get(k) for k in ("error_description", "message", "detail", "errorMessage")]
+        # a "code" that is not one (a sentence, an e-mail, a national id) is text, masked as such
         texts += [c for c in codes if isinstance(c, str) and not is_code(c)]
+        code = next((c for c in codes if is_code(c)), None)
         message = next((t for t in texts if isinstance(t, str) and t.strip()), None)
         details = _details(source.get("errors"))
         parts = [p for p in (message, *details) if p]
