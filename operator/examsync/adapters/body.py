@@ -55,14 +55,16 @@ async def read_body(response: httpx.Response, limit: int = DEFAULT_MAX_BODY_BYTE
     if encoding not in ("identity", "", "gzip", "x-gzip", "deflate"):
         raise BodyRefused("response body in an encoding not asked for")
     inflater = _Inflater() if encoding not in ("identity", "") else None
-    body = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in response.aiter_raw():
-        room = limit - len(body)
+        room = limit - size
         data = inflater.feed(chunk, room) if inflater is not None else chunk
         if data is None or len(data) > room:
             raise BodyRefused(f"response body larger than {_mib(limit)}")
-        body += data
-    return bytes(body)
+        chunks.append(data)
+        size += len(data)
+    return b"".join(chunks)
 
 
 def plain_response(response: httpx.Response, content: bytes) -> httpx.Response:
