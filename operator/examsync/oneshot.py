@@ -18,7 +18,8 @@ from rich.table import Table
 
 from examsync.adapters.http import HOST_LIMITS
 from examsync.manifests import ManifestError, ManifestSet, load_manifests
-from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution, settle
+from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
+from examsync.pipelines.tasks import settle
 from examsync.report import InstitutionReport
 from examsync.spec import Institution
 from examsync.state import InstitutionState, StateFile, write_atomic

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 
 import pytest
 from aiohttp import web
 
 from examsync.adapters.error_text import MaskingContext
-from examsync.adapters.errors import ClientError, HostNotAllowed, UpstreamError
+from examsync.adapters.errors import ClientError, HostNotAllowed, InvalidResponse, UpstreamError
 from examsync.adapters.http import HostLimits, RetryPolicy, UpstreamClient
 from examsync.sandbox.simulator import Faults, SimServer
 
@@ -127,3 +128,26 @@ async def test_error_text_keeps_codes_and_masked_messages(body: dict[str, object
     assert err.value.describe(people) == f"wiseflow create: {expected}"
     for personal in ("kari@uio.no", "per@uib.no", "01019012345"):
         assert personal not in str(err.value)
+
+
+async def test_a_compressed_answer_is_capped_by_what_it_decompresses_to() -> None:
+    bomb = gzip.compress(b" " * (20 * 1024 * 1024))  # 20 KiB that inflate to 20 MiB
+    small = gzip.compress(b'{"ok": true}')
+
+    async def handler(request: web.Request) -> web.Response:
+        body = bomb if request.path == "/bomb" else small
+        return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    app = web.Application()
+    app.router.add_get("/{name}", handler)
+    server = SimServer(app, Faults())
+    await server.start()
+    client = UpstreamClient("fs", server.url)
+    try:
+        assert (await client.request("GET", "/small", operation="get")).json() == {"ok": True}
+        with pytest.raises(InvalidResponse, match="larger than 16 MiB"):
+            await client.request("GET", "/bomb", operation="get")
+        assert client.calls == 2  # not retried
+    finally:
+        await client.aclose()
+        await server.stop()

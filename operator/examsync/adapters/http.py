@@ -300,6 +300,9 @@ class UpstreamClient:
             try:
                 response = await self._attempt(method, path, operation, deadline, params=params, json=json,
                                                data=data, headers=headers, auth_headers=auth_headers)
+            except InvalidResponse as exc:  # a body over the cap: the same answer would come again
+                metrics.observe_upstream(self.system, operation, str(exc.status), time.monotonic() - started)
+                raise
             except TimeoutError:  # the call's deadline, not a per-read timeout
                 failed = _Failed(UpstreamError(self.system, operation, "timed out (the call's deadline passed)"),
                                  "timeout", retryable=False)
@@ -323,7 +326,7 @@ class UpstreamClient:
                     metrics.RETRIES.labels(self.system, "unauthorized").inc()
                     await on_unauthorized()
                     continue
-                failed = self._refused(operation, response, idempotent)
+                failed = self._status_error(operation, response, idempotent)
             delay = failed.delay if failed.delay is not None else self.retry.backoff(attempt)
             if not failed.retryable or attempt >= self.retry.max_attempts or deadline.passed_after(delay):
                 self.breaker.failure(failed.error)
@@ -359,14 +362,13 @@ class UpstreamClient:
                 try:
                     content = await read_body(response, self.max_body)
                 except BodyRefused as exc:
-                    # not retried: the same answer would come again
                     raise InvalidResponse(self.system, operation, str(exc), response.status_code) from None
                 finally:
                     await response.aclose()  # unread, the connection is closed, not reused
         return plain_response(response, content)
 
-    def _refused(self, operation: str, response: httpx.Response, idempotent: bool) -> _Failed:
-        """What an error status means: raises at once for what is never retried."""
+    def _status_error(self, operation: str, response: httpx.Response, idempotent: bool) -> _Failed:
+        """The failure an error status stands for; what is never retried is raised at once."""
         status = response.status_code
         upstream = upstream_text(response)
         if status in (401, 403):

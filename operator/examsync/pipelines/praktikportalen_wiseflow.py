@@ -42,6 +42,7 @@ from examsync.domain.wiseflow import (
 from examsync.pipelines.base import Discovery, Plan, RunContext
 from examsync.pipelines.lookups import LookupCache
 from examsync.pipelines.runner import FACTORIES
+from examsync.pipelines.tasks import settle
 from examsync.secrets import ResolvedSecrets
 from examsync.spec import PIPELINE_PP_WISEFLOW, PraktikportalenSpec
 
@@ -134,7 +135,7 @@ class PraktikportalenWiseflowPipeline:
                 async with gate:
                     return list(await self.wf.external_sources(flow_id))
 
-            listed = await asyncio.gather(*(sources(f.flowId) for f in flows))
+            listed = await settle([sources(f.flowId) for f in flows])  # none left running on a failure
         except UpstreamError as exc:
             return Discovery(ids=[], listed=False, error=exc)
         self._take_legacy_keys()

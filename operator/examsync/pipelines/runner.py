@@ -8,22 +8,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Protocol
 
 from examsync.audit import log_audit
 from examsync.pipelines.base import AuditEmitter, Pipeline, RunContext, utcnow
 from examsync.pipelines.driver import ProgressHook, run_pipeline
+from examsync.pipelines.tasks import settle
 from examsync.report import InstitutionReport, PipelineReport
 from examsync.secrets import REQUIRED_KEYS, ResolvedSecrets, SecretMissing, SecretSource
 from examsync.spec import InstitutionSpec
 from examsync.state import InstitutionState, PipelineState
 
 log = logging.getLogger("examsync.pipeline")
-
-T = TypeVar("T")
 
 PipelineFactory = Callable[[RunContext, ResolvedSecrets], Pipeline]
 
@@ -139,30 +138,6 @@ async def run_institution(
     for sink in sinks:
         await sink.finish(report)
     return report, current
-
-
-async def settle(coroutines: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
-    """Run the coroutines as tasks and return their results once every one has ended.
-
-    If this is cancelled, every task is cancelled and waited for before the cancellation goes
-    on, so none of them goes on working (or writing) unseen. A task's exception is re-raised
-    only after all have ended (callers catch what they expect inside the coroutines).
-    """
-    tasks = [asyncio.ensure_future(c) for c in coroutines]
-    cancelled = False
-    while True:
-        pending = [t for t in tasks if not t.done()]
-        if not pending:
-            break
-        try:
-            await asyncio.wait(pending)
-        except asyncio.CancelledError:
-            cancelled = True
-            for task in pending:
-                task.cancel()
-    if cancelled:
-        raise asyncio.CancelledError
-    return [t.result() for t in tasks]
 
 
 def _concurrency(spec: InstitutionSpec, pipeline: str) -> int:
