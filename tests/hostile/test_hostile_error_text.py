@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from examsync.adapters.fs import simulator as fs_sim
+from examsync.adapters.praktikportalen import simulator as pp_sim
+from examsync.sandbox import seed_dk
 from examsync.sandbox.server import Sandbox
 from sync_runs import sync, write_manifests
 
@@ -76,3 +78,29 @@ async def test_a_refusal_reaches_the_report_with_its_code_and_masked_message_and
     }
     leaks = {where: [p for p in PERSONAL if p in text] for where, text in outputs.items()}
     assert leaks == {where: [] for where in outputs}
+
+
+async def test_a_refused_supervisor_write_is_reported_with_the_supervisor_masked(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    karen = seed_dk.supervisor("karen")
+    pp: pp_sim.World = sandbox.world("praktikportalen")
+    for period in pp.licences[seed_dk.PRAKTIKPORTAL_ID].values():  # Karen supervises in every period
+        if not any(s["praktikportalId"] == karen["praktikportalId"] for s in period["supervisors"]):
+            period["supervisors"].append(dict(karen))
+    faults = sandbox.server("wiseflow").faults
+    faults.answers["exists"] = (409, {"success": False, "data": None, "error": {
+        "code": "user_exists", "message": "Karen Lund (karen.lund@skole.dk, TS-10068) has a user already"}})
+    faults.always = {"POST /license/user": "answer:exists"}
+
+    result = await sync("-f", str(write_manifests(sandbox, tmp_path / "m.yaml", ["ucx"])))
+
+    messages = [f["message"] for f in result.failures("ucx")]
+    refused = [m for m in messages if "has a user already" in m]
+    assert refused
+    assert all("wiseflow write user: HTTP 409 Conflict: *** *** *** ***) has a user already (user_exists)" in m
+               for m in refused)
+    audit = [r["errorMessage"] for r in result.audit() if r.get("errorMessage")]
+    assert any("has a user already (user_exists)" in m for m in audit)
+    for personal in ("Karen", "Lund", "karen.lund@skole.dk", "TS-10068"):
+        assert personal not in result.out and personal not in result.err
