@@ -136,7 +136,10 @@ async def run_institution(
     results = await settle([run_one(p) for p in spec.pipelines()])
     report.pipelines = {r.name: r for r in results}
     for sink in sinks:
-        await sink.finish(report)
+        try:
+            await sink.finish(report)
+        except Exception:  # a sink never changes a run's result
+            log.warning("run sink failed", exc_info=True, extra={"institution": institution, "runId": opts.run_id})
     return report, current
 
 
