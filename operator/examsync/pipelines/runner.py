@@ -117,8 +117,10 @@ async def run_institution(
         ctx = RunContext(institution=institution, spec=spec, run_id=opts.run_id, started=started,
                          dry_run=dry_run, state=current.pipeline(pipeline_name), audit=emit,
                          checkpoint=save, now=opts.now)
+        count_keys: tuple[str, ...] = ()
         try:
             pipeline = FACTORIES[pipeline_name](ctx, resolved)
+            count_keys = pipeline.count_keys
             concurrency = _concurrency(spec, pipeline_name)
             return await run_pipeline(pipeline, ctx, concurrency=concurrency, progress=opts.progress, stop=opts.stop)
         except Exception as exc:
@@ -126,7 +128,7 @@ async def run_institution(
             # as far as it got (never advanced), so its retry ids and pending creates are kept.
             log.error("pipeline failed", exc_info=True,
                       extra={"institution": institution, "pipeline": pipeline_name, "runId": opts.run_id})
-            failed = PipelineReport(name=pipeline_name, counts={}, started=started)
+            failed = PipelineReport(name=pipeline_name, counts=dict.fromkeys(count_keys, 0), started=started)
             failed.fail_internally(f"internal error in the pipeline ({type(exc).__name__})", opts.now())
             return failed
         finally:
