@@ -22,6 +22,7 @@ from examsync import hosts
 from examsync.adapters.http import HOST_LIMITS
 from examsync.manifests import ManifestError, ManifestSet, load_manifests
 from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
+from examsync.pipelines.tasks import settle
 from examsync.report import InstitutionReport
 from examsync.spec import Institution
 from examsync.state import InstitutionState, StateFile, write_atomic
@@ -36,6 +37,7 @@ class SyncResult:
     reports: list[InstitutionReport]
     suspended: list[Institution]
     dry_run: bool = False
+    state_not_saved: bool = False  # the --state file could not be written at the end
 
     def mode_of(self, inst: Institution) -> str:
         """The effective mode: DryRun when the spec or --dry-run says so."""
@@ -43,7 +45,7 @@ class SyncResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_FAILED if any(r.failed for r in self.reports) else EXIT_OK
+        return EXIT_FAILED if self.state_not_saved or any(r.failed for r in self.reports) else EXIT_OK
 
     def as_json(self) -> dict[str, Any]:
         institutions = [r.as_json() for r in self.reports]
@@ -89,6 +91,7 @@ async def sync_manifests(
 ) -> SyncResult:
     state_file = loaded_state or (StateFile.load(state_path) if state_path else StateFile())
     save_lock = asyncio.Lock()
+    not_saved: list[str] = []
 
     async def run_one(inst: Institution) -> InstitutionReport:
         key = inst.key
@@ -116,14 +119,19 @@ async def sync_manifests(
             manifests.secrets_for(inst.metadata.namespace),
             state_file.institutions.get(key) or InstitutionState(), options, checkpoint,
         )
-        await checkpoint(state)
+        try:
+            await checkpoint(state)
+        except OSError as exc:
+            # the file keeps what was last written: progress is never taken back, only not added
+            not_saved.append(key)
+            log.error("state file could not be written", extra={"institution": key, "error": type(exc).__name__})
         _record_metrics(key, report, inst)
         return report
 
     active = [inst for _, inst in manifests.institutions if not inst.spec.suspend]
     suspended = [inst for _, inst in manifests.institutions if inst.spec.suspend]
-    reports = await asyncio.gather(*(run_one(inst) for inst in active))
-    return SyncResult(list(reports), suspended, dry_run)
+    reports = await settle([run_one(inst) for inst in active])
+    return SyncResult(list(reports), suspended, dry_run, state_not_saved=bool(not_saved))
 
 
 def _record_metrics(key: str, report: InstitutionReport, inst: Institution) -> None:

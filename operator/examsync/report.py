@@ -38,6 +38,7 @@ class PipelineReport:
     fatal: str | None = None  # a whole source or target could not be used (message, no secrets)
     fatal_status: int | None = None  # its HTTP status, when it had one
     stalled: bool = False  # retrying will not fix it (401/403, missing Secret)
+    internal: bool = False  # the pipeline itself failed (an exception, progress not saved), not an upstream
     failures: list[Failure] = field(default_factory=list)
     failures_total: int = 0
     plan: list[dict[str, Any]] = field(default_factory=list)
@@ -68,6 +69,12 @@ class PipelineReport:
         self.failures_total += 1
         if len(self.failures) < MAX_FAILURES:
             self.failures.append(Failure(key, str(reason), message[:300], now))
+
+    def fail_internally(self, message: str, now: datetime) -> None:
+        """The pipeline as a whole failed on our side; it is one failure keyed by the pipeline."""
+        if self.fatal is None:
+            self.fatal, self.internal = message, True
+        self.add_failure(self.name, Reason.UPSTREAM_ERROR, message, now)
 
     def add_plan(self, pipeline: str, result: ItemResult) -> None:
         for write in result.writes:

@@ -61,6 +61,9 @@ class Emulator(k8s.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.writes: list[Write] = []
+        # sees each status patch of an Institution as sent; returns an HTTP status to refuse it
+        # with (a failed status write), or None to let it through
+        self.status_hook: Callable[[Any], int | None] | None = None
         self._serial = asyncio.Lock()
         self._inflight: set[int] = set()
         self._versions = itertools.count(1000)
@@ -106,6 +109,11 @@ class Emulator(k8s.KubernetesEmulator):
                 copy.deepcopy(request.data),
             )
         )
+        if request.resource == INSTITUTIONS and request.subresource == "status" and self.status_hook is not None:
+            refused = self.status_hook(request.data)
+            if refused is not None:
+                error = k8s.KubernetesError(status=refused, reason="InternalError", message="injected")
+                return await self._render_error(error)
         async with self._serial:  # prepare and store as one step: no write slips in between
             try:
                 if request.action == enums.action.CREATE:

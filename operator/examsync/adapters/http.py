@@ -1,8 +1,10 @@
 """The HTTP layer every adapter shares: timeouts, retries, per-host limits, circuit breaker, metrics.
 
 Rules (contracts/README.md): retry only network errors, 5xx and 429 (honouring Retry-After or
-RateLimit-Reset), with jittered exponential backoff, at most 6 attempts and 60 s per call; never
-retry another 4xx; a system that keeps failing is given up on for the rest of the run.
+RateLimit-Reset), with jittered exponential backoff, at most 6 attempts and 60 s per call from the
+first send to the last byte (`CallDeadline`); never retry another 4xx; a system that keeps failing
+is given up on for the rest of the run. Bodies are read within a size cap (`body`), and error
+answers are repeated only as far as `error_text` allows.
 """
 
 from __future__ import annotations
@@ -26,6 +28,17 @@ from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
 from examsync import hosts, metrics
+from examsync.adapters.body import (
+    ACCEPT_ENCODING,
+    DEFAULT_MAX_BODY_BYTES,
+    BodyRefused,
+    JsonRefused,
+    decode_json,
+    json_problem,
+    plain_response,
+    read_body,
+)
+from examsync.adapters.error_text import UpstreamText
 from examsync.adapters.errors import (
     AuthError,
     CircuitOpen,
@@ -110,9 +123,11 @@ def _env_float(name: str, default: float) -> float:
 
 
 # Defaults for clients built without their own; the fault and crash tests lower them (module
-# attributes in process, EXAMSYNC_HTTP_TIMEOUT / EXAMSYNC_RETRY_BASE_DELAY for a child process).
+# attributes in process; EXAMSYNC_HTTP_TIMEOUT, EXAMSYNC_RETRY_BASE_DELAY and
+# EXAMSYNC_CALL_DEADLINE for a child process).
 DEFAULT_TIMEOUT = httpx.Timeout(_env_float("EXAMSYNC_HTTP_TIMEOUT", 30.0), connect=10.0)
-DEFAULT_RETRY = RetryPolicy(base_delay=_env_float("EXAMSYNC_RETRY_BASE_DELAY", 0.2))
+DEFAULT_RETRY = RetryPolicy(base_delay=_env_float("EXAMSYNC_RETRY_BASE_DELAY", 0.2),
+                            max_elapsed=_env_float("EXAMSYNC_CALL_DEADLINE", 60.0))
 
 # Failures that happen before a request leaves this process: safe to retry even for a write.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -160,6 +175,40 @@ def _retry_after(response: httpx.Response) -> float | None:
 RequestHook = Callable[[], Awaitable[None]]
 
 
+class CallDeadline:
+    """One call's budget (RetryPolicy.max_elapsed): wall-clock time from the first send to the
+    last byte of the last attempt, backoff included. Waiting for a connection slot before the
+    first send does not count; everything after it does."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.when: float | None = None  # loop time; None until the first send
+
+    @contextlib.asynccontextmanager
+    async def scope(self) -> AsyncIterator[asyncio.Timeout]:
+        """A scope that ends (TimeoutError) at the deadline, however slowly bytes arrive."""
+        async with asyncio.timeout_at(self.when) as timeout:
+            yield timeout
+
+    def start(self, scope: asyncio.Timeout) -> None:
+        if self.when is None:
+            self.when = asyncio.get_running_loop().time() + self.budget
+            scope.reschedule(self.when)
+
+    def passed_after(self, delay: float) -> bool:
+        return self.when is not None and asyncio.get_running_loop().time() + delay >= self.when
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """An attempt that failed: the error to raise if it is not tried again."""
+
+    error: UpstreamError
+    reason: str  # the retry metric's label
+    retryable: bool
+    delay: float | None = None  # what the server asked us to wait (Retry-After)
+
+
 class UpstreamClient:
     """An httpx client for one system and one credential, used for one run or longer."""
 
@@ -176,6 +225,7 @@ class UpstreamClient:
         breaker: CircuitBreaker | None = None,
         rate_limiter: Any | None = None,  # an aiolimiter.AsyncLimiter (or several, in a tuple)
         transport: httpx.AsyncBaseTransport | None = None,
+        max_body: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.system = system
         self.base_url = base_url.rstrip("/")
@@ -183,13 +233,15 @@ class UpstreamClient:
         self.retry = retry or DEFAULT_RETRY
         self.limits = limits or HOST_LIMITS
         self.breaker = breaker or CircuitBreaker()
+        self.max_body = max_body
         self.rate_limiters: tuple[Any, ...] = (
             rate_limiter if isinstance(rate_limiter, tuple) else ((rate_limiter,) if rate_limiter else ())
         )
         self.calls = 0  # requests sent, retries included (bench and tests read it)
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING,
+                     **(headers or {})},
             auth=auth,
             timeout=timeout or DEFAULT_TIMEOUT,
             transport=transport,
@@ -233,7 +285,8 @@ class UpstreamClient:
         auth_headers: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
         idempotent: bool = True,
     ) -> httpx.Response:
-        """Send one request with the retry rules; return a 2xx or an accepted status, raise otherwise.
+        """Send one request with the retry rules; return a 2xx or an accepted status (its body
+        read, within the size cap), raise otherwise.
 
         `idempotent=False` (a create): the server may have stored a write whose answer was lost,
         so only 429 and failures before sending are retried; a timeout, a dropped connection or a
@@ -241,40 +294,33 @@ class UpstreamClient:
         """
         if self.breaker.open:
             opened_by = self.breaker.opened_by
-            raise CircuitOpen(self.system, operation, f"given up for this run after: {opened_by}")
+            last = f" (last: {opened_by.status_line()})" if opened_by is not None else ""
+            raise CircuitOpen(self.system, operation, f"given up for this run after repeated failures{last}")
         self.limits.check_allowed(self.system, str(self._client.base_url))
-        # The 60 s budget counts from the first send, not from the queue for a connection slot.
-        deadline: float | None = None
+        deadline = CallDeadline(self.retry.max_elapsed)
         reauthenticated = False
         attempt = 0
         while True:
             attempt += 1
-            extra = dict(headers or {})
-            if auth_headers is not None:
-                extra.update(await auth_headers())
             started = time.monotonic()
-            delay: float | None = None
-            error: UpstreamError
-            retryable = True
             try:
-                async with self._slot():
-                    if deadline is None:
-                        deadline = time.monotonic() + self.retry.max_elapsed
-                    self.calls += 1
-                    response = await self._client.request(
-                        method, path, params=params, json=json, data=data, headers=extra,
-                        timeout=self._timeout_within(deadline),
-                    )
-            except httpx.TimeoutException as exc:
+                response = await self._attempt(method, path, operation, deadline, params=params, json=json,
+                                               data=data, headers=headers, auth_headers=auth_headers)
+            except InvalidResponse as exc:  # a body over the cap: the same answer would come again
+                metrics.observe_upstream(self.system, operation, str(exc.status), time.monotonic() - started)
+                raise
+            except TimeoutError:  # the call's deadline, not a per-read timeout
+                failed = _Failed(UpstreamError(self.system, operation, "timed out (the call's deadline passed)"),
+                                 "timeout", retryable=False)
                 metrics.observe_upstream(self.system, operation, "timeout", time.monotonic() - started)
-                error = UpstreamError(self.system, operation, f"timed out ({type(exc).__name__})")
-                reason = "timeout"
-                retryable = idempotent or isinstance(exc, NOT_SENT)
+            except httpx.TimeoutException as exc:
+                failed = _Failed(UpstreamError(self.system, operation, f"timed out ({type(exc).__name__})"),
+                                 "timeout", retryable=idempotent or isinstance(exc, NOT_SENT))
+                metrics.observe_upstream(self.system, operation, "timeout", time.monotonic() - started)
             except httpx.TransportError as exc:
+                failed = _Failed(UpstreamError(self.system, operation, f"network error ({type(exc).__name__})"),
+                                 "network", retryable=idempotent or isinstance(exc, NOT_SENT))
                 metrics.observe_upstream(self.system, operation, "network", time.monotonic() - started)
-                error = UpstreamError(self.system, operation, f"network error ({type(exc).__name__})")
-                reason = "network"
-                retryable = idempotent or isinstance(exc, NOT_SENT)
             else:
                 status = response.status_code
                 metrics.observe_upstream(self.system, operation, str(status), time.monotonic() - started)
@@ -286,69 +332,102 @@ class UpstreamClient:
                     metrics.RETRIES.labels(self.system, "unauthorized").inc()
                     await on_unauthorized()
                     continue
-                message = _safe_message(response)
-                if status in (401, 403):
-                    raise AuthError(self.system, operation, message, status)
-                if status == 429:
-                    error = UpstreamError(self.system, operation, "rate limited", status)
-                    delay = _retry_after(response)
-                    reason = "rate_limited"
-                elif status >= 500:
-                    error = UpstreamError(self.system, operation, message, status)
-                    reason = "server_error"
-                    retryable = idempotent
-                else:
-                    raise ClientError(self.system, operation, message, status)
-            if delay is None:
-                delay = self.retry.backoff(attempt)
-            out_of_time = deadline is not None and time.monotonic() + delay >= deadline
-            if not retryable or attempt >= self.retry.max_attempts or out_of_time:
-                self.breaker.failure(error)
-                raise error
-            metrics.RETRIES.labels(self.system, reason).inc()
+                failed = self._status_error(operation, response, idempotent)
+            delay = failed.delay if failed.delay is not None else self.retry.backoff(attempt)
+            if not failed.retryable or attempt >= self.retry.max_attempts or deadline.passed_after(delay):
+                self.breaker.failure(failed.error)
+                raise failed.error
+            metrics.RETRIES.labels(self.system, failed.reason).inc()
             await asyncio.sleep(delay)
 
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        deadline: CallDeadline,
+        *,
+        params: Mapping[str, str] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        auth_headers: Callable[[], Awaitable[Mapping[str, str]]] | None,
+    ) -> httpx.Response:
+        """One send and its whole body within the call's deadline: at the deadline an attempt
+        still waiting or receiving is abandoned and its connection closed (TimeoutError)."""
+        async with deadline.scope() as scope:
+            extra = dict(headers or {})
+            if auth_headers is not None:
+                extra.update(await auth_headers())
+            request = self._client.build_request(method, path, params=params, json=json, data=data,
+                                                 headers=extra)
+            async with self._slot():
+                deadline.start(scope)
+                self.calls += 1
+                response = await self._client.send(request, stream=True)
+                try:
+                    content = await read_body(response, self.max_body)
+                except BodyRefused as exc:
+                    raise InvalidResponse(self.system, operation, str(exc), response.status_code) from None
+                finally:
+                    await response.aclose()  # unread, the connection is closed, not reused
+        return plain_response(response, content)
 
-    def _timeout_within(self, deadline: float) -> httpx.Timeout:
-        """The client's timeouts, cut so that this attempt ends by the call's deadline."""
-        remaining = max(0.001, deadline - time.monotonic())
-        t = self._client.timeout
-
-        def cut(value: float | None) -> float:
-            return remaining if value is None else min(value, remaining)
-
-        return httpx.Timeout(connect=cut(t.connect), read=cut(t.read), write=cut(t.write), pool=cut(t.pool))
-
-
-def _safe_message(response: httpx.Response) -> str:
-    """A structured error code from the body (`API_KEY_INVALID_KEY`, `unknown_manager`), else the
-    HTTP reason phrase. Free text is dropped: it may echo personal data from the request."""
-    with contextlib.suppress(ValueError):
-        body = response.json()
-        if isinstance(body, dict):
-            err = body.get("error")
-            if isinstance(err, dict):
-                err = err.get("code")
-            if isinstance(err, str) and _ERROR_CODE.fullmatch(err):
-                return err
-    return response.reason_phrase or ""
+    def _status_error(self, operation: str, response: httpx.Response, idempotent: bool) -> _Failed:
+        """The failure an error status stands for; what is never retried is raised at once."""
+        status = response.status_code
+        upstream = upstream_text(response)
+        if status in (401, 403):
+            raise AuthError(self.system, operation, "", status, upstream=upstream)
+        if status == 429:
+            error = UpstreamError(self.system, operation, "rate limited", status, upstream=upstream)
+            return _Failed(error, "rate_limited", retryable=True, delay=_retry_after(response))
+        if status >= 500:
+            error = UpstreamError(self.system, operation, "", status, upstream=upstream)
+            return _Failed(error, "server_error", retryable=idempotent)
+        raise ClientError(self.system, operation, "", status, upstream=upstream)
 
 
-_ERROR_CODE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+def upstream_text(response: httpx.Response) -> UpstreamText:
+    """The code and message an error answer carries, as far as they may be repeated (never the body)."""
+    try:
+        payload = decode_json(response.content)
+    except JsonRefused:
+        return UpstreamText()
+    return UpstreamText.from_payload(payload, response.status_code)
+
+
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def shape_error(system: str, operation: str, exc: ValidationError, status: int | None = None) -> InvalidResponse:
-    """InvalidResponse naming where the body differs from the contract (field paths, never values)."""
-    fields = sorted({".".join(str(p) for p in e["loc"] if not isinstance(p, int)) or "body" for e in exc.errors()})
+    """InvalidResponse naming where the body differs from the contract (field paths, never values;
+    a key that is not a field name, i.e. data, is left out too)."""
+    problem = json_problem(exc)
+    if problem is not None:
+        return InvalidResponse(system, operation, problem, status)
+    fields = sorted({
+        ".".join(p for p in e["loc"] if isinstance(p, str) and _FIELD_NAME.fullmatch(p)) or "body"
+        for e in exc.errors()
+    })
     return InvalidResponse(system, operation, f"unexpected response shape at {', '.join(fields[:5])}", status)
 
 
 def parse_json(system: str, operation: str, response: httpx.Response, model: type[M]) -> M:
-    """Parse a body into the contract's model; a mismatch is InvalidResponse for that item only."""
+    """Parse a body into the contract's model; a mismatch (or a body that is not JSON, or is nested
+    too deep) is InvalidResponse for that item only."""
     try:
         return model.model_validate_json(response.content)
     except ValidationError as exc:
         raise shape_error(system, operation, exc, response.status_code) from None
+
+
+def json_body(system: str, operation: str, response: httpx.Response) -> Any:
+    """The JSON document a response holds; InvalidResponse when it is not JSON or nested too deep."""
+    try:
+        return decode_json(response.content)
+    except JsonRefused as exc:
+        raise InvalidResponse(system, operation, str(exc), response.status_code) from None
 
 
 def unwrap_envelope(payload: Any) -> Any:
@@ -367,6 +446,7 @@ __all__ = [
     "HostLimits",
     "RetryPolicy",
     "UpstreamClient",
+    "json_body",
     "parse_json",
     "unwrap_envelope",
 ]

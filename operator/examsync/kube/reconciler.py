@@ -74,7 +74,14 @@ class InstitutionReconciler:
             diff = st.merge_patch({"progress": self.status.get("progress")}, patch)
             if not diff:
                 return
-            await self.shared.require_api().patch_status(self.namespace, self.name, diff)
+            try:
+                await self.shared.require_api().patch_status(self.namespace, self.name, diff)
+            except BaseException:
+                # not written: the next caller (one that shared this write, or a later one) tries
+                # again rather than returning as if its state were saved
+                if self._pending is None:
+                    self._pending = pending
+                raise
             self.status["progress"] = patch["progress"]
 
     def _view(self, spec_raw: Mapping[str, Any]) -> None:
@@ -164,14 +171,14 @@ class InstitutionReconciler:
                 checkpoint=self.checkpoint,
             )
         except SecretReadError as exc:
-            report, new_state = (
-                self._failed_report(spec, options, started, str(exc), exc.status in (401, 403)),
-                state,
-            )
+            report = self._failed_report(spec, options, started, str(exc), exc.status in (401, 403))
+            new_state = st.read_progress(self.status)
         except Exception as exc:  # a bug must not leave Reconciling True forever
             log.exception("run failed", extra={"institution": self.key, "runId": options.run_id})
             report = self._failed_report(spec, options, started, f"internal error: {type(exc).__name__}", False)
-            new_state = state
+            # the progress last written, not the one the run started from: what the run saved
+            # (pending creates above all) must not be taken back
+            new_state = st.read_progress(self.status)
 
         finished = cfg.now()
         upcoming = next_run(finished, spec.interval_delta, cfg.rng)

@@ -6,7 +6,6 @@ smallest JSON merge patch (RFC 7386), so keys that disappear are removed on the 
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Any
@@ -14,14 +13,12 @@ from typing import Any
 from examsync.domain.outcomes import Action
 from examsync.kube import conditions as c
 from examsync.report import InstitutionReport, PipelineReport
-from examsync.state import MARKER_PREFIX, InstitutionState
+from examsync.state import MAX_PROGRESS_BYTES, InstitutionState, bounded
 
 Status = dict[str, Any]
 
 MAX_HISTORY = 5
 MAX_STATUS_PLAN = 50
-# status.progress must stay well inside etcd's object limit (1.5 MiB) beside everything else
-MAX_PROGRESS_BYTES = 512 * 1024
 
 # SecretMissing names the spec field first ("spec.fs.credentialsSecretRef: Secret 'x' not found")
 _SECRET_FIELD = re.compile(r"^spec\.[\w.]+SecretRef: ")
@@ -60,25 +57,9 @@ def read_progress(status: Status | None) -> InstitutionState:
 
 
 def progress_dict(state: InstitutionState, limit: int = MAX_PROGRESS_BYTES) -> dict[str, Any]:
-    """``state`` as JSON for status, bounded: the oldest digests go first when it is too big.
-
-    Digests only save work (an unchanged target is not compared field by field again); the
-    watermark, retry set and pending creates are what a crash must not lose, so they stay.
-    """
-    data: dict[str, Any] = state.model_dump(mode="json")
-
-    def droppable(pipeline: dict[str, Any]) -> list[str]:
-        return [k for k in pipeline.get("digests") or {} if not k.startswith(MARKER_PREFIX)]
-
-    while len(json.dumps(data, separators=(",", ":"))) > limit:
-        biggest: dict[str, Any] | None = max(data["pipelines"].values(), key=lambda p: len(droppable(p)),
-                                             default=None)
-        keys = droppable(biggest) if biggest is not None else []
-        if biggest is None or not keys:
-            break
-        for key in keys[: max(1, len(keys) // 4)]:
-            del biggest["digests"][key]
-    return data
+    """``state`` as JSON for status, under ``limit`` bytes (see ``state.bounded``: digests that
+    only save work go first; the watermark, retry set and pending creates always stay)."""
+    return bounded(state, limit)
 
 
 def counts_message(report: InstitutionReport) -> str:
@@ -100,6 +81,8 @@ def _error_reason(error: str) -> str:
 def _fatal_reason(pipeline: PipelineReport) -> str:
     if pipeline.fatal and _SECRET_FIELD.match(pipeline.fatal):
         return c.SECRET_MISSING
+    if pipeline.internal:
+        return c.INTERNAL_ERROR
     if pipeline.stalled:
         if pipeline.fatal_status == 401:
             return c.UNAUTHORIZED

@@ -3,6 +3,9 @@
 discover → plan → apply → report: a pipeline lists source ids (discover), reads source and target
 for one id and decides what to write (plan), writes it (apply, skipped in DryRun); the driver in
 ``pipelines.driver`` does the rest the same way for every pipeline (report).
+
+Each item has a `MaskingContext`: the pipeline adds the names and identifiers of the item's
+people as it reads them, and every upstream error about the item is rendered with it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
+from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import UpstreamError
 from examsync.domain.outcomes import ItemResult, PlannedWrite
 from examsync.spec import InstitutionSpec
@@ -51,6 +55,9 @@ class Discovery:
     ids: list[str]
     listed: bool = True
     error: UpstreamError | None = None
+    # the watermark under which the next run's listing holds every id this one listed: kept when
+    # not every failed id fits into the retry set (None: keep the watermark the run started with)
+    relist_watermark: datetime | None = None
     # what the pipeline's discovered counter reports when it is not one per id (Praktikportalen
     # counts flows, and one flow may carry several periods)
     discovered: int | None = None
@@ -75,9 +82,9 @@ class Pipeline(Protocol):
 
     async def discover(self) -> Discovery: ...
 
-    async def plan(self, source_id: str) -> Plan: ...
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan: ...
 
-    async def apply(self, plan: Plan) -> ItemResult: ...
+    async def apply(self, plan: Plan, masking: MaskingContext) -> ItemResult: ...
 
     async def aclose(self) -> None: ...
 

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 from typing import Any, ClassVar
 
+from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import FATAL_ERRORS, UpstreamError
 from examsync.adapters.fs.client import FsClient
 from examsync.adapters.inspera.client import InsperaClient
@@ -58,8 +59,8 @@ class FsInsperaPipeline:
         found = await asyncio.gather(*(self._users.get(f) for f in a.responsibles))
         return list(dict.fromkeys(uid for uid in found if uid is not None))
 
-    async def plan(self, source_id: str) -> Plan:
-        return await self.source.plan(source_id, self._plan_assessment)
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan:
+        return await self.source.plan(source_id, masking, self._plan_assessment)
 
     async def _plan_assessment(self, a: Assessment) -> Plan:
         contributors = await self._contributors(a)
@@ -95,7 +96,7 @@ class FsInsperaPipeline:
         return Plan(outcome=result(Action.UPDATED, missing, target=test_id, writes=writes), writes=writes,
                     payload=_Write("update", test_id, body))
 
-    async def apply(self, plan: Plan) -> ItemResult:
+    async def apply(self, plan: Plan, masking: MaskingContext) -> ItemResult:
         write: _Write = plan.payload
         try:
             if write.action == "create":
@@ -107,7 +108,7 @@ class FsInsperaPipeline:
             raise
         except UpstreamError as exc:
             return dataclasses.replace(plan.outcome, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR,
-                                       message=str(exc), writes=())
+                                       message=exc.describe(masking), writes=())
         return dataclasses.replace(plan.outcome, target_id=str(test_id))
 
 

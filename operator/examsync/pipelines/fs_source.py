@@ -11,9 +11,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
+from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import FATAL_ERRORS, UpstreamError
 from examsync.adapters.fs.client import FsClient
-from examsync.domain.fs import Assessment, InvalidSourceData, decode_id, ineligible_reason, parse_assessment
+from examsync.domain.fs import (
+    Assessment,
+    InvalidSourceData,
+    decode_id,
+    ineligible_reason,
+    parse_assessment,
+    people_of,
+)
 from examsync.domain.outcomes import Action, ItemResult, Reason
 from examsync.pipelines.base import Discovery, Plan, RunContext
 from examsync.secrets import ResolvedSecrets
@@ -107,23 +115,27 @@ class FsSource:
             "institution": self.ctx.institution, "pipeline": self.pipeline, "runId": self.ctx.run_id,
             "changedSince": cutoff.isoformat(), "listed": len(listed), "retried": len(retry),
         })
-        return Discovery(ids=ids)
+        # listed again from this cut-off, whatever failed in this run is found again
+        return Discovery(ids=ids, relist_watermark=cutoff + WATERMARK_OVERLAP)
 
-    async def plan(self, source_id: str, plan_assessment: Callable[[Assessment], Awaitable[Plan]]) -> Plan:
+    async def plan(self, source_id: str, masking: MaskingContext,
+                   plan_assessment: Callable[[Assessment], Awaitable[Plan]]) -> Plan:
         """Fetch and check one assessment, then let the pipeline plan it. An upstream failure fails
         this item only (with its decoded id); run-stopping errors go on to the driver."""
         try:
-            fetched = await self.fetch(source_id)
+            fetched = await self.fetch(source_id, masking)
             if isinstance(fetched, ItemResult):
                 return Plan(outcome=fetched)
             return await plan_assessment(fetched)
         except FATAL_ERRORS:
             raise
         except UpstreamError as exc:
-            return Plan(outcome=finished(self.pipeline, source_id, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc)))
+            return Plan(outcome=finished(self.pipeline, source_id, Action.FAILED, Reason.UPSTREAM_ERROR,
+                                         exc.describe(masking)))
 
-    async def fetch(self, source_id: str) -> Assessment | ItemResult:
+    async def fetch(self, source_id: str, masking: MaskingContext) -> Assessment | ItemResult:
         """The in-scope Assessment, or the item's end when FS says it is gone, invalid or out of scope.
+        The record's people go into `masking`.
 
         Raises UpstreamError (the driver fails the item, or the run for auth trouble).
         """
@@ -131,6 +143,7 @@ class FsSource:
             record = await self.client.get_assessment(self.exam_system, source_id)
             if record is None:
                 return finished(self.pipeline, source_id, Action.SKIPPED, Reason.GONE, "FS answered 404")
+            masking.add_people(people_of(record))
             assessment = parse_assessment(record)
         except InvalidSourceData as exc:
             return finished(self.pipeline, source_id, Action.FAILED, Reason.INVALID_SOURCE_DATA,

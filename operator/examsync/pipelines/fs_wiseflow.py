@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 from typing import ClassVar
 
+from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import FATAL_ERRORS, ClientError, UpstreamError
 from examsync.adapters.fs.client import FsClient
 from examsync.adapters.wiseflow.client import WiseflowClient, client_for
@@ -87,8 +88,8 @@ class FsWiseflowPipeline:
 
     # --- plan ----------------------------------------------------------------------------------
 
-    async def plan(self, source_id: str) -> Plan:
-        return await self.source.plan(source_id, self._plan)
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan:
+        return await self.source.plan(source_id, masking, self._plan)
 
     def _result(
         self,
@@ -207,7 +208,7 @@ class FsWiseflowPipeline:
 
     # --- apply ---------------------------------------------------------------------------------
 
-    async def apply(self, plan: Plan) -> ItemResult:
+    async def apply(self, plan: Plan, masking: MaskingContext) -> ItemResult:
         write: _Write = plan.payload
         flow_id = write.flow_id
         try:
@@ -227,7 +228,7 @@ class FsWiseflowPipeline:
                 plan.outcome,
                 action=Action.FAILED,
                 reason=Reason.UPSTREAM_ERROR,
-                message=str(exc),
+                message=exc.describe(masking),
                 writes=(),
                 target_id=target,
             )

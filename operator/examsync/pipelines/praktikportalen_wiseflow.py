@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 from typing import Any, ClassVar
 
+from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import FATAL_ERRORS, ClientError, UpstreamError
 from examsync.adapters.praktikportalen.client import PraktikportalenClient
 from examsync.adapters.wiseflow.client import WiseflowClient, client_for
@@ -25,6 +26,7 @@ from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
 from examsync.domain.wiseflow import (
     ACTIVE_STATES,
     ASSESSOR_FIELDS,
+    ASSESSOR_KEY_PREFIX,
     LEGACY_KEY_PREFIXES,
     PP_REFERENCE_PREFIX,
     SOURCE_SYNC_FIELDS,
@@ -47,6 +49,7 @@ from examsync.domain.wiseflow import (
 from examsync.pipelines.base import Discovery, Plan, RunContext
 from examsync.pipelines.lookups import LookupCache
 from examsync.pipelines.runner import FACTORIES
+from examsync.pipelines.tasks import settle
 from examsync.secrets import ResolvedSecrets
 from examsync.spec import PIPELINE_PP_WISEFLOW, PraktikportalenSpec
 
@@ -93,6 +96,7 @@ class _Work:
     problems: list[tuple[int, str]]  # (position, why) of supervisors that cannot be imported
     total: int
     unknown_period: bool = False
+    masking: MaskingContext = dataclasses.field(default_factory=MaskingContext)  # the period's people
 
 
 class PraktikportalenWiseflowPipeline:
@@ -139,10 +143,11 @@ class PraktikportalenWiseflowPipeline:
                 async with gate:
                     return {s.reference: s.state for s in await self.wf.external_sources(flow_id)}
 
-            listed = await asyncio.gather(*(states(f.flow_id) for f, _ in taking_part))
+            listed = await settle([states(f.flow_id) for f, _ in taking_part])  # none left running on a failure
         except UpstreamError as exc:
             return Discovery(ids=[], listed=False, error=exc)
         self._take_legacy_keys()
+        self._forget_closed_flows({f.flow_id for f in flows if f.state in ACTIVE_STATES})
         ids: list[str] = []
         for (flow, periods), source_states in zip(taking_part, listed, strict=True):
             for period, reference in periods.items():
@@ -169,6 +174,17 @@ class PraktikportalenWiseflowPipeline:
             for k in legacy:
                 del digests[k]
 
+    def _forget_closed_flows(self, active: set[int]) -> None:
+        """Drop (Apply) the assessor markers of flows no longer active: a concluded or archived flow
+        is never changed again, so they can never be used; kept, they would only grow the state.
+        A marker's value names its flow; markers of an older format (value "added") stay."""
+        if self.ctx.dry_run:
+            return
+        digests = self.ctx.state.digests
+        for key in [k for k, v in digests.items() if k.startswith(ASSESSOR_KEY_PREFIX) and v.isdigit()]:
+            if int(digests[key]) not in active:
+                del digests[key]
+
     def _marker(self, flow_id: int, user_id: int) -> str:
         return assessor_key(self._secret, flow_id, user_id)
 
@@ -180,10 +196,12 @@ class PraktikportalenWiseflowPipeline:
             marker = self._marker(flow_id, a.user_id)
             if marker in digests:
                 ours.add(a.user_id)
+                if not self.ctx.dry_run:
+                    digests[marker] = str(flow_id)  # markers of an older format learn their flow
             elif legacy_assessor_key(flow_id, a.user_id) in self._legacy_markers:
                 ours.add(a.user_id)
                 if not self.ctx.dry_run:
-                    digests[marker] = "added"
+                    digests[marker] = str(flow_id)
         return ours
 
     async def aclose(self) -> None:
@@ -196,7 +214,7 @@ class PraktikportalenWiseflowPipeline:
     def _key(self, source_id: str) -> str:
         return f"{self.name}:{source_id}"
 
-    async def plan(self, source_id: str) -> Plan:
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan:
         source = self._sources.get(source_id)
         if source is None:
             return Plan(
@@ -205,18 +223,20 @@ class PraktikportalenWiseflowPipeline:
                 )
             )
         try:
-            return await self._plan(source_id, source)
+            return await self._plan(source_id, source, masking)
         except FATAL_ERRORS:
             raise
         except UpstreamError as exc:
             return Plan(
-                outcome=self._result(source_id, source, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc))
+                outcome=self._result(
+                    source_id, source, Action.FAILED, Reason.UPSTREAM_ERROR, exc.describe(masking)
+                )
             )
 
-    async def _plan(self, source_id: str, source: _Source) -> Plan:
+    async def _plan(self, source_id: str, source: _Source, masking: MaskingContext) -> Plan:
         period = await self.pp.period(self.spec.praktikportalId, source.period)
         if period is None:
-            work = _Work(source, [], [], [], 0, unknown_period=True)
+            work = _Work(source, [], [], [], 0, unknown_period=True, masking=masking)
             message = f"Praktikportalen has no period {source.period} under this licence"
             outcome = self._result(source_id, source, Action.FAILED, Reason.UNKNOWN_PERIOD, message)
             writes: tuple[PlannedWrite, ...] = (
@@ -228,6 +248,8 @@ class PraktikportalenWiseflowPipeline:
             return Plan(outcome=outcome, writes=writes, payload=work)
 
         total = len(period.supervisors)
+        for person in period.supervisors:
+            masking.add(person.firstName, person.lastName, person.email, person.praktikportalId)
         problems: list[tuple[int, str]] = []
         valid: list[tuple[int, Supervisor]] = []
         seen: set[str] = set()
@@ -279,7 +301,7 @@ class PraktikportalenWiseflowPipeline:
         removals: list[Assessor] = []
         if not source.shared:  # with several periods on one flow, "left the period" is not knowable here
             removals = assessors_to_remove(source.flow_state, assessors, in_period, ours)
-        work = _Work(source, supervisors, removals, problems, total)
+        work = _Work(source, supervisors, removals, problems, total, masking=masking)
         writes = self._writes(work)
         # the outcome goes to the source when something was written or it changed since last told
         if writes or not source_told(source.source_state, ok=not problems):
@@ -361,7 +383,7 @@ class PraktikportalenWiseflowPipeline:
 
     # --- apply ---------------------------------------------------------------------------------
 
-    async def apply(self, plan: Plan) -> ItemResult:
+    async def apply(self, plan: Plan, masking: MaskingContext) -> ItemResult:
         work: _Work = plan.payload
         source = work.source
         source_id = f"{source.flow_id}:{source.period}"
@@ -379,7 +401,8 @@ class PraktikportalenWiseflowPipeline:
             # what was written before the failure still counts
             done = plan.outcome if work.unknown_period else self._outcome(source_id, work, ())
             return dataclasses.replace(
-                done, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR, message=str(exc), writes=()
+                done, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR, message=exc.describe(masking),
+                writes=(),
             )
         except BaseException:
             self._release(work, None)  # items waiting on this one's users must not wait forever
@@ -403,7 +426,7 @@ class PraktikportalenWiseflowPipeline:
                 except FATAL_ERRORS:
                     raise
                 except UpstreamError as exc:
-                    entry.error = str(exc)
+                    entry.error = exc.describe(work.masking)
                     claim.set_exception(exc)
                     continue
                 entry.user_id = user_id
@@ -414,7 +437,7 @@ class PraktikportalenWiseflowPipeline:
                 try:
                     entry.user_id = await asyncio.shield(self._claims[entry.key])
                 except UpstreamError as exc:
-                    entry.error = str(exc)
+                    entry.error = exc.describe(work.masking)
 
     async def _apply_assessors(self, work: _Work) -> None:
         flow_id = work.source.flow_id
@@ -428,7 +451,7 @@ class PraktikportalenWiseflowPipeline:
             marker = self._marker(flow_id, entry.user_id)
             newly_marked = marker not in self.ctx.state.digests
             # recorded before the add, so a crash right after it still knows who added the assessor
-            self.ctx.state.digests[marker] = "added"
+            self.ctx.state.digests[marker] = str(flow_id)
             await self.ctx.save()
             try:
                 await self.wf.add_assessor(flow_id, entry.user_id, self.spec.externalAssessorTypeId)
@@ -442,11 +465,11 @@ class PraktikportalenWiseflowPipeline:
                     if newly_marked:
                         del self.ctx.state.digests[marker]
                     continue
-                entry.error = str(exc)
+                entry.error = exc.describe(work.masking)
             except UpstreamError as exc:
                 # not resent (it may have been stored with its answer lost): look before failing
                 if not await self._is_assessor(flow_id, entry.user_id):
-                    entry.error = str(exc)
+                    entry.error = exc.describe(work.masking)
         for assessor in work.removals:
             await self.wf.remove_assessor(flow_id, assessor.assessor_id)
             self.ctx.state.digests.pop(self._marker(flow_id, assessor.user_id), None)

@@ -6,6 +6,7 @@ The kopf layer, the CLI, the tests and the benchmark all call `run_institution`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,10 +17,13 @@ from examsync import hosts
 from examsync.audit import log_audit
 from examsync.pipelines.base import AuditEmitter, Pipeline, RunContext, utcnow
 from examsync.pipelines.driver import ProgressHook, run_pipeline
+from examsync.pipelines.tasks import settle
 from examsync.report import InstitutionReport, PipelineReport
 from examsync.secrets import REQUIRED_KEYS, ResolvedSecrets, SecretMissing, SecretNotAllowed, SecretSource
 from examsync.spec import InstitutionSpec
 from examsync.state import InstitutionState, PipelineState
+
+log = logging.getLogger("examsync.pipeline")
 
 PipelineFactory = Callable[[RunContext, ResolvedSecrets], Pipeline]
 
@@ -93,7 +97,8 @@ async def run_institution(
     options: RunOptions | None = None,
     checkpoint: Checkpoint = _noop_checkpoint,
 ) -> tuple[InstitutionReport, InstitutionState]:
-    """Run every enabled pipeline of one Institution once. Never raises for upstream trouble."""
+    """Run every enabled pipeline of one Institution once. Never raises for upstream or pipeline
+    trouble: a pipeline that fails is reported failed, and the others run to their end."""
     from examsync.pipelines import registry  # noqa: F401  (registers the factories)
 
     opts = options or RunOptions()
@@ -132,17 +137,31 @@ async def run_institution(
         ctx = RunContext(institution=institution, spec=spec, run_id=opts.run_id, started=started,
                          dry_run=dry_run, state=current.pipeline(pipeline_name), audit=emit,
                          checkpoint=save, now=opts.now)
-        # every Secret and key was checked above, so building a pipeline cannot fail on them
-        pipeline = FACTORIES[pipeline_name](ctx, resolved)
-        concurrency = _concurrency(spec, pipeline_name)
-        result = await run_pipeline(pipeline, ctx, concurrency=concurrency, progress=opts.progress, stop=opts.stop)
-        current.pipelines[pipeline_name] = ctx.state
-        return result
+        count_keys: tuple[str, ...] = ()
+        try:
+            pipeline = FACTORIES[pipeline_name](ctx, resolved)
+            count_keys = pipeline.count_keys
+            concurrency = _concurrency(spec, pipeline_name)
+            return await run_pipeline(pipeline, ctx, concurrency=concurrency, progress=opts.progress, stop=opts.stop)
+        except Exception as exc:
+            # One pipeline's trouble is that pipeline's failure: the others go on. Its state stays
+            # as far as it got (never advanced), so its retry ids and pending creates are kept.
+            log.error("pipeline failed", exc_info=True,
+                      extra={"institution": institution, "pipeline": pipeline_name, "runId": opts.run_id})
+            failed = PipelineReport(name=pipeline_name, counts=dict.fromkeys(count_keys, 0), started=started)
+            failed.fail_internally(f"internal error in the pipeline ({type(exc).__name__})", opts.now())
+            return failed
+        finally:
+            current.pipelines[pipeline_name] = ctx.state
 
-    results = await asyncio.gather(*(run_one(p) for p in spec.pipelines()))
+    # The run reports only once every pipeline has stopped, and nothing of it runs on after that.
+    results = await settle([run_one(p) for p in spec.pipelines()])
     report.pipelines = {r.name: r for r in results}
     for sink in sinks:
-        await sink.finish(report)
+        try:
+            await sink.finish(report)
+        except Exception:  # a sink never changes a run's result
+            log.warning("run sink failed", exc_info=True, extra={"institution": institution, "runId": opts.run_id})
     return report, current
 
 

@@ -33,8 +33,15 @@ class Faults:
 
     `once` holds faults keyed by "METHOD path-prefix" that fire exactly once (e.g. fail the
     first link call): a list of actions such as "500", "reset", "timeout", "commit-then-timeout",
-    "timeout-then-commit".
+    "timeout-then-commit". `always` holds one action per key that fires on every match.
     A key ending in `$` matches that exact path only ("POST /v1/test$": the create, not the search).
+
+    Hostile answers: "huge" (`huge_bytes` of body, announced by Content-Length), "huge-stream"
+    (the same, chunked, no length), "trickle" (a 200 whose body comes one byte per
+    `trickle_interval` seconds for `trickle_seconds`), "deep" (JSON nested `deep_levels` deep),
+    "answer:NAME" (the status and JSON body `answers[NAME]`), "ignore-offset" (the request is
+    served as if it had no `offset` query parameter). `streams` records how each streamed body
+    ended: bytes written and whether the client went away before the end.
     """
 
     latency: float = 0.0  # seconds added to every request
@@ -48,6 +55,13 @@ class Faults:
     malformed_rate: float = 0.0  # share answered 200 with a body that is not JSON
     seed: int = 1
     once: dict[str, list[str]] = field(default_factory=dict)
+    always: dict[str, str] = field(default_factory=dict)
+    huge_bytes: int = 64 * 1024 * 1024
+    trickle_interval: float = 0.5
+    trickle_seconds: float = 300.0
+    deep_levels: int = 100_000
+    answers: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    streams: list[StreamEnd] = field(default_factory=list)
     _rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
@@ -60,7 +74,46 @@ class Faults:
         for key, actions in self.once.items():
             if _matches(key, method, path) and actions:
                 return actions.pop(0)
+        for key, action in self.always.items():
+            if _matches(key, method, path):
+                return action
         return None
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """How a streamed answer ended: `sent` bytes of `total` written, `cut` if the client left."""
+
+    path: str
+    sent: int
+    total: int
+    cut: bool
+
+
+async def _stream(request: web.Request, faults: Faults, total: int, *, declared: bool,
+                  chunk: int = 256 * 1024, interval: float = 0.0) -> web.StreamResponse:
+    """A 200 whose body of `total` bytes (JSON whitespace) is written chunk by chunk."""
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    if declared:
+        response.content_length = total
+    else:
+        response.enable_chunked_encoding()
+    sent, cut = 0, True
+    try:
+        await response.prepare(request)
+        while sent < total:
+            piece = min(chunk, total - sent)
+            await response.write(b" " * piece)
+            sent += piece
+            if interval:
+                await asyncio.sleep(interval)
+        await response.write_eof()
+        cut = False
+    except (ConnectionError, asyncio.CancelledError):
+        pass  # the client went away: what a cap or a deadline is for
+    finally:
+        faults.streams.append(StreamEnd(request.path, sent, total, cut))
+    return response
 
 
 def _matches(key: str, method: str, path: str) -> bool:
@@ -107,6 +160,20 @@ def fault_middleware(faults: Faults, calls: Counter[str]) -> Middleware:
             raise ConnectionResetError("injected reset")
         if action == "malformed":
             return web.Response(text="{not json", content_type="application/json")
+        if action in ("huge", "huge-stream"):
+            return await _stream(request, faults, faults.huge_bytes, declared=action == "huge")
+        if action == "trickle":
+            total = max(1, int(faults.trickle_seconds / faults.trickle_interval))
+            return await _stream(request, faults, total, declared=False, chunk=1, interval=faults.trickle_interval)
+        if action == "deep":
+            levels = faults.deep_levels
+            return web.Response(text="[" * levels + "]" * levels, content_type="application/json")
+        if action.startswith("answer:"):
+            status, body = faults.answers[action.removeprefix("answer:")]
+            return web.json_response(body, status=status)
+        if action == "ignore-offset":
+            query = {k: v for k, v in request.rel_url.query.items() if k != "offset"}
+            return await handler(request.clone(rel_url=request.rel_url.with_query(query)))
         if action == "timeout-then-commit":
             # slow, not lost: the write lands after the client gave up (the body is read first)
             await request.read()

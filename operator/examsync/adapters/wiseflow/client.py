@@ -15,8 +15,9 @@ import httpx
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
+from examsync.adapters import paging
 from examsync.adapters.errors import AuthError, ClientError, InvalidResponse
-from examsync.adapters.http import UpstreamClient, per_loop, shape_error
+from examsync.adapters.http import UpstreamClient, per_loop, shape_error, upstream_text
 from examsync.adapters.wiseflow.models import (
     AccessTokenAnswer,
     AccessTokenRequest,
@@ -188,24 +189,22 @@ class WiseflowClient:
             idempotent=idempotent,
         )
         if flow_write and response.status_code == 403:
-            raise ClientError(SYSTEM, operation, response.reason_phrase or "Forbidden", 403)
+            raise ClientError(SYSTEM, operation, "", 403, upstream=upstream_text(response))
         return response
 
     async def _pages(self, model: type[M], path: str, operation: str, limit: int, *,
                      method: str = "GET", json: Request | None = None) -> list[M]:
-        """Every page of a paged operation: the offset advances by what each page brought."""
-        items: list[M] = []
-        offset = 0
-        while True:
+        """Every page of a paged operation, within the paging bounds (`paging.read_all_pages`)."""
+
+        async def page_at(offset: int) -> paging.Page:
             response = await self._call(
                 method, path, operation, json=json, params={"offset": str(offset), "limit": str(limit)}
             )
             page = _parsed(Page[list[model]], response, operation)  # type: ignore[valid-type]
-            items.extend(page.data)
-            offset += len(page.data)
-            total = page.pagination.total if page.pagination is not None else None
-            if not page.data or len(page.data) < limit or (total is not None and offset >= total):
-                return items
+            return paging.Page(page.data, page.pagination.total if page.pagination is not None else None)
+
+        rows: list[M] = await paging.read_all_pages(page_at, limit, system=SYSTEM, operation=operation)
+        return rows
 
     # --- flows ---------------------------------------------------------------------------------
 
@@ -313,20 +312,20 @@ class WiseflowClient:
         )
         if response.status_code == 403:
             # the licence lacks the access-token module: every such call fails alike
-            raise AuthError(SYSTEM, "create access token", "Forbidden", 403)
+            raise AuthError(SYSTEM, "create access token", "", 403, upstream=upstream_text(response))
         return _parsed(AccessTokenAnswer, response, "create access token")
 
 
 def _parsed(model: type[M], response: httpx.Response, operation: str) -> M:
-    """The answer as the operation's model; a body of another shape fails that item only."""
+    """The answer as the operation's model; a body of another shape (or not JSON, or nested too
+    deep) fails that item only. `success: false` is a refusal: its envelope's text goes with it."""
     try:
         parsed = model.model_validate_json(response.content)
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise InvalidResponse(SYSTEM, operation, "response is not JSON", response.status_code) from None
         raise shape_error(SYSTEM, operation, exc, response.status_code) from None
     if getattr(parsed, "success", True) is False:
-        raise InvalidResponse(SYSTEM, operation, "success is false", response.status_code)
+        raise InvalidResponse(SYSTEM, operation, "success is false", response.status_code,
+                              upstream=upstream_text(response))
     return parsed
 
 

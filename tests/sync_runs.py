@@ -1,0 +1,96 @@
+"""`examsync sync` as a user runs it: a child process against the sandbox served by the test.
+
+The child gets short retry delays (the same rules, less waiting) and `--allow-loopback` (the
+sandbox is on loopback); everything else is the real command line, reading manifests written
+from the sandbox's seeded Institutions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from examsync.sandbox.server import Sandbox
+from examsync.sandbox.simulator import Faults
+
+FAST_RETRIES = {"EXAMSYNC_RETRY_BASE_DELAY": "0.01"}
+
+
+@dataclass
+class Synced:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def institutions(self) -> dict[str, dict[str, Any]]:
+        """The JSON report's Institutions by name (the run ended with a report)."""
+        return {i["name"]: i for i in json.loads(self.out)["institutions"]}
+
+    def failures(self, name: str) -> list[dict[str, str]]:
+        failures: list[dict[str, str]] = self.institutions[name]["failures"]
+        return failures
+
+    def lines(self) -> list[dict[str, Any]]:
+        """stderr's JSON lines: logs and audit records."""
+        return [json.loads(line) for line in self.err.splitlines() if line.startswith("{")]
+
+    def audit(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines() if line.get("logger") == "examsync.audit"]
+
+
+def write_manifests(
+    sb: Sandbox,
+    path: Path,
+    names: Iterable[str],
+    edit: Callable[[dict[str, Any]], None] | None = None,
+) -> Path:
+    """The named Institutions (each optionally edited) and every seeded Secret, in one file."""
+    wanted = set(names)
+    docs = []
+    for seeded in sb.manifests():
+        if seeded["kind"] == "Institution" and seeded["metadata"]["name"] not in wanted:
+            continue
+        doc = copy.deepcopy(seeded)
+        if doc["kind"] == "Institution" and edit is not None:
+            edit(doc)
+        docs.append(doc)
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+    return path
+
+
+async def sync(*args: str, env: dict[str, str] | None = None, timeout: float = 100.0) -> Synced:
+    """`python -m examsync sync -o json --allow-loopback ARGS` (the sandbox listens on loopback);
+    fails the test if it has not ended within `timeout`."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "examsync", "sync", "-o", "json", "--allow-loopback", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **FAST_RETRIES, **(env or {})},
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise AssertionError(f"examsync sync had not ended after {timeout:.0f} s") from None
+    assert proc.returncode is not None
+    return Synced(proc.returncode, out.decode(), err.decode())
+
+
+async def streams_ended(faults: Faults, count: int = 1, timeout: float = 60.0) -> None:
+    """Wait until the simulator has seen `count` streamed answers end (a client's close reaches the
+    server only at its next write)."""
+    async with asyncio.timeout(timeout):
+        while len(faults.streams) < count:
+            await asyncio.sleep(0.05)
