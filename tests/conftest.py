@@ -33,8 +33,10 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 @pytest.fixture(autouse=True)
 def wiseflow_contract(request: pytest.FixtureRequest) -> Iterator[list[Exchange]]:
     """Every request a test sends to the WISEflow simulator must be one WISEflow's OpenAPI
-    description allows, and every answer one it documents. A test marked `wiseflow_refusals`
-    sends requests the spec does not allow on purpose: each must have been refused."""
+    description allows, and every answer one it documents, the fault layer's injected answers
+    included. A test marked `wiseflow_refusals` sends requests the spec does not allow on purpose:
+    each must have been refused. A test marked `wiseflow_hostile_answers` has the fault layer
+    answer outside the spec on purpose: those injected answers alone go unchecked."""
     seen: list[Exchange] = []
     exchange_recorders.append(seen.append)
     try:
@@ -42,5 +44,6 @@ def wiseflow_contract(request: pytest.FixtureRequest) -> Iterator[list[Exchange]
     finally:
         exchange_recorders.remove(seen.append)
     refusals = request.node.get_closest_marker("wiseflow_refusals") is not None
-    problems = [p for x in seen for p in exchange_problems(x, refusals_expected=refusals)]
+    hostile = request.node.get_closest_marker("wiseflow_hostile_answers") is not None
+    problems = [p for x in seen for p in exchange_problems(x, refusals_expected=refusals, hostile_answers=hostile)]
     assert not problems, "WISEflow exchanges outside the spec:\n" + "\n".join(problems[:20])

@@ -317,5 +317,36 @@ async def test_a_refused_write_to_an_archived_flow_fails_the_item_not_the_creden
         with pytest.raises(ClientError) as caught:  # WISEflow's 403 for an archived flow: not an AuthError
             await client.add_external_source(closed.id, "fs-abc", "FS")
         assert caught.value.status == 403
+        # what WISEflow said in its envelope goes with the failure
+        assert str(caught.value) == "wiseflow link external source: HTTP 403 Forbidden: flow is archived"
     finally:
         await client.aclose()
+
+
+@pytest.mark.wiseflow_hostile_answers  # the second answer is off the spec on purpose
+async def test_the_fault_layers_answers_are_in_wiseflows_envelope_and_checked_against_the_spec(
+    sandbox: Sandbox, wiseflow_contract: list[Exchange]
+) -> None:
+    _world(sandbox)
+    faults = sandbox.server("wiseflow").faults
+    faults.answers["string-code"] = (400, {"success": False, "data": None, "error": {"code": "E1", "message": "no"}})
+    faults.once = {"POST /license/create/flow$": ["400", "answer:string-code"]}
+    client = WiseflowClient(sandbox.url("wiseflow"), CLIENT, SECRET)
+    try:
+        messages = []
+        for _ in range(2):
+            with pytest.raises(ClientError) as caught:
+                await client.create_flow("Eksamen", "EX1", 2, [])
+            messages.append(str(caught.value))
+    finally:
+        await client.aclose()
+
+    # the spec's envelope: its integer code is no code to repeat, its message is (the off-spec
+    # string code would be, but the contract check flags that answer)
+    assert messages == ["wiseflow create flow: HTTP 400 Bad Request: injected fault",
+                        "wiseflow create flow: HTTP 400 Bad Request: no (E1)"]
+    spec_shaped, off_spec = [x for x in wiseflow_contract if x.path == "/license/create/flow"]
+    assert spec_shaped.injected and exchange_problems(spec_shaped) == []
+    assert off_spec.injected and exchange_problems(off_spec) == [
+        "POST /license/create/flow -> 400: at error/code: 'E1' is not of type 'integer'"]
+    assert exchange_problems(off_spec, hostile_answers=True) == []  # what the marker above opts out of

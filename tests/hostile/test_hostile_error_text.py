@@ -23,9 +23,9 @@ INSPERA_REFUSAL = {  # Inspera's shape: {error, message}
     "message": "Title refused by the naming policy: grader Kari Nordmann (kari.nordmann@uio.no, 01019012345) "
                "may not own it",
 }
-WISEFLOW_REFUSAL = {  # WISEflow's envelope
+WISEFLOW_REFUSAL = {  # WISEflow's envelope: its `code` is an integer (the HTTP status), so no code is kept
     "success": False, "data": None,
-    "error": {"code": "E4711", "message": "Title refused by the naming policy for Ola Bergstad",
+    "error": {"code": 400, "message": "Title refused by the naming policy for Ola Bergstad",
               "errors": [{"reason": "managers", "message": "ola.bergstad@ntnu.no may not manage it"}]},
 }
 
@@ -63,8 +63,8 @@ async def test_a_refusal_reaches_the_report_with_its_code_and_masked_message_and
     assert uio.startswith("inspera create_test: HTTP 400 Bad Request: Title refused by the naming policy")
     assert uio.endswith("may not own it (E4711)")
     (ntnu,) = [m for m in failed(result.institutions["ntnu"]) if "naming policy" in m]
-    assert ntnu.startswith("wiseflow create flow: HTTP 400 Bad Request: Title refused by the naming policy for ***")
-    assert ntnu.endswith("managers: *** may not manage it (E4711)")
+    assert ntnu == ("wiseflow create flow: HTTP 400 Bad Request: Title refused by the naming policy for ***; "
+                    "managers: *** may not manage it")
     assert any(r["errorMessage"] == uio for r in result.audit())
 
     humio, slack = sandbox.world("humio"), sandbox.world("slack")
@@ -90,7 +90,7 @@ async def test_a_refused_supervisor_write_is_reported_with_the_supervisor_masked
             period["supervisors"].append(dict(karen))
     faults = sandbox.server("wiseflow").faults
     faults.answers["exists"] = (409, {"success": False, "data": None, "error": {
-        "code": "user_exists", "message": "Karen Lund (karen.lund@skole.dk, TS-10068) has a user already"}})
+        "code": 409, "message": "Karen Lund (karen.lund@skole.dk, TS-10068) has a user already"}})
     faults.always = {"POST /license/user": "answer:exists"}
 
     result = await sync("-f", str(write_manifests(sandbox, tmp_path / "m.yaml", ["ucx"])))
@@ -98,9 +98,8 @@ async def test_a_refused_supervisor_write_is_reported_with_the_supervisor_masked
     messages = [f["message"] for f in result.failures("ucx")]
     refused = [m for m in messages if "has a user already" in m]
     assert refused
-    assert all("wiseflow write user: HTTP 409 Conflict: *** *** *** ***) has a user already (user_exists)" in m
-               for m in refused)
+    assert all("wiseflow write user: HTTP 409 Conflict: *** *** *** ***) has a user already" in m for m in refused)
     audit = [r["errorMessage"] for r in result.audit() if r.get("errorMessage")]
-    assert any("has a user already (user_exists)" in m for m in audit)
+    assert any("has a user already" in m for m in audit)
     for personal in ("Karen", "Lund", "karen.lund@skole.dk", "TS-10068"):
         assert personal not in result.out and personal not in result.err

@@ -138,6 +138,11 @@ async def test_a_call_ends_by_its_deadline_even_while_waiting_for_an_answer() ->
     ({"success": False, "data": None, "error": {"code": "unknown_manager", "message": "Manager Ola Hansen is unknown",
                                                  "errors": [{"reason": "managers", "message": "user 01019012345"}]}},
      "HTTP 400 Bad Request: Manager *** is unknown; managers: user *** (unknown_manager)"),
+    # WISEflow's envelope as its OpenAPI description has it: `code` is an integer (the HTTP
+    # status), never taken for a code; the message and each error's reason and message are
+    ({"success": False, "data": None, "error": {"code": 400, "message": "Title refused for kari@uio.no",
+                                                 "errors": [{"reason": "title", "message": "too long"}]}},
+     "HTTP 400 Bad Request: Title refused for ***; title: too long"),
     # OAuth
     ({"error": "invalid_client", "error_description": "client of per@uib.no is disabled"},
      "HTTP 400 Bad Request: client of *** is disabled (invalid_client)"),

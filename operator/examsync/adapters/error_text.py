@@ -137,7 +137,8 @@ class UpstreamText:
         message = next((t for t in texts if isinstance(t, str) and t.strip()), None)
         details = _details(source.get("errors"))
         parts = [p for p in (message, *details) if p]
-        text = mask_text("; ".join(parts)) if parts else ""
+        # each part masked on its own, so a masked token never swallows the "; " after it
+        text = mask_text("; ".join(mask_text(p) for p in parts)) if parts else ""
         if text.lower() in {standard_phrase(status).lower(), (code or "").lower()}:
             text = ""
         return cls(code=code, message=text or None)

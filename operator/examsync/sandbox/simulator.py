@@ -26,6 +26,14 @@ class ErrorBody(Protocol):
 
 ERROR_BODY = web.AppKey("error_body", ErrorBody)
 
+# A simulator app may set this to see each answer the fault layer gives in place of its own (the
+# WISEflow simulator records it for the contract check, marked as injected).
+class InjectedObserver(Protocol):
+    def __call__(self, request: web.Request, response: web.StreamResponse) -> Awaitable[None]: ...
+
+
+INJECTED_OBSERVER = web.AppKey("injected_observer", InjectedObserver)
+
 
 @dataclass
 class Faults:
@@ -145,32 +153,13 @@ def fault_middleware(faults: Faults, calls: Counter[str]) -> Middleware:
                 action = "malformed"
         if action is None:
             return await handler(request)
-        if action.isdigit():
-            status = int(action)
-            headers = {"Retry-After": str(faults.retry_after)} if status == 429 else {}
-            error_body = request.app.get(ERROR_BODY)
-            body = error_body(status) if error_body is not None else {"error": "injected"}
-            return web.json_response(body, status=status, headers=headers)
-        if action == "timeout":
-            await asyncio.sleep(faults.slow_seconds)
-            return await handler(request)
         if action == "reset":
             if request.transport is not None:
                 request.transport.close()
             raise ConnectionResetError("injected reset")
-        if action == "malformed":
-            return web.Response(text="{not json", content_type="application/json")
-        if action in ("huge", "huge-stream"):
-            return await _stream(request, faults, faults.huge_bytes, declared=action == "huge")
-        if action == "trickle":
-            total = max(1, int(faults.trickle_seconds / faults.trickle_interval))
-            return await _stream(request, faults, total, declared=False, chunk=1, interval=faults.trickle_interval)
-        if action == "deep":
-            levels = faults.deep_levels
-            return web.Response(text="[" * levels + "]" * levels, content_type="application/json")
-        if action.startswith("answer:"):
-            status, body = faults.answers[action.removeprefix("answer:")]
-            return web.json_response(body, status=status)
+        if action == "timeout":
+            await asyncio.sleep(faults.slow_seconds)
+            return await handler(request)
         if action == "ignore-offset":
             query = {k: v for k, v in request.rel_url.query.items() if k != "offset"}
             return await handler(request.clone(rel_url=request.rel_url.with_query(query)))
@@ -179,19 +168,51 @@ def fault_middleware(faults: Faults, calls: Counter[str]) -> Middleware:
             await request.read()
             await asyncio.sleep(faults.slow_seconds)
             return await handler(request)
-        if action == "commit-then-timeout":
-            # the write is stored, then the answer never arrives in time
-            await handler(request)
-            await asyncio.sleep(faults.slow_seconds)
-            return web.json_response({"error": "late"}, status=504)
         if action == "commit-then-reset":
             await handler(request)
             if request.transport is not None:
                 request.transport.close()
             raise ConnectionResetError("injected reset after commit")
-        raise ValueError(f"unknown fault action {action!r}")
+        response = await _injected_answer(request, handler, faults, action)
+        observer = request.app.get(INJECTED_OBSERVER)
+        if observer is not None:
+            await observer(request, response)
+        return response
 
     return middleware
+
+
+async def _injected_answer(request: web.Request, handler: Handler, faults: Faults, action: str) -> web.StreamResponse:
+    """The answer the fault layer gives in place of the simulator's own."""
+    if action.isdigit():
+        status = int(action)
+        headers = {"Retry-After": str(faults.retry_after)} if status == 429 else {}
+        return web.json_response(_error_body(request, status), status=status, headers=headers)
+    if action == "malformed":
+        return web.Response(text="{not json", content_type="application/json")
+    if action in ("huge", "huge-stream"):
+        return await _stream(request, faults, faults.huge_bytes, declared=action == "huge")
+    if action == "trickle":
+        total = max(1, int(faults.trickle_seconds / faults.trickle_interval))
+        return await _stream(request, faults, total, declared=False, chunk=1, interval=faults.trickle_interval)
+    if action == "deep":
+        levels = faults.deep_levels
+        return web.Response(text="[" * levels + "]" * levels, content_type="application/json")
+    if action.startswith("answer:"):
+        status, body = faults.answers[action.removeprefix("answer:")]
+        return web.json_response(body, status=status)
+    if action == "commit-then-timeout":
+        # the write is stored, then the answer never arrives in time
+        await handler(request)
+        await asyncio.sleep(faults.slow_seconds)
+        return web.json_response(_error_body(request, 504), status=504)
+    raise ValueError(f"unknown fault action {action!r}")
+
+
+def _error_body(request: web.Request, status: int) -> Any:
+    """The body the simulated system sends with an error status (its own shape, where it has one)."""
+    error_body = request.app.get(ERROR_BODY)
+    return error_body(status) if error_body is not None else {"error": "injected"}
 
 
 class SimServer:

@@ -11,8 +11,8 @@ archived flow, removing an assessor from an activated flow: 403), so a rule brok
 error. Rate limits are kept per credential (429 with `RateLimit-Reset`).
 
 The data it holds (what tests arrange and assert on) is in `sim_world`. Tests may add a callable
-to `exchange_recorders` to see every request and its answer (the contract
-tests validate them against the spec); nothing is recorded otherwise.
+to `exchange_recorders` to see every request and its answer, the fault layer's injected answers
+included (the contract tests validate them against the spec); nothing is recorded otherwise.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from examsync.adapters.wiseflow.models import (
 )
 from examsync.adapters.wiseflow.sim_world import Assessor, ExternalSource, Flow, User, World
 from examsync.domain.wiseflow import FlowState, SourceState
-from examsync.sandbox.simulator import ERROR_BODY
+from examsync.sandbox.simulator import ERROR_BODY, INJECTED_OBSERVER
 
 R = TypeVar("R", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -81,7 +81,32 @@ class Exchange:
     body: bytes
     status: int
     response_content_type: str
-    response_body: bytes
+    response_body: bytes  # empty for a streamed answer
+    injected: bool = False  # the answer came from the fault layer, not from the simulator
+
+
+async def _report_exchange(request: web.Request, response: web.StreamResponse, *, injected: bool) -> None:
+    if not exchange_recorders:
+        return
+    body = await request.read()  # read already, or kept by aiohttp once read
+    answer = response.body if isinstance(response, web.Response) else None
+    exchange = Exchange(
+        method=request.method,
+        path=request.path,
+        query=tuple(request.query.items()),
+        content_type=request.content_type if body else "",
+        body=body,
+        status=response.status,
+        response_content_type=response.content_type if answer else "",
+        response_body=answer if isinstance(answer, bytes) else b"",
+        injected=injected,
+    )
+    for recorder in exchange_recorders:
+        recorder(exchange)
+
+
+async def _report_injected(request: web.Request, response: web.StreamResponse) -> None:
+    await _report_exchange(request, response, injected=True)
 
 
 exchange_recorders: list[Callable[[Exchange], None]] = []
@@ -252,21 +277,9 @@ def make_app(world: World) -> web.Application:
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not exchange_recorders:
             return await handler(request)
-        body = await request.read()
+        await request.read()  # before the handler, which may read it as a stream
         response = await handler(request)
-        answer = response.body if isinstance(response, web.Response) else None
-        exchange = Exchange(
-            method=request.method,
-            path=request.path,
-            query=tuple(request.query.items()),
-            content_type=request.content_type if body else "",
-            body=body,
-            status=response.status,
-            response_content_type=response.content_type if answer else "",
-            response_body=answer if isinstance(answer, bytes) else b"",
-        )
-        for recorder in exchange_recorders:
-            recorder(exchange)
+        await _report_exchange(request, response, injected=False)
         return response
 
     @web.middleware
@@ -570,4 +583,5 @@ def make_app(world: World) -> web.Application:
     app = web.Application(middlewares=[record, refusals, auth])
     app.add_routes(routes)
     app[ERROR_BODY] = lambda status: envelope_error(status, "injected fault")
+    app[INJECTED_OBSERVER] = _report_injected  # the contract check sees the fault layer's answers too
     return app
