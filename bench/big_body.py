@@ -6,9 +6,13 @@ Institution, and its own peak RSS is read when it exits (wait4). Scenarios:
   baseline        no fault
   detail          one FS detail streams 64 MiB (chunked, no length): that item fails
   listing         the first FS listing announces 64 MiB (Content-Length): that source fails
-  every-detail    every FS detail streams 64 MiB (a hostile FS): memory is then bounded by the
-                  connections per host (8) times the 16 MiB cap, whatever the bodies' size;
-                  run it with --mib 256 as well to see that it does not grow with them
+  every-detail    every FS detail streams 64 MiB (a hostile FS): bodies being read share a
+                  process-wide budget (adapters/body.BodyBudget: 1 MiB each, past that one of two
+                  large-body slots, one per host), so memory holds one 16 MiB body of that host,
+                  not one per connection; run it with --mib 256 as well to see that it does not
+                  grow with the bodies' size
+  every-target    FS answers as usual; Inspera, the Gravitee gateway, WISEflow and Praktikportalen
+                  answer every request with 64 MiB: several hosts at once, both slots in use
 
     .venv/bin/python bench/big_body.py [--scenario NAME ...] [--mib 64]
 """
@@ -34,19 +38,24 @@ MIB = 1024 * 1024
 LIMIT_MIB = 150
 
 
-SCENARIOS = ("baseline", "detail", "listing", "every-detail")
+SCENARIOS = ("baseline", "detail", "listing", "every-detail", "every-target")
+EVERY_REQUEST = {f"{method} /": "huge-stream" for method in ("GET", "POST", "PUT", "PATCH", "DELETE")}
 
 
-def faults_for(scenario: str, huge: int) -> Faults:
-    """The FS faults of a scenario (the seed's CASES are filled once the sandbox has started)."""
+def faults_for(scenario: str, huge: int) -> dict[str, Faults]:
+    """The faults of a scenario per system (the seed's CASES are filled once the sandbox has started)."""
     if scenario == "detail":
-        return Faults(huge_bytes=huge, once={f"GET /eksamen/INSPERA/{seed_no.CASES['uio-new']}$": ["huge-stream"]})
+        return {"fs": Faults(huge_bytes=huge,
+                             once={f"GET /eksamen/INSPERA/{seed_no.CASES['uio-new']}$": ["huge-stream"]})}
     if scenario == "listing":
-        return Faults(huge_bytes=huge, once={"GET /eksamen/liste": ["huge"]})
+        return {"fs": Faults(huge_bytes=huge, once={"GET /eksamen/liste": ["huge"]})}
     if scenario == "every-detail":
-        return Faults(huge_bytes=huge, always={"GET /eksamen/INSPERA/": "huge-stream",
-                                               "GET /eksamen/WISEFLOW/": "huge-stream"})
-    return Faults()
+        return {"fs": Faults(huge_bytes=huge, always={"GET /eksamen/INSPERA/": "huge-stream",
+                                                      "GET /eksamen/WISEFLOW/": "huge-stream"})}
+    if scenario == "every-target":
+        targets = ("inspera", "gravitee", "wiseflow", "praktikportalen")
+        return {system: Faults(huge_bytes=huge, always=dict(EVERY_REQUEST)) for system in targets}
+    return {}
 
 
 def run_child(args: list[str]) -> tuple[int, float, str, str]:
@@ -62,15 +71,15 @@ def run_child(args: list[str]) -> tuple[int, float, str, str]:
 
 async def scenario(name: str, huge: int, folder: Path) -> None:
     async with Sandbox() as sandbox:
-        wanted = faults_for(name, huge)
-        fs = sandbox.server("fs").faults
-        fs.huge_bytes, fs.once, fs.always = wanted.huge_bytes, wanted.once, wanted.always
+        for system, wanted in faults_for(name, huge).items():
+            faults = sandbox.server(system).faults
+            faults.huge_bytes, faults.once, faults.always = wanted.huge_bytes, wanted.once, wanted.always
         files = write_manifests(sandbox, folder / name)
         args = [sys.executable, "-m", "examsync", "sync", "-o", "json", "--log-level", "WARNING", "--allow-loopback",
                 *[a for f in files for a in ("-f", str(f))]]
         code, peak, out, err = await asyncio.to_thread(run_child, args)
         report = json.loads(out) if out.strip().startswith("{") else {"institutions": []}
-        streams = sandbox.server("fs").faults.streams
+        streams = [s for server in sandbox.servers.values() for s in server.faults.streams]
     print(f"{name} ({huge // MIB} MiB answers):" if name != "baseline" else f"{name}:")
     print(f"  exit code {code}; peak RSS of the examsync sync process: {peak:.0f} MiB "
           f"({'under' if peak < LIMIT_MIB else 'OVER'} {LIMIT_MIB} MiB)")

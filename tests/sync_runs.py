@@ -8,11 +8,13 @@ from the sandbox's seeded Institutions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 import os
+import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ class Synced:
     code: int
     out: str
     err: str
+    peak_rss_mib: float  # the child's own peak resident memory
 
     @property
     def institutions(self) -> dict[str, dict[str, Any]]:
@@ -71,21 +74,33 @@ def write_manifests(
 
 async def sync(*args: str, env: dict[str, str] | None = None, timeout: float = 100.0) -> Synced:
     """`python -m examsync sync -o json --allow-loopback ARGS` (the sandbox listens on loopback);
-    fails the test if it has not ended within `timeout`."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "examsync", "sync", "-o", "json", "--allow-loopback", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **FAST_RETRIES, **(env or {})},
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
+    fails the test if it has not ended within `timeout`. The child is waited for in a thread
+    (the sandbox goes on serving) with wait4, which also tells its peak RSS."""
+    args_ = [sys.executable, "-m", "examsync", "sync", "-o", "json", "--allow-loopback", *args]
+    return await asyncio.to_thread(_run, args_, {**os.environ, **FAST_RETRIES, **(env or {})}, timeout)
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float) -> Synced:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env)
+        killed = threading.Event()
+
+        def kill() -> None:
+            killed.set()
             proc.kill()
-        await proc.wait()
-        raise AssertionError(f"examsync sync had not ended after {timeout:.0f} s") from None
-    assert proc.returncode is not None
-    return Synced(proc.returncode, out.decode(), err.decode())
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if killed.is_set():
+            raise AssertionError(f"examsync sync had not ended after {timeout:.0f} s")
+        out.seek(0)
+        err.seek(0)
+        return Synced(proc.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss / 1024)
 
 
 async def streams_ended(faults: Faults, count: int = 1, timeout: float = 60.0) -> None:

@@ -78,6 +78,28 @@ async def test_a_detail_nested_too_deep_fails_its_item_only(sandbox: Sandbox, tm
     assert result.institutions["uio"]["pipelines"]["fs-inspera"]["created"] == uio_created() - 1
 
 
+async def test_an_fs_answering_every_detail_with_64_mib_keeps_the_sync_under_150_mib_and_the_run_goes_on(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Security rule 2 when one upstream answers every request hugely: bodies being read share a
+    process-wide budget, so memory does not grow with the connections open to that upstream."""
+    fs: Faults = sandbox.server("fs").faults
+    fs.always = {"GET /eksamen/INSPERA/": "huge-stream", "GET /eksamen/WISEFLOW/": "huge-stream"}
+    result = await sync("-f", str(write_manifests(sandbox, tmp_path / "m.yaml", ["uio", "ntnu", "ucx"])))
+
+    assert result.peak_rss_mib < 150
+    for name, pipeline in (("uio", "fs-inspera"), ("ntnu", "fs-wiseflow")):
+        counts = result.institutions[name]["pipelines"][pipeline]
+        failures = [f for f in result.failures(name) if f["key"].startswith(f"{pipeline}:")]
+        assert counts["discovered"] > 0 and counts["failed"] == counts["discovered"] == len(failures)
+        assert all("larger than 16 MiB" in f["message"] for f in failures)
+    # the run went on: the pipeline that reads no FS detail did its work
+    assert result.institutions["ucx"]["pipelines"]["praktikportalen-wiseflow"]["assessorsAdded"] > 0
+    server = sandbox.server("fs")
+    await streams_ended(fs, count=server.count("GET", "/eksamen/INSPERA/") + server.count("GET", "/eksamen/WISEFLOW/"))
+    assert all(s.cut and s.sent < s.total for s in fs.streams)  # none read to its end
+
+
 @pytest.mark.wiseflow_hostile_answers  # the flow search is answered with JSON nested 100,000 deep
 async def test_a_listing_nested_too_deep_fails_its_source_and_the_other_runs_go_on(
     sandbox: Sandbox, tmp_path: Path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 
 import pytest
 from aiohttp import web
@@ -173,9 +174,12 @@ async def test_error_text_keeps_codes_and_masked_messages(body: dict[str, object
 async def test_a_compressed_answer_is_capped_by_what_it_decompresses_to() -> None:
     bomb = gzip.compress(b" " * (20 * 1024 * 1024))  # 20 KiB that inflate to 20 MiB
     small = gzip.compress(b'{"ok": true}')
+    rows = [{"id": f"{n:07d}", "tittel": "x" * (n % 50)} for n in range(100_000)]
+    large_json = json.dumps(rows).encode()  # about 5 MiB, in many inflated pieces
+    large = gzip.compress(large_json)
 
     async def handler(request: web.Request) -> web.Response:
-        body = bomb if request.path == "/bomb" else small
+        body = {"/bomb": bomb, "/large": large}.get(request.path, small)
         return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
 
     app = web.Application()
@@ -185,9 +189,10 @@ async def test_a_compressed_answer_is_capped_by_what_it_decompresses_to() -> Non
     client = UpstreamClient("fs", server.url)
     try:
         assert (await client.request("GET", "/small", operation="get")).json() == {"ok": True}
+        assert (await client.request("GET", "/large", operation="get")).content == large_json  # read whole
         with pytest.raises(InvalidResponse, match="larger than 16 MiB"):
             await client.request("GET", "/bomb", operation="get")
-        assert client.calls == 2  # not retried
+        assert client.calls == 3  # not retried
     finally:
         await client.aclose()
         await server.stop()
