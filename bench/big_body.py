@@ -1,7 +1,7 @@
 """Memory of `examsync sync` when an upstream answers 64 MiB (contracts/README.md, Security rule 2).
 
 The sandbox runs in this process; each `examsync sync` runs as a child over every seeded
-Institution, and its own peak RSS is read when it exits (wait4). Scenarios:
+Institution, and its own peak RSS is read when it exits (scripts/peak_rss.py). Scenarios:
 
   baseline        no fault
   detail          one FS detail streams 64 MiB (chunked, no length): that item fails
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ MIB = 1024 * 1024
 LIMIT_MIB = 150
 
 
+PEAK_RSS = Path(__file__).resolve().parents[1] / "scripts" / "peak_rss.py"
 SCENARIOS = ("baseline", "detail", "listing", "every-detail", "every-target")
 EVERY_REQUEST = {f"{method} /": "huge-stream" for method in ("GET", "POST", "PUT", "PATCH", "DELETE")}
 
@@ -60,13 +60,14 @@ def faults_for(scenario: str, huge: int) -> dict[str, Faults]:
 
 def run_child(args: list[str]) -> tuple[int, float, str, str]:
     """Run one child to its end; (exit code, its peak RSS in MiB, stdout, stderr)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(args, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        # through a small wrapper: a child forked from this process would report our peak RSS too
+        peak_file = Path(tmp) / "peak"
+        proc = subprocess.Popen([sys.executable, str(PEAK_RSS), str(peak_file), "--", *args], stdout=out, stderr=err)
+        proc.wait()
         out.seek(0)
         err.seek(0)
-        return proc.returncode, usage.ru_maxrss / 1024, out.read().decode(), err.read().decode()
+        return proc.returncode, int(peak_file.read_text()) / 1024, out.read().decode(), err.read().decode()
 
 
 async def scenario(name: str, huge: int, folder: Path) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -75,32 +76,38 @@ def write_manifests(
 async def sync(*args: str, env: dict[str, str] | None = None, timeout: float = 100.0) -> Synced:
     """`python -m examsync sync -o json --allow-loopback ARGS` (the sandbox listens on loopback);
     fails the test if it has not ended within `timeout`. The child is waited for in a thread
-    (the sandbox goes on serving) with wait4, which also tells its peak RSS."""
+    (the sandbox goes on serving); scripts/peak_rss.py tells its own peak RSS."""
     args_ = [sys.executable, "-m", "examsync", "sync", "-o", "json", "--allow-loopback", *args]
     return await asyncio.to_thread(_run, args_, {**os.environ, **FAST_RETRIES, **(env or {})}, timeout)
 
 
+PEAK_RSS = Path(__file__).resolve().parents[1] / "scripts" / "peak_rss.py"
+
+
 def _run(args: list[str], env: dict[str, str], timeout: float) -> Synced:
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(args, stdout=out, stderr=err, env=env)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        # through a small wrapper: a child forked from this large process would report our peak RSS
+        peak_file = Path(tmp) / "peak"
+        proc = subprocess.Popen([sys.executable, str(PEAK_RSS), str(peak_file), "--", *args],
+                                stdout=out, stderr=err, env=env, start_new_session=True)
         killed = threading.Event()
 
         def kill() -> None:
             killed.set()
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # the wrapper and the command it runs
 
         timer = threading.Timer(timeout, kill)
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         finally:
             timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
         if killed.is_set():
             raise AssertionError(f"examsync sync had not ended after {timeout:.0f} s")
         out.seek(0)
         err.seek(0)
-        return Synced(proc.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss / 1024)
+        peak = int(peak_file.read_text()) / 1024 if peak_file.exists() else float("nan")
+        return Synced(proc.returncode, out.read().decode(), err.read().decode(), peak)
 
 
 async def streams_ended(faults: Faults, count: int = 1, timeout: float = 60.0) -> None:
