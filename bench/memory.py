@@ -1,8 +1,8 @@
-"""Peak memory of one fs-inspera run of 10,000 assessments against the sandbox.
+"""Peak memory of one `examsync sync` run of one Institution with 10,000 new assessments.
 
-The simulated FS and Inspera run in a child process (bench/run.py's `serve`), so the figure is the
-operator side's own: peak RSS (getrusage) before and after one run of one Institution whose FS
-lists every assessment as changed.
+The simulated FS and Inspera run in a child process (bench/run.py's sandbox) and examsync in
+its own, so the figure is examsync's own peak RSS (scripts/peak_rss.py), with the size of the
+state it keeps afterwards.
 
     .venv/bin/python bench/memory.py --assessments 10000
 """
@@ -10,38 +10,30 @@ lists every assessment as changed.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import time
+import tempfile
+from pathlib import Path
 
-from examsync.pipelines.runner import RunOptions, run_institution
-from examsync.state import InstitutionState
-from run import SECRETS, child_sandbox, no_audit, peak_rss_mb, spec_for, stats
-
-
-async def measure(assessments: int, latency: float) -> None:
-    with child_sandbox(1, assessments, latency) as urls:
-        before = peak_rss_mb()
-        started = time.perf_counter()
-        report, state = await run_institution("i0", "bench", spec_for(urls, 0), SECRETS, InstitutionState(),
-                                              RunOptions(audit=no_audit))
-        elapsed = time.perf_counter() - started
-        counts = report.pipelines["fs-inspera"].counts
-        served = await stats(urls)
-        print(f"examsync fs-inspera memory: 1 institution x {assessments} assessments, "
-              f"{latency * 1000:.0f} ms latency per request")
-        print(f"  run: {elapsed:.1f} s  discovered={counts['discovered']} created={counts['created']} "
-              f"failed={counts['failed']}  tests in Inspera={served['tests']}")
-        print(f"  peak RSS before the run: {before:.0f} MiB")
-        print(f"  peak RSS after the run:  {peak_rss_mb():.0f} MiB")
-        print(f"  state kept: {len(state.pipeline('fs-inspera').model_dump_json())} bytes")
+from run import first_run, sandbox
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--assessments", type=int, default=10_000)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every request")
+    parser.add_argument("--per-host", type=int, default=8, help="connections per upstream host")
     args = parser.parse_args()
-    asyncio.run(measure(args.assessments, args.latency))
+    args.profile = None
+    args.py_spy = "py-spy"
+    args.profile_rate = 100
+    with sandbox(1, args.assessments, 0, args.latency) as sb, tempfile.TemporaryDirectory() as tmp:
+        first, _, state = first_run(sb, 1, args.assessments, args.per_host, Path(tmp), args)
+        run = first.run
+        print(f"examsync fs-inspera memory: 1 Institution x {args.assessments} new assessments, "
+              f"{args.latency * 1000:.0f} ms latency per request")
+        print(f"  run: {run.wall:.1f} s  created={run.total('created')} failed={run.total('failed')}  "
+              f"tests in Inspera={first.stats['tests']}")
+        print(f"  peak RSS of examsync sync: {run.peak_rss_mib:.0f} MiB")
+        print(f"  state kept: {state.stat().st_size} bytes")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ class World:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
     _user_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(501))
     _token_in_flight: int = 0
+    # externalTestId -> ids of tests stored with it (checked on use: tests may delete from `tests`)
+    _by_external: dict[str, list[int]] = field(default_factory=dict)
 
     # -- helpers for seeds and tests ----------------------------------------------------------
 
@@ -62,7 +64,8 @@ class World:
         self.tokens = dict.fromkeys(self.tokens, 0.0)
 
     def by_external_id(self, external_id: str) -> list[dict[str, Any]]:
-        return [t for t in self.tests.values() if t["externalTestInfo"].get("externalTestId") == external_id]
+        found = (self.tests.get(i) for i in self._by_external.get(external_id, ()))
+        return [t for t in found if t is not None and t["externalTestInfo"].get("externalTestId") == external_id]
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -76,6 +79,7 @@ class World:
             "externalTestId": body.get("externalTestId"),
         }
         self.tests[test_id] = test
+        self._by_external.setdefault(str(body.get("externalTestId")), []).append(test_id)
         return test_id
 
     def _token_valid(self, token: str) -> bool:
