@@ -47,6 +47,7 @@ from examsync.adapters.errors import (
     InvalidResponse,
     UpstreamError,
 )
+from examsync.adapters.transport import AiohttpTransport
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -244,7 +245,7 @@ class UpstreamClient:
                      **(headers or {})},
             auth=auth,
             timeout=timeout or DEFAULT_TIMEOUT,
-            transport=transport,
+            transport=transport or AiohttpTransport(_tls_context()),
             follow_redirects=False,
             verify=_tls_context(),
             event_hooks={"request": [self._check_request]},

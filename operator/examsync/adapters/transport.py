@@ -1,0 +1,111 @@
+"""An httpx transport that sends over aiohttp's client: the httpx API, aiohttp's C HTTP parser.
+
+httpx's own transport (httpcore, h11, anyio) costs about half of the CPU time of a run that
+creates thousands of tests; this one does the same work for a fraction of it.
+
+What a failure means for the retry rules (`adapters/http.py`) is kept exact: only a connection
+that was never made (refused, DNS, TLS, connect timeout) is reported as "not sent"
+(httpx.ConnectError / ConnectTimeout); a connection dropped or a timeout after the request went
+out is a read error or read timeout, so a create is never sent twice. (httpx-aiohttp's transport
+reports a dropped connection as a connect timeout, which would let a create be retried.)
+
+Bodies are not decompressed here (`body.read_body` inflates within the size cap), no cookies are
+kept, redirects are not followed, and the URL is sent exactly as httpx encoded it.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from typing import NoReturn
+
+import aiohttp
+import httpx
+from yarl import URL
+
+
+def _mapped(exc: aiohttp.ClientError) -> httpx.TransportError:
+    """The httpx error that means the same for whether the request was sent."""
+    message = f"{type(exc).__name__}: {exc}"
+    # never connected: nothing was sent
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(message)
+    # connected: the request may have been sent (and a write stored)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return httpx.ReadTimeout(message)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError | aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(message)
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return httpx.UnsupportedProtocol(message)
+    return httpx.ReadError(message)
+
+
+def _raise(exc: aiohttp.ClientError) -> NoReturn:
+    raise _mapped(exc) from None  # aiohttp's message may hold the URL; the cause adds nothing
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body as it arrives (aiohttp pauses reading while its buffer holds 64 KiB)."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except aiohttp.ClientError as exc:
+            _raise(exc)
+
+    async def aclose(self) -> None:
+        # a body read to its end gives the connection back to the pool; any other is closed
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One aiohttp session (and its connection pool), opened on the first request.
+
+    The per-host concurrency caps are the HTTP layer's (`HostLimits`); the pool itself is
+    unbounded so it never queues a request the caps let through."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, keepalive: float = 15.0) -> None:
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+        self._keepalive = keepalive
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=0, ssl=self._ssl, keepalive_timeout=self._keepalive)
+        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                     auto_decompress=False, trust_env=False)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session
+        if session is None or session.closed:
+            session = self._session = self._open()
+        timeout = request.extensions.get("timeout", {})
+        body = await request.aread()
+        try:
+            response = await session.request(
+                request.method,
+                URL(str(request.url), encoded=True),
+                headers=request.headers.multi_items(),
+                data=body or None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=None, connect=timeout.get("pool"),
+                                              sock_connect=timeout.get("connect"), sock_read=timeout.get("read")),
+            )
+        except aiohttp.ClientError as exc:
+            _raise(exc)
+        reason = (response.reason or "").encode("latin-1", "replace")
+        return httpx.Response(response.status, headers=response.raw_headers, stream=_Body(response), request=request,
+                              extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason})
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
