@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from examsync import hosts
+from examsync import event_loop, hosts
 from examsync.adapters.http import HOST_LIMITS
 from examsync.manifests import ManifestError, ManifestSet, load_manifests
 from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
@@ -228,9 +228,9 @@ def sync_command(
     show_progress = output == "text" and err.isatty()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=Console(file=err), transient=True, disable=not show_progress)
-    with progress:
-        result = asyncio.run(sync_manifests(manifests, dry_run=dry_run, state_path=state_path, loaded_state=state,
-                                            progress=progress))
+    with progress, event_loop.runner() as runner:
+        result = runner.run(sync_manifests(manifests, dry_run=dry_run, state_path=state_path,
+                                           loaded_state=state, progress=progress))
     if metrics_file is not None:
         from examsync import metrics
 

@@ -59,6 +59,7 @@ def run(
     """Run the operator: reconcile every Institution on its schedule until SIGTERM."""
     import kopf
 
+    from examsync import event_loop
     from examsync.hosts import ENV_VAR, InvalidEntry
     from examsync.kube.config import OperatorConfig
     from examsync.kube.main import build_registry
@@ -78,12 +79,14 @@ def run(
     registry = build_registry(OperatorConfig(metrics_port=metrics_port, sinks=build_sinks))
     if priority is None:
         priority = secrets.randbelow(2**30) + 1
-    kopf.run(
-        registry=registry,
-        standalone=standalone,
-        clusterwide=clusterwide,
-        namespaces=list(namespaces),
-        liveness_endpoint=liveness_endpoint,
-        peering_name=None if standalone else peering_name,
-        priority=priority,
-    )
+    with event_loop.runner() as runner:
+        kopf.run(
+            loop=runner.get_loop(),
+            registry=registry,
+            standalone=standalone,
+            clusterwide=clusterwide,
+            namespaces=list(namespaces),
+            liveness_endpoint=liveness_endpoint,
+            peering_name=None if standalone else peering_name,
+            priority=priority,
+        )
