@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -30,6 +30,7 @@ _LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_MAX_VERDICTS = 1024  # distinct (scheme, host, port) remembered per allowlist
 
 
 class InvalidEntry(ValueError):
@@ -129,6 +130,9 @@ class HostAllowlist:
     entries: tuple[HostEntry, ...]
     allow_loopback: bool = False
     default: bool = False
+    # (scheme, host, port) -> refusal: the HTTP layer asks again for every request it sends
+    _verdicts: dict[tuple[str, str, int | None], str | None] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     @classmethod
     def parse(cls, entries: Iterable[str], *, allow_loopback: bool = False) -> HostAllowlist:
@@ -151,14 +155,26 @@ class HostAllowlist:
             port = parts.port
         except ValueError:
             return "is not a valid URL"
-        raw_host = parts.hostname or ""
+        key = (parts.scheme, parts.hostname or "", port)
+        try:
+            return self._verdicts[key]
+        except KeyError:
+            pass
+        verdict = self._refusal(parts.scheme, parts.hostname or "", port)
+        if len(self._verdicts) >= _MAX_VERDICTS:
+            self._verdicts.clear()
+        self._verdicts[key] = verdict
+        return verdict
+
+    def _refusal(self, scheme: str, raw_host: str, given_port: int | None) -> str | None:
+        port = given_port
         if not raw_host:
             return "names no host"
         if raw_host.endswith("."):
             return f"host {raw_host!r} ends with a dot (write the name without it)"
         host = raw_host.lower()
         if port is None:
-            port = _DEFAULT_PORTS.get(parts.scheme.lower(), 0)
+            port = _DEFAULT_PORTS.get(scheme.lower(), 0)
         address = _ip(host)
         if address is None and not _dns_name(host):
             return f"host {raw_host!r} is not a valid host name"
@@ -170,7 +186,7 @@ class HostAllowlist:
         hint = f" (set {ENV_VAR} or --allow-host)" if self.default else ""
         if is_loopback(host):
             hint = " (loopback needs a literal entry or --allow-loopback)"
-        return f"host {host}{'' if parts.port is None else f':{port}'} is not in {what}{hint}"
+        return f"host {host}{'' if given_port is None else f':{port}'} is not in {what}{hint}"
 
     def allows(self, url: str) -> bool:
         return self.refusal(url) is None

@@ -115,3 +115,15 @@ def test_check_urls_names_every_refused_field_and_host() -> None:
     assert [field for field, _ in refused.value.problems] == ["spec.audit.humio.url", "spec.wiseflow.baseUrl"]
     assert "logs.evil.example" in str(refused.value) and "127.0.0.1:9000" in str(refused.value)
     assert refused.value.reason == "HostNotAllowed"
+
+
+def test_verdicts_stay_right_however_many_hosts_are_asked_about() -> None:
+    """Verdicts are remembered per (scheme, host, port), within a bound."""
+    allowlist = HostAllowlist.parse(["*.inspera.no", "fsws.usit.no:443"])
+    for n in range(3000):
+        assert allowlist.allows(f"https://i{n}.inspera.no/api")
+        assert not allowlist.allows(f"https://i{n}.inspera.no.evil.example/api")
+        assert allowlist.allows("https://fsws.usit.no/x") and not allowlist.allows("https://fsws.usit.no:8443/x")
+        assert not allowlist.allows("http://fsws.usit.no/x")  # port 80
+    assert len(allowlist._verdicts) <= 1024
+    assert allowlist == HostAllowlist.parse(["*.inspera.no", "fsws.usit.no:443"])  # what it remembers is no part of it
