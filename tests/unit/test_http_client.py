@@ -108,6 +108,29 @@ async def test_http_layer_checks_the_final_url_of_every_request() -> None:
     assert other.count("GET", "/x") == 0
 
 
+async def test_cookies_an_upstream_sets_are_never_sent_back() -> None:
+    seen: list[str | None] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        response = web.json_response({})
+        response.set_cookie("session", "upstream-chosen")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    server = SimServer(app, Faults())
+    await server.start()
+    client = UpstreamClient("fs", server.url)
+    try:
+        for _ in range(2):
+            assert (await client.request("GET", "/x", operation="get")).headers["Set-Cookie"]
+    finally:
+        await client.aclose()
+        await server.stop()
+    assert seen == [None, None]
+
+
 async def _app_server(status: int, body: dict[str, object], delay: float = 0.0) -> SimServer:
     async def handler(_: web.Request) -> web.Response:
         await asyncio.sleep(delay)

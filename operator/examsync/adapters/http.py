@@ -210,6 +210,27 @@ class _Failed:
     delay: float | None = None  # what the server asked us to wait (Retry-After)
 
 
+class _NoCookies(httpx.Cookies):
+    """Nothing an upstream sets is kept (every upstream authenticates each request by a token or
+    key), and no response pays for the cookie jar's parsing."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _CookielessClient(httpx.AsyncClient):
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        raise TypeError("examsync's upstream clients keep no cookies")
+
+
+_NO_COOKIES = _NoCookies()
+
+
 class UpstreamClient:
     """An httpx client for one system and one credential, used for one run or longer."""
 
@@ -239,7 +260,7 @@ class UpstreamClient:
             rate_limiter if isinstance(rate_limiter, tuple) else ((rate_limiter,) if rate_limiter else ())
         )
         self.calls = 0  # requests sent, retries included (bench and tests read it)
-        self._client = httpx.AsyncClient(
+        self._client = _CookielessClient(
             base_url=self.base_url,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING,
                      **(headers or {})},
@@ -360,7 +381,9 @@ class UpstreamClient:
             extra = dict(headers or {})
             if auth_headers is not None:
                 extra.update(await auth_headers())
-            request = self._client.build_request(method, path, params=params, json=json, data=data,
+            # a path as the whole URL: httpx would parse it, and then the URL it makes with base_url
+            url = self.base_url + path if path.startswith("/") else path
+            request = self._client.build_request(method, url, params=params, json=json, data=data,
                                                  headers=extra)
             async with self._slot():
                 deadline.start(scope)
