@@ -1,23 +1,24 @@
 """Benchmark: one `examsync run` process serving many Institutions against the Kubernetes emulator.
 
-This process hosts the emulator (the test suite's kmock subclass) and the sandbox; the operator
-is a separate `examsync run --standalone -A` process, logged in through a kubeconfig, so psutil
-measures the operator alone. Every Institution is a copy of the seeded UiB one (Inspera through
-the Gravitee gateway, so no Institution waits on another's token request) with its own name,
-namespace, Secrets and FS institution number holding a few assessments.
+This process hosts the emulator (the test suite's kmock subclass); the simulated FS and Inspera
+run in a child process of their own (bench/run.py's sandbox: one FS host shared by every
+Institution, one Inspera host per Institution, `--latency` added to every request), and the
+operator is a separate `examsync run --standalone -A` process, logged in through a kubeconfig, so
+psutil measures the operator alone. Every Institution has its own name, namespace share, Secrets,
+FS institution number and `--assessments` new assessments.
 
-It prints the time until every Institution reported Ready, the operator's RSS and CPU time
-after the first runs settled, its CPU seconds per minute while idle, and how the first runs and
-the scheduled `nextRunTime` values spread over time.
+It prints the time until every Institution reported Ready, the upstream calls per assessment
+beside the floor computed from the data, the operator's CPU time and peak RSS for the first
+runs, its CPU seconds per minute while idle, and how the first runs and the scheduled
+`nextRunTime` values spread over time.
 
-    .venv/bin/python bench/operator_scale.py --institutions 200
+    .venv/bin/python bench/operator_scale.py --institutions 200 --assessments 50
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import itertools
 import statistics
 import sys
@@ -25,7 +26,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "operator
 from kmock._internal import apps, rendering
 from kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess
 
+import run as semester
+from examsync.adapters.fs import simulator as fs_sim
+from examsync.adapters.inspera import simulator as inspera_sim
 from examsync.kube.scheduler import parse_time
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
-
-FIRST_INSTITUTION_NUMBER = 5000
-# seeded UiO assessments every Institution gets a copy of (all of them created on a first run)
-TEMPLATES = ("uio-new", "uio-new-0", "uio-new-1", "uio-new-2", "uio-new-3", "uio-new-4", "uio-brackets")
 
 
 class TimedEmulator(Emulator):
@@ -71,37 +69,25 @@ class TimedEmulator(Emulator):
         return response
 
 
-def seed_fs(sandbox: Sandbox, institutions: int, assessments: int) -> None:
-    """`assessments` copies of seeded UiO assessments under each bench institution number."""
-    fs = sandbox.world("fs")
-    templates = [fs.records[seed_no.CASES[name]] for name in TEMPLATES]
-    changed = datetime.now(UTC) - timedelta(hours=1)
-    for i in range(institutions):
-        nr = str(FIRST_INSTITUTION_NUMBER + i)
-        for j in range(assessments):
-            record = copy.deepcopy(templates[j % len(templates)])
-            record.pop("id")
-            record.update(institusjonsnr=nr, stedkode=f"{nr}_15_10_0", versjonskode=str(1 + j // len(templates)))
-            fs.add(record, changed=changed)
-
-
-def manifests(sandbox: Sandbox, institutions: int, namespaces: int, interval: str) -> list[dict[str, Any]]:
-    seeded = sandbox.manifests()
-    template = next(m for m in seeded if m["kind"] == "Institution" and m["metadata"]["name"] == seed_no.UIB)
-    secrets = [m for m in seeded if m["kind"] == "Secret" and m["metadata"]["name"].startswith("uib-")]
+def manifests(sb: semester.Sandbox, institutions: int, namespaces: int, interval: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for n in range(namespaces):
-        for secret in secrets:
-            copied = copy.deepcopy(secret)
-            copied["metadata"]["namespace"] = f"tenant-{n:02d}"
-            out.append(copied)
+        for name, data in (("fs", {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}),
+                           ("inspera", {"apiKey": inspera_sim.API_KEY})):
+            out.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                        "metadata": {"name": name, "namespace": f"tenant-{n:02d}"}, "stringData": data})
     for i in range(institutions):
-        inst = copy.deepcopy(template)
-        inst["metadata"] = {"name": f"inst-{i:03d}", "namespace": f"tenant-{i % namespaces:02d}"}
-        spec = inst["spec"]
-        spec.update(shortName=f"I{i:03d}", interval=interval)
-        spec["fs"].update(institutionNumber=str(FIRST_INSTITUTION_NUMBER + i), placeCodes=[])
-        out.append(inst)
+        out.append({
+            "apiVersion": "examsync.io/v1alpha1", "kind": "Institution",
+            "metadata": {"name": f"inst-{i:03d}", "namespace": f"tenant-{i % namespaces:02d}"},
+            "spec": {
+                "shortName": f"I{i:03d}", "interval": interval,
+                "fs": {"baseUrl": sb.fs, "institutionNumber": semester.institution_number(i), "startYear": 2025,
+                       "credentialsSecretRef": {"name": "fs"}},
+                "inspera": {"enabled": True, "baseUrl": sb.inspera[str(i)], "clientId": f"i{i}.inspera.no",
+                            "credentialsSecretRef": {"name": "inspera"}},
+            },
+        })
     return out
 
 
@@ -160,22 +146,36 @@ async def wait_until(predicate: Any, timeout: float, proc: OperatorProcess, what
         raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}:\n{proc.log_tail()}") from None
 
 
+def peak_rss(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 async def bench(args: argparse.Namespace) -> None:
+    print(f"machine: {semester.machine()}")
+    with semester.sandbox(args.institutions, args.assessments, 0, args.latency) as sb:
+        await measure(args, sb)
+
+
+async def measure(args: argparse.Namespace, sb: semester.Sandbox) -> None:
     async with (
-        Sandbox() as sandbox,
         TimedEmulator() as emulator,
         apps.Server(emulator) as server,
         aiohttp.ClientSession() as http,
     ):
         cluster = Cluster(emulator, str(server.url).rstrip("/"), LoopClock(), http)
         await cluster.request("GET", "/version")
-        seed_fs(sandbox, args.institutions, args.assessments)
-        docs = manifests(sandbox, args.institutions, args.namespaces, args.interval)
+        docs = manifests(sb, args.institutions, args.namespaces, args.interval)
         for doc in docs:
             await apply(cluster, doc)
         keys = [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in docs if d["kind"] == "Institution"]
         me = psutil.Process()
         bench_cpu0 = cpu_seconds(me)
+        sim_cpu0 = sb.cpu()
+        served0 = await asyncio.to_thread(sb.stats)
 
         with tempfile.TemporaryDirectory(prefix="examsync-scale-") as workdir:
             t0 = time.monotonic()
@@ -184,7 +184,9 @@ async def bench(args: argparse.Namespace) -> None:
                 await wait_until(lambda: len(emulator.ready) >= len(keys), args.timeout, op, "every Institution Ready")
                 all_ready = time.monotonic() - t0
                 cpu_first_runs = cpu_seconds(proc)
-                rss_peak_runs = proc.memory_info().rss
+                rss_peak_runs = peak_rss(op.pid)
+                sim_cpu = sb.cpu() - sim_cpu0
+                served = await asyncio.to_thread(sb.stats)
                 await asyncio.sleep(args.settle)
                 rss_idle = proc.memory_info().rss
                 cpu_idle0 = cpu_seconds(proc)
@@ -214,20 +216,29 @@ async def bench(args: argparse.Namespace) -> None:
         due_ts = [d.timestamp() for d in due if d is not None]
         offsets = [(d - r).total_seconds() for d, r in zip(due, last, strict=True) if d and r]
 
+        total = args.institutions * args.assessments
+        calls = sum(served[k] - served0[k] for k in ("fs_list", "fs_detail", "inspera"))
+        floor = semester.floor_calls(args.institutions, args.assessments)
         print(f"examsync operator scale: {len(keys)} Institutions in {args.namespaces} namespaces, "
-              f"{args.assessments} assessments each, interval {args.interval}; one `examsync run` process")
+              f"{args.assessments} new assessments each, interval {args.interval}, {args.latency * 1000:.0f} ms added "
+              "to every request; one `examsync run` process, one FS host, one Inspera host per Institution")
         print(f"  all Ready after {all_ready:.1f} s from process start "
-              f"(first run started at {min(starts):.1f} s, last Ready at {max(readies):.1f} s)")
+              f"(first run started at {min(starts):.1f} s, last Ready at {max(readies):.1f} s): "
+              f"{total / all_ready:.0f} assessments/s")
         print(f"  runs: {runs}  Ready True: {ready_true}/{len(keys)}  tests created: {created}  failed items: {failed}"
-              f"  Inspera tests in the sandbox: {len(sandbox.world('inspera').tests)}")
+              f"  Inspera tests in the sandbox: {served['tests']}")
+        print(f"  upstream calls per assessment {calls / total:.3f} (floor from the data {floor / total:.3f}): "
+              f"FS list {served['fs_list'] - served0['fs_list']}, "
+              f"FS detail {served['fs_detail'] - served0['fs_detail']}, "
+              f"Inspera {served['inspera'] - served0['inspera']}")
         print(f"  operator CPU until all Ready: {cpu_first_runs:.1f} s (start-up included); "
-              f"RSS then {mib(rss_peak_runs)}")
+              f"peak RSS {mib(rss_peak_runs)}; simulators' CPU {sim_cpu:.1f} s")
         print(f"  operator idle ({args.settle:.0f} s after the first runs): RSS {mib(rss_idle)} "
               f"-> {mib(rss_idle_end)} after {idle_for:.0f} s, {threads} threads, {fds} open files, "
               f"{sockets} TCP sockets")
         print(f"  operator CPU while idle: {cpu_idle:.2f} s in {idle_for:.0f} s = "
               f"{cpu_idle / idle_for * 60:.2f} CPU s per minute")
-        print(f"  this process (emulator + sandbox) used {bench_cpu:.1f} CPU s; operator exit status {exit_code}")
+        print(f"  this process (emulator) used {bench_cpu:.1f} CPU s; operator exit status {exit_code}")
         print("first runs (start, seconds after the operator process started):")
         print(spread("start times", starts, "s"))
         print(spread("Ready times", readies, "s"))
@@ -249,7 +260,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--institutions", type=int, default=200)
     parser.add_argument("--namespaces", type=int, default=20, help="Institutions are spread over this many")
-    parser.add_argument("--assessments", type=int, default=3, help="FS assessments per Institution")
+    parser.add_argument("--assessments", type=int, default=50, help="new FS assessments per Institution")
+    parser.add_argument("--latency", type=float, default=0.015, help="seconds added to every upstream request")
     parser.add_argument("--interval", default="6h", help="spec.interval of every Institution")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for every Institution Ready")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after the first runs before measuring")

@@ -52,6 +52,7 @@ import psutil
 import yaml
 from aiohttp import web
 
+from examsync import event_loop
 from examsync.adapters.fs import simulator as fs_sim
 from examsync.adapters.inspera import simulator as inspera_sim
 from examsync.domain.fs import encode_id
@@ -154,7 +155,9 @@ def serve(conn: Connection, institutions: int, assessments: int, baseline: int, 
                    "admin": admin_server.url})
         await asyncio.Event().wait()
 
-    asyncio.run(main())
+    # the simulators on uvloop as well: on two cores, their CPU is time the examsync side waits for
+    with event_loop.runner() as runner:
+        runner.run(main())
 
 
 @dataclass
