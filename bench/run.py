@@ -121,7 +121,18 @@ def serve(conn: Connection, institutions: int, assessments: int, baseline: int, 
             worlds[str(i)] = world = inspera_sim.World()
             for u in range(USERS_PER_INSTITUTION):
                 world.add_user(f"ansv{u}@{inst}.no")
-        fs = SimServer(fs_sim.make_app(fs_world), Faults(latency=latency))
+        fs_app = fs_sim.make_app(fs_world)
+        detail_times: list[float] = []  # when each FS detail call arrived (how busy the shared host was)
+
+        @web.middleware
+        async def timed(request: web.Request, handler: Any) -> web.StreamResponse:
+            if not request.path.startswith("/eksamen/liste"):
+                detail_times.append(time.monotonic())
+            response: web.StreamResponse = await handler(request)
+            return response
+
+        fs_app.middlewares.insert(0, timed)
+        fs = SimServer(fs_app, Faults(latency=latency))
         inspera = {key: SimServer(inspera_sim.make_app(world), Faults(latency=latency))
                    for key, world in worlds.items()}
         await fs.start()
@@ -145,10 +156,18 @@ def serve(conn: Connection, institutions: int, assessments: int, baseline: int, 
                 "updated": sum(w.writes["update"] for w in writes),
                 "tests": sum(len(w.tests) for w in writes),
                 "baseline": inspera[BASELINE].calls["total"],
+                # FS detail calls since the last mark, and the seconds from the first to the last
+                "fs_marked": len(detail_times),
+                "fs_span_ms": round((detail_times[-1] - detail_times[0]) * 1000) if detail_times else 0,
             })
+
+        async def mark(_: web.Request) -> web.Response:
+            detail_times.clear()
+            return web.json_response({})
 
         admin = web.Application()
         admin.router.add_get("/stats", stats)
+        admin.router.add_post("/mark", mark)
         admin_server = SimServer(admin)
         await admin_server.start()
         conn.send({"fs": fs.url, "inspera": {key: s.url for key, s in inspera.items()},
@@ -174,6 +193,9 @@ class Sandbox:
     def cpu(self) -> float:
         times = self.process.cpu_times()
         return float(times.user + times.system)
+
+    def mark(self) -> None:
+        httpx.post(f"{self.admin}/mark", timeout=60)
 
     def stats(self) -> dict[str, int]:
         data: dict[str, int] = httpx.get(f"{self.admin}/stats", timeout=60).json()
@@ -323,12 +345,14 @@ class FirstRun:
     calls: int
     floor: int
     stats: dict[str, int]
+    fs_span: float  # seconds from the first FS detail call to the last
 
 
 def first_run(sb: Sandbox, institutions: int, assessments: int, per_host: int, workdir: Path,
               args: argparse.Namespace) -> tuple[FirstRun, Path, Path]:
     manifest, state = workdir / "institutions.yaml", workdir / "state.json"
     write_manifests(sb, institutions, manifest)
+    sb.mark()
     before, sim_before = sb.stats(), sb.cpu()
     run = sync(manifest, state, per_host, workdir, args.profile, args.py_spy, args.profile_rate)
     sim_cpu = sb.cpu() - sim_before
@@ -336,7 +360,7 @@ def first_run(sb: Sandbox, institutions: int, assessments: int, per_host: int, w
     calls = sum(after[k] - before[k] for k in ("fs_list", "fs_detail", "inspera"))
     total = institutions * assessments
     return (FirstRun(total, run, sim_cpu, calls, floor_calls(institutions, assessments),
-                     {k: after[k] - before[k] for k in after}), manifest, state)
+                     {k: after[k] - before[k] for k in after}, after["fs_span_ms"] / 1000), manifest, state)
 
 
 def print_first(first: FirstRun, latency: float, per_host: int) -> None:
@@ -355,6 +379,9 @@ def print_first(first: FirstRun, latency: float, per_host: int) -> None:
           f"create {s['created']}, update {s['updated']}")
     print(f"    FS-host bound ({s['fs_detail']} detail calls x {latency * 1000:.0f} ms / {per_host} connections): "
           f"{bound:.1f} s; wall / bound = {run.wall / bound:.2f}" if bound else "    no FS detail calls")
+    if first.fs_span:
+        print(f"    FS detail calls arrived over {first.fs_span:.1f} s ({s['fs_detail'] / first.fs_span:.0f}/s; "
+              f"the host's cap allows {per_host / latency:.0f}/s)" if latency else "")
     print(f"    peak RSS of examsync sync: {run.peak_rss_mib:.0f} MiB   simulators' CPU: {first.sim_cpu:.1f} s "
           f"({first.sim_cpu / run.wall * 100:.0f}% of one core)")
 
