@@ -155,12 +155,16 @@ class HostAllowlist:
             port = parts.port
         except ValueError:
             return "is not a valid URL"
-        key = (parts.scheme, parts.hostname or "", port)
+        return self.refusal_of(parts.scheme, parts.hostname or "", port)
+
+    def refusal_of(self, scheme: str, host: str, port: int | None) -> str | None:
+        """`refusal` of a URL already split: its scheme, host and port (None: the scheme's)."""
+        key = (scheme, host.lower(), port)
         try:
             return self._verdicts[key]
         except KeyError:
             pass
-        verdict = self._refusal(parts.scheme, parts.hostname or "", port)
+        verdict = self._refusal(*key)
         if len(self._verdicts) >= _MAX_VERDICTS:
             self._verdicts.clear()
         self._verdicts[key] = verdict

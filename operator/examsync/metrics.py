@@ -83,9 +83,18 @@ _PER_INSTITUTION: tuple[Counter | Gauge | Histogram, ...] = (
 )
 
 
+# the children of the upstream series, looked up once: every request counts in them (their
+# label values are few: systems x operations x codes)
+_UPSTREAM_CHILDREN: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
 def observe_upstream(system: str, operation: str, code: str, seconds: float) -> None:
-    UPSTREAM_REQUESTS.labels(system, operation, code).inc()
-    UPSTREAM_DURATION.labels(system, operation).observe(seconds)
+    children = _UPSTREAM_CHILDREN.get((system, operation, code))
+    if children is None:
+        children = _UPSTREAM_CHILDREN[system, operation, code] = (
+            UPSTREAM_REQUESTS.labels(system, operation, code), UPSTREAM_DURATION.labels(system, operation))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 @dataclass(frozen=True)

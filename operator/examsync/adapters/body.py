@@ -11,10 +11,9 @@ building them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import weakref
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -82,14 +81,9 @@ class BodyBudget:
             semaphores[key] = asyncio.Semaphore(self.large_slots if host is None else self.per_host)
         return semaphores[key]
 
-    @contextlib.asynccontextmanager
-    async def lease(self, host: str) -> AsyncIterator[BodyLease]:
-        """What one body from `host` holds while it is read; its slots are released on leaving."""
-        lease = BodyLease(self, host)
-        try:
-            yield lease
-        finally:
-            lease.release()
+    def lease(self, host: str) -> BodyLease:
+        """What one body from `host` holds while it is read (`async with`: released on leaving)."""
+        return BodyLease(self, host)
 
 
 class BodyLease:
@@ -114,6 +108,12 @@ class BodyLease:
         self._taken = (process_slot, host_slot)
         self._budget.held += 1
         self._budget.most_held = max(self._budget.most_held, self._budget.held)
+
+    async def __aenter__(self) -> BodyLease:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
 
     def release(self) -> None:
         if self._taken:
@@ -176,10 +176,15 @@ async def read_body(
         return b"".join(chunks)  # joined within the lease: the copy counts against the slot
 
 
+_FRAMING = ("content-encoding", "content-length", "transfer-encoding")
+
+
 def plain_response(response: httpx.Response, content: bytes) -> httpx.Response:
     """A fully read response holding the decoded `content` (the stream it came from is closed)."""
-    headers = [(k, v) for k, v in response.headers.multi_items()
-               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+    headers = response.headers
+    if "content-encoding" in headers or "transfer-encoding" in headers:
+        # how the body came is no longer true of `content`
+        headers = httpx.Headers([(k, v) for k, v in headers.multi_items() if k.lower() not in _FRAMING])
     return httpx.Response(response.status_code, headers=headers, content=content, request=response.request)
 
 

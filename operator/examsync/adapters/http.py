@@ -17,7 +17,7 @@ import random
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -111,6 +111,12 @@ class HostLimits:
         if refusal is not None:
             raise HostNotAllowed(system, "connect", refusal)
 
+    def check_allowed_parts(self, system: str, scheme: str, host: str, port: int | None) -> None:
+        """`check_allowed` for a URL already parsed (every request's, by httpx)."""
+        refusal = (self.allowlist or hosts.current()).refusal_of(scheme, host, port)
+        if refusal is not None:
+            raise HostNotAllowed(system, "connect", refusal)
+
 
 # The process-wide limits; the operator and CLI configure them once at start.
 HOST_LIMITS = HostLimits()
@@ -185,11 +191,9 @@ class CallDeadline:
         self.budget = budget
         self.when: float | None = None  # loop time; None until the first send
 
-    @contextlib.asynccontextmanager
-    async def scope(self) -> AsyncIterator[asyncio.Timeout]:
+    def scope(self) -> asyncio.Timeout:
         """A scope that ends (TimeoutError) at the deadline, however slowly bytes arrive."""
-        async with asyncio.timeout_at(self.when) as timeout:
-            yield timeout
+        return asyncio.timeout_at(self.when)
 
     def start(self, scope: asyncio.Timeout) -> None:
         if self.when is None:
@@ -273,7 +277,8 @@ class UpstreamClient:
         )
 
     async def _check_request(self, request: httpx.Request) -> None:
-        self.limits.check_allowed(self.system, str(request.url))
+        url = request.url
+        self.limits.check_allowed_parts(self.system, url.scheme, url.raw_host.decode("ascii"), url.port)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -284,13 +289,11 @@ class UpstreamClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    @contextlib.asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        async with self.limits.semaphore(self.host):
-            host_rate = self.limits.rate_limiter(self.host)
-            for limiter in (*self.rate_limiters, *((host_rate,) if host_rate else ())):
-                await limiter.acquire()
-            yield
+    async def _pace(self) -> None:
+        """Wait for the request rates (the client's own and its host's), if any are set."""
+        host_rate = self.limits.rate_limiter(self.host)
+        for limiter in (*self.rate_limiters, *((host_rate,) if host_rate else ())):
+            await limiter.acquire()
 
     async def request(
         self,
@@ -318,7 +321,7 @@ class UpstreamClient:
             opened_by = self.breaker.opened_by
             last = f" (last: {opened_by.status_line()})" if opened_by is not None else ""
             raise CircuitOpen(self.system, operation, f"given up for this run after repeated failures{last}")
-        self.limits.check_allowed(self.system, str(self._client.base_url))
+        self.limits.check_allowed(self.system, self.base_url)
         deadline = CallDeadline(self.retry.max_elapsed)
         reauthenticated = False
         attempt = 0
@@ -385,7 +388,9 @@ class UpstreamClient:
             url = self.base_url + path if path.startswith("/") else path
             request = self._client.build_request(method, url, params=params, json=json, data=data,
                                                  headers=extra)
-            async with self._slot():
+            async with self.limits.semaphore(self.host):
+                if self.rate_limiters or self.limits.rate_per_host is not None:
+                    await self._pace()
                 deadline.start(scope)
                 self.calls += 1
                 response = await self._client.send(request, stream=True)

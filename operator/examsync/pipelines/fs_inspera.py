@@ -56,7 +56,10 @@ class FsInsperaPipeline:
 
     async def _contributors(self, a: Assessment) -> list[int]:
         """Inspera userIds of the responsibles who are users, in FS order, each once."""
-        found = await asyncio.gather(*(self._users.get(f) for f in a.responsibles))
+        if all(self._users.known(f) for f in a.responsibles):  # most items, once the run is under way
+            found = [await self._users.get(f) for f in a.responsibles]
+        else:
+            found = await asyncio.gather(*(self._users.get(f) for f in a.responsibles))
         return list(dict.fromkeys(uid for uid in found if uid is not None))
 
     async def plan(self, source_id: str, masking: MaskingContext) -> Plan:

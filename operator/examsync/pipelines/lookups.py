@@ -25,7 +25,14 @@ class LookupCache(Generic[K, V]):
         self._fatal = fatal
         self._tasks: dict[K, asyncio.Future[V]] = {}
 
+    def known(self, key: K) -> bool:
+        """The look-up of `key` has finished with an answer (`get` returns it at once)."""
+        task = self._tasks.get(key)
+        return task is not None and task.done() and not task.cancelled() and task.exception() is None
+
     async def get(self, key: K, *, retried: bool = False) -> V:
+        if self.known(key):
+            return self._tasks[key].result()
         task = self._tasks.get(key)
         owner = task is None
         if task is None:
