@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import signal
 import statistics
 import sys
 import tempfile
@@ -181,7 +182,15 @@ async def measure(args: argparse.Namespace, sb: semester.Sandbox) -> None:
             t0 = time.monotonic()
             async with OperatorProcess(cluster.url, Path(workdir)) as op:
                 proc = psutil.Process(op.pid)
+                profiler = None
+                if args.profile is not None:  # the operator's first runs, sampled by py-spy
+                    profiler = await asyncio.create_subprocess_exec(
+                        args.py_spy, "record", "-r", "100", "-f", "raw", "-o", str(args.profile), "--pid",
+                        str(op.pid), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
                 await wait_until(lambda: len(emulator.ready) >= len(keys), args.timeout, op, "every Institution Ready")
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)
+                    await profiler.wait()
                 all_ready = time.monotonic() - t0
                 cpu_first_runs = cpu_seconds(proc)
                 rss_peak_runs = peak_rss(op.pid)
@@ -266,6 +275,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for every Institution Ready")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after the first runs before measuring")
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle CPU measurement")
+    parser.add_argument("--profile", type=Path, help="record the operator's first runs with py-spy (raw stacks)")
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable")
     args = parser.parse_args()
     asyncio.run(bench(args))
 
