@@ -11,8 +11,8 @@ import pytest
 import yaml
 from kube_schema import ROOT
 
+from examsync.api.spec import CRD_URL_PATTERN
 from examsync.crd import render_chart_template, render_crd, render_crd_yaml, structural_problems
-from examsync.spec import CRD_URL_PATTERN
 
 CRD_FILE = ROOT / "crds/institutions.examsync.io.yaml"
 CHART = ROOT / "charts/examsync"

@@ -15,7 +15,7 @@ import pytest
 from kube_harness import Cluster, OperatorFactory, apply_all, idle_after, runs, uio
 
 from examsync import metrics
-from examsync.kube.scheduler import parse_time
+from examsync.api.timestamps import parse_time
 from examsync.sandbox import seed_no
 from examsync.sandbox.server import Sandbox
 

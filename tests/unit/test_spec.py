@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from examsync.spec import SpecError, parse_duration, parse_institution, parse_spec
+from examsync.api.spec import SpecError, parse_duration, parse_institution, parse_spec
 
 
 def minimal(**over: Any) -> dict[str, Any]:
