@@ -192,6 +192,29 @@ async def test_missing_secret_stalls_naming_it_and_a_new_secret_is_read_on_the_n
     assert cluster.condition("uio", "Ready")["status"] == "True"
 
 
+async def test_a_secret_the_api_server_refuses_stalls_with_its_reason_and_the_next_run_reads_it(
+    cluster: Cluster, operator: OperatorFactory, sandbox: Sandbox
+) -> None:
+    inst, secrets = uio(sandbox)
+    await apply_all(cluster, inst, secrets)
+    cluster.emulator.secret_read_refusal = 403  # the operator may no longer read Secrets here
+    async with operator():
+        await cluster.wait_for(lambda: cluster.condition("uio", "Stalled").get("status") == "True", timeout=30)
+        stalled = cluster.condition("uio", "Stalled")
+        assert stalled["reason"] == "SecretUnreadable" and "HTTP 403" in stalled["message"]
+        ready = cluster.condition("uio", "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", "SecretUnreadable")
+        assert cluster.condition("uio", "Reconciling")["status"] == "False"  # the run ended, no crash loop
+        assert sandbox.world("inspera").writes == {}
+
+        cluster.emulator.secret_read_refusal = None  # access given back: no restart needed
+        await cluster.patch("uio", {"metadata": {"annotations": {"examsync.io/requested-at": "1"}}})
+        await cluster.wait_for(lambda: idle_after(cluster, 2), timeout=30)
+
+    assert cluster.condition("uio", "Stalled")["status"] == "False"
+    assert cluster.condition("uio", "Ready")["status"] == "True"
+
+
 async def test_invalid_spec_stalls_naming_the_field(
     cluster: Cluster, operator: OperatorFactory, sandbox: Sandbox
 ) -> None:

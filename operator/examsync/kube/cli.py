@@ -30,7 +30,7 @@ from examsync.settings import Settings, env_name
     help="Priority of this replica in peering (default: a random one, so that of several replicas exactly "
     "one is active and the others take over when it is gone; equal priorities would all pause).",
 )
-@log_level_option("Level of the JSON log lines on stderr (the chart's logLevel)")
+@log_level_option("Level of the JSON log lines on stderr, the chart's logLevel")
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level (overrides --log-level).")
 @click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only (overrides --log-level).")
 @click.option("--metrics-port", type=int, default=9464, show_default=True, help="Serve /metrics on this port.")
