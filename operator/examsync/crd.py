@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from examsync.api.conditions import ConditionType
 from examsync.api.spec import (
     API_GROUP,
     API_VERSION,
@@ -148,9 +149,9 @@ def open_api_schema() -> dict[str, Any]:
 
 
 def _printer_columns() -> list[dict[str, Any]]:
-    ready = '.status.conditions[?(@.type=="Ready")]'
+    ready = f'.status.conditions[?(@.type=="{ConditionType.READY}")]'
     return [
-        {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
+        {"name": str(ConditionType.READY), "type": "string", "jsonPath": f"{ready}.status"},
         {"name": "Status", "type": "string", "jsonPath": f"{ready}.message"},
         {"name": "Suspended", "type": "boolean", "jsonPath": ".spec.suspend"},
         {"name": "Last Run", "type": "date", "jsonPath": ".status.lastRunTime"},
