@@ -53,14 +53,15 @@ class PipelineReport:
             self.failures.append(Failure(key=key, reason=reason, message=message[:300], since=now))
 
     def stop(self, message: str, reason: ConditionReason, *, stalled: bool, status: int | None = None) -> None:
-        """The source or target as a whole could not be used: the first such cause is the one told."""
-        if self.fatal is None:
-            self.fatal, self.fatal_reason, self.fatal_status = message, reason, status
+        """The source or target as a whole could not be used (the listing, then an item's account
+        of it, which wins); once Stalled, the pipeline stays so."""
+        self.fatal, self.fatal_reason, self.fatal_status = message, reason, status
         self.stalled = self.stalled or stalled
 
     def fail_internally(self, message: str, now: datetime) -> None:
         """The pipeline as a whole failed on our side; it is one failure keyed by the pipeline."""
-        self.stop(message, ConditionReason.INTERNAL_ERROR, stalled=False)
+        if self.fatal is None:
+            self.stop(message, ConditionReason.INTERNAL_ERROR, stalled=False)
         self.add_failure(self.name, Reason.UPSTREAM_ERROR, message, now)
 
     def add_plan(self, result: ItemResult) -> None:
