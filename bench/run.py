@@ -216,13 +216,8 @@ def peak_rss_mb() -> float:
 
 
 async def bench(args: argparse.Namespace) -> None:
-    parent, child = mp.Pipe()
-    process = mp.get_context("spawn").Process(
-        target=serve, args=(child, args.institutions, args.assessments, args.latency), daemon=True)
-    process.start()
-    urls = Urls(**parent.recv())
     total = args.institutions * args.assessments
-    try:
+    with child_sandbox(args.institutions, args.assessments, args.latency) as urls:
         before = await stats(urls)
         elapsed, failed, states = await pipeline_run(urls, args.institutions, [InstitutionState()] * args.institutions)
         after = await stats(urls)
@@ -253,9 +248,6 @@ async def bench(args: argparse.Namespace) -> None:
                   f"{naive_elapsed:8.2f} s  {naive_rate:8.1f} assessments/s  "
                   f"{naive_calls / naive_items:.2f} calls per assessment")
             print(f"  speed-up over baseline: {(total / elapsed) / naive_rate:.1f}x")
-    finally:
-        process.terminate()
-        process.join(5)
 
 
 def main() -> None:
