@@ -259,7 +259,7 @@ def main() -> None:
     parser.add_argument("--baseline-institutions", type=int, default=1,
                         help="institutions the naive baseline handles (0: skip)")
     args = parser.parse_args()
-    from examsync.adapters.http import HOST_LIMITS
+    from examsync.adapters.upstream.client import HOST_LIMITS
 
     HOST_LIMITS.per_host = args.per_host
     asyncio.run(bench(args))

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from examsync import hosts
-from examsync.adapters.http import HOST_LIMITS
+from examsync.adapters.upstream.limits import HOST_LIMITS
 from examsync.manifests import ManifestError, ManifestSet, load_manifests
 from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
 from examsync.pipelines.tasks import settle

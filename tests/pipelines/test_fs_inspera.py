@@ -12,8 +12,8 @@ import pytest
 from fs_inspera_helpers import PIPELINE, fs_record, fs_world, own_institution, run
 from prometheus_client import REGISTRY
 
-from examsync.adapters.http import RetryPolicy
 from examsync.adapters.inspera import simulator as inspera_sim
+from examsync.adapters.upstream.client import RetryPolicy
 from examsync.domain.fs import decode_id, encode_id
 from examsync.sandbox import seed_no
 from examsync.sandbox.server import Sandbox

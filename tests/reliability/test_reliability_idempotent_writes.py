@@ -10,8 +10,8 @@ import pytest
 from reliability_support import PIPELINE, SLOW, Fleet, NoSandbox
 
 from examsync.adapters.errors import UpstreamError
-from examsync.adapters.http import RetryPolicy, UpstreamClient
 from examsync.adapters.inspera import simulator as inspera_sim
+from examsync.adapters.upstream.client import RetryPolicy, UpstreamClient
 from examsync.sandbox.server import GRAVITEE_API_KEY, Sandbox
 from examsync.sandbox.simulator import Faults
 

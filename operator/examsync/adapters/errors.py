@@ -2,13 +2,13 @@
 
 An error carries the system, the operation, the HTTP status (shown with its standard reason
 phrase), our own words, and what the upstream said as far as it may be repeated
-(`error_text.UpstreamText`): never a body. Render it for an item with `describe(masking)` so the
+(`upstream.error_text.UpstreamText`): never a body. Render it for an item with `describe(masking)` so the
 names of the item's people are masked too.
 """
 
 from __future__ import annotations
 
-from examsync.adapters.error_text import MaskingContext, UpstreamText, standard_phrase
+from examsync.adapters.upstream.error_text import MaskingContext, UpstreamText, standard_phrase
 
 
 class UpstreamError(Exception):

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
-from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import UpstreamError
+from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.domain.outcomes import ItemResult, PlannedWrite
 from examsync.spec import InstitutionSpec
 from examsync.state import PipelineState

@@ -8,8 +8,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import FATAL_ERRORS, AuthError, HostNotAllowed, UpstreamError
+from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.audit import audit_record
 from examsync.domain.outcomes import Action, ItemResult, Reason
 from examsync.pipelines.base import Pipeline, RunContext

@@ -11,9 +11,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
-from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import FATAL_ERRORS, UpstreamError
 from examsync.adapters.fs.client import FsClient
+from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.domain.fs import (
     Assessment,
     InvalidSourceData,
@@ -24,7 +24,6 @@ from examsync.domain.fs import (
 )
 from examsync.domain.outcomes import Action, ItemResult, Reason
 from examsync.pipelines.base import Discovery, Plan, RunContext
-from examsync.secrets import ResolvedSecrets
 from examsync.spec import FsSpec
 
 log = logging.getLogger("examsync.fs")
@@ -74,16 +73,6 @@ def exam_date_window(fs: FsSpec, today: date) -> tuple[date, date]:
     except ValueError:
         until = today.replace(year=today.year + 1, day=28)
     return date(fs.startYear, 1, 1), until
-
-
-def fs_credentials(ctx: RunContext, secrets: ResolvedSecrets) -> tuple[str, str]:
-    """(username, password) of the Institution's FS account; raises SecretMissing naming the key."""
-    fs = ctx.spec.fs
-    if fs is None:
-        raise ValueError("spec.fs is required for an FS pipeline")
-    field_path = "spec.fs.credentialsSecretRef"
-    name = fs.credentialsSecretRef.name
-    return secrets.value(field_path, name, "username"), secrets.value(field_path, name, "password")
 
 
 class FsSource:

@@ -16,10 +16,11 @@ import contextlib
 import dataclasses
 from typing import Any, ClassVar
 
-from examsync.adapters.error_text import MaskingContext
+from examsync.adapters import factory
 from examsync.adapters.errors import FATAL_ERRORS, ClientError, UpstreamError
 from examsync.adapters.praktikportalen.client import PraktikportalenClient
-from examsync.adapters.wiseflow.client import WiseflowClient, client_for
+from examsync.adapters.upstream.error_text import MaskingContext
+from examsync.adapters.wiseflow.client import WiseflowClient
 from examsync.adapters.wiseflow.models import FlowSearch, SearchMetadata, UserWrite
 from examsync.audit import audit_record
 from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
@@ -524,17 +525,13 @@ def build(ctx: RunContext, secrets: ResolvedSecrets) -> PraktikportalenWiseflowP
     if wiseflow is None or wiseflow.praktikportalen is None:
         raise ValueError("spec.wiseflow.praktikportalen is required for praktikportalen-wiseflow")
     spec = wiseflow.praktikportalen
-    # every Secret value is read before any client opens, so a missing key leaks nothing
-    api_key = secrets.value(
-        "spec.wiseflow.praktikportalen.credentialsSecretRef", spec.credentialsSecretRef.name, "apiKey"
-    )
     # the state's HMAC key: a per-Institution secret the run holds anyway
     state_secret = secrets.value(
         "spec.wiseflow.credentialsSecretRef", wiseflow.credentialsSecretRef.name, "clientSecret"
     ).encode("utf-8")
-    wf = client_for(wiseflow, secrets)
     return PraktikportalenWiseflowPipeline(
-        ctx, spec, wf, PraktikportalenClient(spec.baseUrl, api_key), state_secret
+        ctx, spec, factory.wiseflow_client(wiseflow, secrets), factory.praktikportalen_client(spec, secrets),
+        state_secret,
     )
 
 
