@@ -29,10 +29,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from examsync.sandbox import seed_no
-from examsync.sandbox.demo import write_manifests
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults
+from examsync_sandbox import seed_no
+from examsync_sandbox.demo import write_manifests
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.serving import Faults
 
 MIB = 1024 * 1024
 LIMIT_MIB = 150

@@ -23,8 +23,8 @@ from examsync import metrics
 from examsync.logs import setup_logging
 from examsync.manifests import load_manifests
 from examsync.oneshot import configure_allowed_hosts, sync_manifests
-from examsync.sandbox.demo import write_manifests
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.demo import write_manifests
+from examsync_sandbox.server import Sandbox
 
 Sample = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 ACTIONS = ("created", "updated", "unchanged", "skipped", "failed")

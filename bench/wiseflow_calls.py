@@ -17,13 +17,13 @@ from collections import Counter
 from typing import Any
 
 from examsync import hosts
-from examsync.adapters.wiseflow.simulator import Flow
 from examsync.pipelines.runner import RunOptions, run_institution
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import SimServer
 from examsync.secrets import StaticSecrets
 from examsync.spec import parse_institution
 from examsync.state import InstitutionState
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.serving import SimServer
+from examsync_sandbox.simulators.wiseflow import Flow
 
 
 def operation(key: str) -> str:

@@ -8,10 +8,10 @@ from typing import Any
 
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
-from examsync.sandbox.server import Sandbox
 from examsync.secrets import StaticSecrets
 from examsync.spec import parse_institution
 from examsync.state import InstitutionState
+from examsync_sandbox.server import Sandbox
 
 
 async def run_seeded(

@@ -13,7 +13,7 @@ from aiohttp import web
 from examsync.adapters.errors import UpstreamError
 from examsync.adapters.upstream.body import BODY_BUDGET, BodyBudget, BodyRefused, read_body
 from examsync.adapters.upstream.client import RetryPolicy, UpstreamClient
-from examsync.sandbox.simulator import Faults, SimServer
+from examsync_sandbox.simulators.serving import Faults, SimServer
 
 KIB = 1024
 MIB = 1024 * KIB

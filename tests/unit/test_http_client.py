@@ -14,7 +14,7 @@ from examsync.adapters.errors import ClientError, HostNotAllowed, InvalidRespons
 from examsync.adapters.upstream.client import HostLimits, RetryPolicy, UpstreamClient
 from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.hosts import HostAllowlist
-from examsync.sandbox.simulator import Faults, SimServer
+from examsync_sandbox.simulators.serving import Faults, SimServer
 
 
 async def _server() -> tuple[SimServer, list[int]]:
