@@ -45,18 +45,17 @@ def _conflict_wait(state: RetryCallState) -> float:
 
 class InsperaTokenAuth(BearerTokenAuth):
     def __init__(self, http: UpstreamClient, client_id: str, api_key: str) -> None:
-        super().__init__(http.system)
-        self._http = http
+        super().__init__(http)
         self._client_id = client_id
         self._api_key = api_key
 
     async def fetch(self) -> Token:
         query = f"grant_type=authorization_code&client_id={quote(self._client_id, safe='')}"
-        async with per_loop(_INSTANCE_LOCKS, self._http.host, asyncio.Lock):
+        async with per_loop(_INSTANCE_LOCKS, self.http.host, asyncio.Lock):
             async for attempt in AsyncRetrying(retry=retry_if_exception(_conflict), wait=_conflict_wait,
                                                stop=stop_after_attempt(TOKEN_CONFLICT_ATTEMPTS), reraise=True):
                 with attempt:
-                    response = await self._http.request(
+                    response = await self.http.request(
                         "POST", f"/authenticate/token/?{query}", operation="token", data={},
                         headers={"code": self._api_key}, accept=frozenset(), authenticate=False,
                     )

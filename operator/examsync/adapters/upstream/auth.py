@@ -17,6 +17,7 @@ import httpx
 
 from examsync.adapters.errors import AuthError
 from examsync.adapters.upstream import observe
+from examsync.adapters.upstream.client import UpstreamClient
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,11 @@ class Token:
 
 
 class BearerTokenAuth(httpx.Auth):
-    def __init__(self, system: str) -> None:
-        self.system = system
+    """The bearer token of the client `http` (which sends the token requests too)."""
+
+    def __init__(self, http: UpstreamClient) -> None:
+        self.http = http
+        self.system = http.system
         self._token: Token | None = None
         self._lock = asyncio.Lock()
         self._refused: AuthError | None = None

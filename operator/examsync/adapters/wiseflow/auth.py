@@ -23,15 +23,14 @@ RENEW_MARGIN = 30.0  # renewed this early, so a token never expires in flight
 
 class WiseflowClientCredentials(BearerTokenAuth):
     def __init__(self, http: UpstreamClient, client_id: str, client_secret: str) -> None:
-        super().__init__(http.system)
-        self._http = http
+        super().__init__(http)
         self._client_id = client_id
         self._client_secret = client_secret
 
     async def fetch(self) -> Token:
         form = TokenForm(client_id=self._client_id, client_secret=self._client_secret,
                          grant_type="client_credentials")
-        response = await self._http.request("POST", "/oauth2/token", operation="token", accept=frozenset({400}),
+        response = await self.http.request("POST", "/oauth2/token", operation="token", accept=frozenset({400}),
                                             data=form.body_form(), authenticate=False)
         if response.status_code == 400:
             refusal = parse_json(self.system, "token", response, TokenRefusal)
