@@ -8,16 +8,18 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from aiohttp import web
 from prometheus_client import REGISTRY
 
 from examsync.adapters.errors import AuthError, HostNotAllowed, UpstreamError
 from examsync.adapters.inspera.client import InsperaClient
-from examsync.adapters.upstream.client import HostLimits
+from examsync.adapters.upstream.client import HostLimits, UpstreamClient
 from examsync.adapters.upstream.deadline import CallDeadline
 from examsync.adapters.upstream.retry import AttemptFailed, RetryPolicy, retrying
 from examsync.hosts import HostAllowlist
 from examsync_sandbox.server import Sandbox
 from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators.serving import Faults, SimServer
 
 FAST = RetryPolicy(base_delay=0.001, max_delay=0.002)
 
@@ -144,3 +146,24 @@ async def test_a_token_request_is_checked_against_the_allowlist(inspera: tuple[S
     finally:
         await client.aclose()
     assert world.token_requests == 0
+
+
+async def test_requests_go_through_the_proxy_the_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def handler(_: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    proxy = SimServer(app, Faults())
+    await proxy.start()
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = UpstreamClient("fs", "http://fs.example.org", retry=FAST,
+                            limits=HostLimits(allowlist=HostAllowlist.parse(["fs.example.org"])))
+    try:
+        assert (await client.request("GET", "/x", operation="get")).status_code == 200
+    finally:
+        await client.aclose()
+        await proxy.stop()
+    assert proxy.count("GET", "/x") == 1  # the proxy was asked for http://fs.example.org/x

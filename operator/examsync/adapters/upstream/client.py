@@ -7,14 +7,10 @@ call's `deadline` over each attempt, `transport` for each request (allowlist, li
 
 from __future__ import annotations
 
-import functools
-import os
-import ssl
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import certifi
 import httpx
 from aiolimiter import AsyncLimiter
 
@@ -39,21 +35,13 @@ from examsync.adapters.upstream.retry import (
     status_failure,
     transport_failure,
 )
-from examsync.adapters.upstream.transport import EXCHANGE, Exchange, GuardedTransport
+from examsync.adapters.upstream.transport import EXCHANGE, Exchange, GuardedTransport, wire_for
 
 USER_AGENT = "examsync"
 
 # Defaults for clients built without their own; the fault and crash tests lower them (these
 # module attributes in process, the environment for a child process).
 DEFAULT_TIMEOUT, DEFAULT_RETRY = from_environment()
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context for every client: loading the CA bundle costs ~20 ms, clients are made per run.
-
-    The same trust as httpx's default: $SSL_CERT_FILE if set, else certifi's bundle."""
-    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
 
 
 class UpstreamClient:
@@ -86,7 +74,7 @@ class UpstreamClient:
         self.breaker = breaker or CircuitBreaker()
         self.max_body = max_body
         rate_limiters = rate_limiter if isinstance(rate_limiter, tuple) else ((rate_limiter,) if rate_limiter else ())
-        wire = httpx.AsyncClient(transport=transport, verify=_tls_context(), follow_redirects=False)
+        wire = transport or wire_for(self.base_url)
         self._transport = GuardedTransport(system, wire, self.limits, rate_limiters)
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
