@@ -19,7 +19,6 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from examsync.adapters.errors import ClientError
 from examsync.adapters.upstream.auth import BearerTokenAuth, Token
-from examsync.adapters.upstream.client import UpstreamClient
 from examsync.adapters.upstream.decode import parse_json
 from examsync.adapters.upstream.limits import per_loop
 
@@ -44,20 +43,17 @@ def _conflict_wait(state: RetryCallState) -> float:
 
 
 class InsperaTokenAuth(BearerTokenAuth):
-    def __init__(self, http: UpstreamClient, client_id: str, api_key: str) -> None:
-        super().__init__(http)
-        self._client_id = client_id
-        self._api_key = api_key
+    """The secret is the Institution's Inspera API key."""
 
     async def fetch(self) -> Token:
-        query = f"grant_type=authorization_code&client_id={quote(self._client_id, safe='')}"
+        query = f"grant_type=authorization_code&client_id={quote(self.client_id, safe='')}"
         async with per_loop(_INSTANCE_LOCKS, self.http.host, asyncio.Lock):
             async for attempt in AsyncRetrying(retry=retry_if_exception(_conflict), wait=_conflict_wait,
                                                stop=stop_after_attempt(TOKEN_CONFLICT_ATTEMPTS), reraise=True):
                 with attempt:
                     response = await self.http.request(
                         "POST", f"/authenticate/token/?{query}", operation="token", data={},
-                        headers={"code": self._api_key}, accept=frozenset(), authenticate=False,
+                        headers={"code": self.secret}, accept=frozenset(), authenticate=False,
                     )
         token = parse_json(self.system, "token", response, TokenResponse)
         # renew a little before expiry (a tenth of the lifetime for short-lived tokens)

@@ -27,11 +27,14 @@ class Token:
 
 
 class BearerTokenAuth(httpx.Auth):
-    """The bearer token of the client `http` (which sends the token requests too)."""
+    """The bearer token of the client `http`, which also sends the token requests, fetched with
+    a client id and its secret (an API key, a client secret)."""
 
-    def __init__(self, http: UpstreamClient) -> None:
+    def __init__(self, http: UpstreamClient, client_id: str, secret: str) -> None:
         self.http = http
         self.system = http.system
+        self.client_id = client_id
+        self.secret = secret
         self._token: Token | None = None
         self._lock = asyncio.Lock()
         self._refused: AuthError | None = None

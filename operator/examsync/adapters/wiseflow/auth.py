@@ -11,7 +11,6 @@ import time
 
 from examsync.adapters.errors import AuthError, ClientError
 from examsync.adapters.upstream.auth import BearerTokenAuth, Token
-from examsync.adapters.upstream.client import UpstreamClient
 from examsync.adapters.upstream.decode import parse_json
 from examsync.adapters.wiseflow.models import TokenAnswer, TokenForm, TokenRefusal
 
@@ -22,13 +21,10 @@ RENEW_MARGIN = 30.0  # renewed this early, so a token never expires in flight
 
 
 class WiseflowClientCredentials(BearerTokenAuth):
-    def __init__(self, http: UpstreamClient, client_id: str, client_secret: str) -> None:
-        super().__init__(http)
-        self._client_id = client_id
-        self._client_secret = client_secret
+    """The secret is the OAuth2 client's secret."""
 
     async def fetch(self) -> Token:
-        form = TokenForm(client_id=self._client_id, client_secret=self._client_secret,
+        form = TokenForm(client_id=self.client_id, client_secret=self.secret,
                          grant_type="client_credentials")
         response = await self.http.request("POST", "/oauth2/token", operation="token", accept=frozenset({400}),
                                             data=form.body_form(), authenticate=False)
