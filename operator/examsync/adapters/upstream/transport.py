@@ -57,6 +57,8 @@ class Exchange:
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
+    """One client's requests to one system; `rate_limiters` are the client's own (a credential's)."""
+
     def __init__(self, system: str, wire: httpx.AsyncBaseTransport, limits: HostLimits,
                  rate_limiters: tuple[AsyncLimiter, ...] = ()) -> None:
         self.system = system
