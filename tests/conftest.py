@@ -10,8 +10,8 @@ import pytest
 
 from contract.wiseflow_openapi import exchange_problems
 from examsync import hosts
-from examsync.adapters.wiseflow.simulator import Exchange, exchange_recorders
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.wiseflow import Exchange, exchange_recorders
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from reliability_support import TIMEOUT
 
-from examsync.adapters import http
+from examsync.adapters.upstream import client as http
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from examsync import hosts
-from examsync.adapters.http import HOST_LIMITS
+from examsync.adapters.upstream.limits import HOST_LIMITS
 from examsync.settings import Settings
 
 
