@@ -12,7 +12,7 @@ models), `paging` and, for bearer tokens, `auth`:
 - `transport`: applies the per-request units above to every request a client sends;
 - `body`: bodies read within a size cap and a process-wide budget, JSON within a depth;
 - `error_text`: what of an upstream's error answer may be repeated;
-- `defaults`: the timeouts and retry policy the environment may lower.
+- `defaults`: the timeout, retry policy and CA bundle a client gets from the settings.
 
 Nothing is imported here: `adapters.errors` imports `error_text`, and the client imports the errors.
 """

@@ -25,7 +25,7 @@ from examsync.adapters.upstream.body import (
 )
 from examsync.adapters.upstream.breaker import CircuitBreaker
 from examsync.adapters.upstream.deadline import CallDeadline
-from examsync.adapters.upstream.defaults import from_environment
+from examsync.adapters.upstream.defaults import DEFAULTS
 from examsync.adapters.upstream.limits import HOST_LIMITS, HostLimits
 from examsync.adapters.upstream.retry import (
     AttemptFailed,
@@ -38,10 +38,6 @@ from examsync.adapters.upstream.retry import (
 from examsync.adapters.upstream.transport import EXCHANGE, Exchange, GuardedTransport, wire_for
 
 USER_AGENT = "examsync"
-
-# Defaults for clients built without their own; the fault and crash tests lower them (these
-# module attributes in process, the environment for a child process).
-DEFAULT_TIMEOUT, DEFAULT_RETRY = from_environment()
 
 
 class UpstreamClient:
@@ -69,18 +65,19 @@ class UpstreamClient:
         self.base_url = base_url.rstrip("/")
         self.host = urlsplit(self.base_url).netloc
         self.auth = auth
-        self.retry = retry or DEFAULT_RETRY
+        defaults = DEFAULTS.get()
+        self.retry = retry or defaults.retry
         self.limits = limits or HOST_LIMITS
         self.breaker = breaker or CircuitBreaker()
         self.max_body = max_body
         rate_limiters = rate_limiter if isinstance(rate_limiter, tuple) else ((rate_limiter,) if rate_limiter else ())
-        wire = transport or wire_for(self.base_url)
+        wire = transport or wire_for(self.base_url, defaults.ca_bundle)
         self._transport = GuardedTransport(system, wire, self.limits, rate_limiters)
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING,
                      **(headers or {})},
-            timeout=timeout or DEFAULT_TIMEOUT,
+            timeout=timeout or defaults.timeout,
             transport=self._transport,
             follow_redirects=False,
         )
@@ -164,8 +161,6 @@ class UpstreamClient:
 
 
 __all__ = [
-    "DEFAULT_RETRY",
-    "DEFAULT_TIMEOUT",
     "HOST_LIMITS",
     "CircuitBreaker",
     "HostLimits",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import os
 import ssl
 import time
 import urllib.request
@@ -19,7 +18,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import certifi
 import httpx
 from aiolimiter import AsyncLimiter
 
@@ -31,21 +29,19 @@ EXCHANGE = "examsync.exchange"  # the request extension naming the call a reques
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context for every client: loading the CA bundle costs ~20 ms, clients are made per run.
-
-    The same trust as httpx's default: $SSL_CERT_FILE if set, else certifi's bundle."""
-    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
+def _tls_context(ca_bundle: str) -> ssl.SSLContext:
+    """One TLS context per CA bundle for every client: loading it costs ~20 ms, clients are made per run."""
+    return ssl.create_default_context(cafile=ca_bundle)
 
 
-def wire_for(base_url: str) -> httpx.AsyncHTTPTransport:
+def wire_for(base_url: str, ca_bundle: str) -> httpx.AsyncHTTPTransport:
     """httpx's transport for a client of `base_url`, through the proxy the environment names for
     its host (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, unless NO_PROXY covers it), as httpx's default is."""
     parts = urlsplit(base_url)
     proxies = urllib.request.getproxies_environment()
     bypassed = urllib.request.proxy_bypass(parts.hostname or "")
     proxy = None if bypassed else proxies.get(parts.scheme) or proxies.get("all")
-    return httpx.AsyncHTTPTransport(verify=_tls_context(), proxy=proxy)
+    return httpx.AsyncHTTPTransport(verify=_tls_context(ca_bundle), proxy=proxy)
 
 
 @dataclass(frozen=True)
