@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from examsync.adapters.errors import AuthError, HostNotAllowed, UpstreamError
 from examsync.adapters.inspera.client import InsperaClient
+from examsync.adapters.upstream.auth import BearerTokenAuth, Token
 from examsync.adapters.upstream.client import HostLimits, UpstreamClient
 from examsync.adapters.upstream.deadline import CallDeadline
 from examsync.adapters.upstream.retry import AttemptFailed, RetryPolicy, retrying
@@ -167,3 +168,52 @@ async def test_requests_go_through_the_proxy_the_environment_names(monkeypatch: 
         await client.aclose()
         await proxy.stop()
     assert proxy.count("GET", "/x") == 1  # the proxy was asked for http://fs.example.org/x
+
+
+class _Tokens(BearerTokenAuth):
+    """Tokens t1, t2, ... with no token request (the server below knows only the latest)."""
+
+    issued = 0
+
+    async def fetch(self) -> Token:
+        self.issued += 1
+        return Token(f"t{self.issued}", renew_at=float("inf"))
+
+
+async def test_the_body_of_a_401_is_not_read_before_the_resend() -> None:
+    """The refused answer's body is let go unread: however large, it never reaches memory."""
+    total = 64 * 1024 * 1024
+    sent: list[int] = []
+    ended = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") == "Bearer t2":
+            return web.json_response({})
+        response = web.StreamResponse(status=401, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        written = 0
+        try:
+            while written < total:
+                await response.write(b" " * 65536)
+                written += 65536
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client closed the connection
+        finally:
+            sent.append(written)
+            ended.set()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/x", handler)
+    server = SimServer(app, Faults())
+    await server.start()
+    client = UpstreamClient("fs", server.url, retry=FAST)
+    client.auth = _Tokens(client, "id", "secret")
+    try:
+        assert (await client.request("GET", "/x", operation="get")).status_code == 200
+        await asyncio.wait_for(ended.wait(), timeout=60)
+    finally:
+        await client.aclose()
+        await server.stop()
+    assert len(sent) == 1 and sent[0] < total  # the 401's body was cut short, not read to its end

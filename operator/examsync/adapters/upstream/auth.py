@@ -72,9 +72,19 @@ class BearerTokenAuth(httpx.Auth):
         response = yield request
         if response.status_code == 401:
             # expired or revoked early: one new token, one more send (a second 401 is an AuthError)
+            await _let_go_unread(response)
             observe.retried(self.system, "unauthorized")
             request.headers["Authorization"] = f"Bearer {await self.token(stale=token)}"
             yield request
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         raise RuntimeError("bearer tokens are fetched asynchronously: use an async client")
+
+
+async def _let_go_unread(response: httpx.Response) -> None:
+    """Close an answer that is sent again without reading its body, so its connection and the
+    host's slot are let go. httpx reads the whole body of an answer an auth flow sends again
+    after, beyond the body cap and budget (and inflating it as gzip); it reads an empty one instead."""
+    stream, response.stream = response.stream, httpx.ByteStream(b"")
+    assert isinstance(stream, httpx.AsyncByteStream)
+    await stream.aclose()
