@@ -40,9 +40,9 @@ from kmock._internal import apps, rendering
 from kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess
 
 import run as semester
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.inspera import simulator as inspera_sim
-from examsync.kube.scheduler import parse_time
+from examsync.api.timestamps import parse_time
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import inspera as inspera_sim
 
 
 class TimedEmulator(Emulator):

@@ -53,10 +53,10 @@ import yaml
 from aiohttp import web
 
 from examsync import event_loop
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.inspera import simulator as inspera_sim
 from examsync.domain.fs import encode_id
-from examsync.sandbox.simulator import Faults, SimServer
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators.serving import Faults, SimServer
 
 ROOT = Path(__file__).resolve().parents[1]
 PEAK_RSS = ROOT / "scripts" / "peak_rss.py"

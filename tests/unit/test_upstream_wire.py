@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from examsync.adapters.errors import UpstreamError
-from examsync.adapters.http import RetryPolicy, UpstreamClient
-from examsync.adapters.transport import AiohttpTransport
+from examsync.adapters.upstream.client import RetryPolicy, UpstreamClient
+from examsync.adapters.upstream.wire import AiohttpTransport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"

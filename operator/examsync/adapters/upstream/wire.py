@@ -1,7 +1,9 @@
-"""An httpx transport that sends over aiohttp's client: the httpx API, aiohttp's C HTTP parser.
+"""How requests go over the network (`wire_for`): aiohttp's client under the httpx API.
 
-httpx's own transport (httpcore, h11, anyio) costs about half of the CPU time of a run that
-creates thousands of tests; this one does the same work for a fraction of it.
+httpx's own transport (httpcore, h11, anyio) cost about half of the CPU time of a run that
+creates thousands of tests; aiohttp's client (its HTTP parser is C) does the same work for a
+fraction of it. Through a proxy (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, unless NO_PROXY covers the
+host) requests go through httpx's own transport, as they did before.
 
 What a failure means for the retry rules (`adapters/http.py`) is kept exact: only a connection
 that was never made (refused, DNS, TLS, connect timeout) is reported as "not sent"
@@ -15,13 +17,34 @@ kept, redirects are not followed, and the URL is sent exactly as httpx encoded i
 
 from __future__ import annotations
 
+import functools
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
 from yarl import URL
+
+
+@functools.cache
+def _tls_context(ca_bundle: str) -> ssl.SSLContext:
+    """One TLS context per CA bundle for every client: loading it costs ~20 ms, clients are made per run."""
+    return ssl.create_default_context(cafile=ca_bundle)
+
+
+def wire_for(base_url: str, ca_bundle: str) -> httpx.AsyncBaseTransport:
+    """The transport for a client of `base_url`: aiohttp's, or httpx's own through the proxy the
+    environment names for its host (as httpx's default would)."""
+    parts = urlsplit(base_url)
+    proxies = urllib.request.getproxies_environment()
+    bypassed = urllib.request.proxy_bypass(parts.hostname or "")
+    proxy = None if bypassed else proxies.get(parts.scheme) or proxies.get("all")
+    if proxy:
+        return httpx.AsyncHTTPTransport(verify=_tls_context(ca_bundle), proxy=proxy)
+    return AiohttpTransport(_tls_context(ca_bundle))
 
 
 def _mapped(exc: aiohttp.ClientError) -> httpx.TransportError:
