@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from typing import Any
 
 
 class CallDeadline:
@@ -16,15 +15,9 @@ class CallDeadline:
         self.when: float | None = None  # loop time; None until the first send
         self._scope: asyncio.Timeout | None = None
 
-    @contextlib.asynccontextmanager
-    async def scope(self) -> AsyncIterator[None]:
-        """One attempt: it ends (TimeoutError) at the deadline, however slowly bytes arrive."""
-        async with asyncio.timeout_at(self.when) as scope:
-            self._scope = scope
-            try:
-                yield
-            finally:
-                self._scope = None
+    def scope(self) -> _AttemptScope:
+        """One attempt (`async with`): it ends (TimeoutError) at the deadline, however slowly bytes arrive."""
+        return _AttemptScope(self)
 
     def start(self) -> None:
         """The first send: the budget runs from now (later sends change nothing)."""
@@ -39,3 +32,20 @@ class CallDeadline:
     @property
     def passed(self) -> bool:
         return self.passed_after(0.0)
+
+
+class _AttemptScope:
+    """asyncio's timeout at the call's deadline, known to the deadline while it lasts (the first
+    send moves it from "none yet" to the deadline)."""
+
+    def __init__(self, deadline: CallDeadline) -> None:
+        self._deadline = deadline
+        self._timeout = asyncio.timeout_at(deadline.when)
+
+    async def __aenter__(self) -> None:
+        await self._timeout.__aenter__()
+        self._deadline._scope = self._timeout
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._deadline._scope = None
+        await self._timeout.__aexit__(*exc)  # TimeoutError at the deadline

@@ -7,8 +7,7 @@ and the CLI configure the process-wide `HOST_LIMITS` once at start.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -50,15 +49,20 @@ class HostLimits:
     def semaphore(self, host: str) -> asyncio.Semaphore:
         return per_loop(self._semaphores, host, lambda: asyncio.Semaphore(self.overrides.get(host, self.per_host)))
 
-    @contextlib.asynccontextmanager
-    async def slot(self, host: str, also: Sequence[AsyncLimiter] = ()) -> AsyncIterator[None]:
+    async def take(self, host: str, also: Sequence[AsyncLimiter] = ()) -> asyncio.Semaphore:
         """One request to `host` in flight: a place under its cap, then a permit of each rate
-        (the host's and `also`, e.g. a credential's), held until the request is done."""
-        async with self.semaphore(host):
+        (the host's and `also`, e.g. a credential's). The caller releases the returned place when
+        the request is done (however it ends); cancelled while waiting, nothing is held."""
+        place = self.semaphore(host)
+        await place.acquire()
+        try:
             host_rate = self.rate_limiter(host)
             for limiter in (*also, *((host_rate,) if host_rate else ())):
                 await limiter.acquire()
-            yield
+        except BaseException:
+            place.release()
+            raise
+        return place
 
 
 HOST_LIMITS = HostLimits()

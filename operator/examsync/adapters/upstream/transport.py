@@ -9,7 +9,6 @@ and the request counted and observed in the metrics. Requests then go out throug
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -46,21 +45,20 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         exchange = request.extensions[EXCHANGE]
         assert isinstance(exchange, Exchange)
-        allowlist.check(self.system, str(request.url), self.limits.allowlist)
+        allowlist.check(self.system, request.url, self.limits.allowlist)
         started = time.monotonic()
-        held = contextlib.AsyncExitStack()
+        place = await self.limits.take(request.url.netloc.decode("ascii"), self.rate_limiters)
         try:
-            await held.enter_async_context(self.limits.slot(request.url.netloc.decode("ascii"), self.rate_limiters))
             exchange.deadline.start()
             self.sent += 1
             response = await self.wire.handle_async_request(request)
         except BaseException as exc:
-            await held.aclose()
+            place.release()
             self._observe(exchange, observe.failure_outcome(exc, exchange.deadline.passed), started)
             raise
 
         async def done(failure: BaseException | None) -> None:
-            await held.aclose()
+            place.release()
             outcome = (str(response.status_code) if failure is None
                        else observe.failure_outcome(failure, exchange.deadline.passed))
             self._observe(exchange, outcome, started)
