@@ -155,6 +155,12 @@ def status_schema() -> dict[str, Any]:
             "lastSuccessTime": {"type": "string"},
             "nextRunTime": {"type": "string"},
             "lastHandledRequestedAt": {"type": "string"},
+            "handledRequests": {
+                "type": "object",
+                "description": "Per run-request annotation (examsync.io/requested-at, "
+                               "reconcile.fluxcd.io/requestedAt), the value the last run saw.",
+                "additionalProperties": {"type": "string"},
+            },
             "pipelines": {
                 "type": "object",
                 "x-kubernetes-preserve-unknown-fields": True,

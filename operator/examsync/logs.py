@@ -2,14 +2,73 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import sys
+import traceback
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any, TextIO
 
 # Attributes every LogRecord has; anything else was passed in `extra` and is emitted.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+
+# The Institution (`namespace/name`) the current task works on: every line logged in it, by any
+# logger, carries it as `institution` (asyncio tasks inherit it from the task that made them).
+_INSTITUTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("examsync_institution", default=None)
+
+
+def set_institution(key: str | None) -> contextvars.Token[str | None]:
+    """From now on in this task (and the tasks it starts), lines are about ``key``."""
+    return _INSTITUTION.set(key)
+
+
+@contextlib.contextmanager
+def about_institution(key: str) -> Iterator[None]:
+    token = _INSTITUTION.set(key)
+    try:
+        yield
+    finally:
+        _INSTITUTION.reset(token)
+
+
+_CAUSE = "The above exception was the direct cause of the following exception:"
+_CONTEXT = "During handling of the above exception, another exception occurred:"
+
+
+def traceback_text(
+    exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None
+) -> str:
+    """The traceback as one string, as Python prints it (chained exceptions included) but with
+    each exception's type only: its text can carry upstream payloads (URLs, names)."""
+    # newest first: (the exception's block, how it follows from the one before it)
+    blocks: list[tuple[str, str | None]] = []
+    seen: set[int] = set()
+    kind, current, frames = exc_type, exc, tb
+    while True:
+        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        block = ("Traceback (most recent call last):\n" + "".join(traceback.format_tb(frames)) if frames else "") + name
+        link: str | None = None
+        older: BaseException | None = None
+        if current is not None and id(current) not in seen:
+            seen.add(id(current))
+            if current.__cause__ is not None:
+                link, older = _CAUSE, current.__cause__
+            elif current.__context__ is not None and not current.__suppress_context__:
+                link, older = _CONTEXT, current.__context__
+        blocks.append((block, link))
+        if older is None:
+            break
+        kind, current, frames = type(older), older, older.__traceback__
+    parts: list[str] = []
+    for block, link in reversed(blocks):
+        if link is not None:
+            parts.append(link)
+        parts.append(block)
+    return "\n\n".join(parts)
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,9 +86,12 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_") and key not in out:
                 out[key] = value
+        if "institution" not in out and (institution := _INSTITUTION.get()) is not None:
+            out["institution"] = institution
         if record.exc_info and record.exc_info[0] is not None:
-            # the type only: exception text can carry upstream payloads
-            out["error"] = record.exc_info[0].__name__
+            # the type and the frames only: exception text can carry upstream payloads
+            out.setdefault("error", record.exc_info[0].__name__)
+            out["traceback"] = traceback_text(*record.exc_info)
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
@@ -38,7 +100,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_LEVEL_ENV = "EXAMSYNC_LOG_LEVEL"
 
 
-def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> logging.Handler:
     """JSON lines on stderr for every logger; ``level`` (any case) is the root logger's level."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -48,3 +110,4 @@ def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     # httpx logs full URLs at INFO; URLs can carry FS ids and FEIDE ids (personal data)
     for noisy in ("httpx", "httpcore", "aiohttp.access", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    return handler

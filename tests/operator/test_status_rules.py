@@ -113,7 +113,6 @@ def test_finished_status_bounds_history_and_keeps_first_seen_time_of_failures() 
             state=InstitutionState(),
             generation=1,
             next_run=now + SIX_HOURS,
-            requested_at=None,
             now=now,
         )
     assert len(previous["history"]) == st.MAX_HISTORY  # type: ignore[arg-type]

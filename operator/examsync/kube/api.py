@@ -7,6 +7,8 @@ pod's service account in a cluster, else ``$KUBECONFIG`` (or ``~/.kube/config``)
 from __future__ import annotations
 
 import base64
+import os
+from pathlib import Path
 from typing import Any
 
 from kubernetes.aio import client as kclient
@@ -16,7 +18,35 @@ from kubernetes.aio.client.exceptions import ApiException
 from examsync.secrets import OPAQUE, REFUSED_TYPES, Secret
 from examsync.spec import API_GROUP, API_VERSION, PLURAL
 
-__all__ = ["ApiException", "KubeApi"]
+__all__ = ["ApiException", "KubeApi", "load_configuration"]
+
+_SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+DEFAULT_NAMESPACE = "default"
+
+
+async def load_configuration() -> tuple[Any, str]:
+    """The client configuration and the default namespace: the pod's service account (and its
+    namespace) in a cluster, else $KUBECONFIG (or ~/.kube/config) and its current context's."""
+    configuration = kclient.Configuration()
+    try:
+        kconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except kconfig.ConfigException:
+        # read now, not when the client was imported: the environment may have changed since
+        path = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+        loader = await kconfig.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=path, client_configuration=configuration, persist_config=False
+        )
+        context = (loader.current_context or {}).get("context") or {}
+        return configuration, str(context.get("namespace") or DEFAULT_NAMESPACE)
+    return configuration, _service_account_namespace()
+
+
+def _service_account_namespace() -> str:
+    try:
+        namespace = _SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip()
+    except OSError:
+        namespace = ""
+    return namespace or DEFAULT_NAMESPACE
 
 
 class KubeApi:
@@ -27,13 +57,7 @@ class KubeApi:
 
     @classmethod
     async def from_environment(cls) -> KubeApi:
-        configuration = kclient.Configuration()
-        try:
-            kconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except kconfig.ConfigException:
-            await kconfig.load_kube_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration, persist_config=False
-            )
+        configuration, _ = await load_configuration()
         return cls(kclient.ApiClient(configuration))
 
     @classmethod

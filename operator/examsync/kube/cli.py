@@ -60,6 +60,7 @@ def run(
     import kopf
 
     from examsync.hosts import ENV_VAR, InvalidEntry
+    from examsync.kube import kopf_logs
     from examsync.kube.config import OperatorConfig
     from examsync.kube.main import build_registry
     from examsync.logs import setup_logging
@@ -70,7 +71,7 @@ def run(
         allowlist = configure_allowed_hosts()
     except InvalidEntry as exc:
         raise click.UsageError(f"{ENV_VAR}: {exc}") from None
-    setup_logging("debug" if verbose else "warning" if quiet else log_level)
+    kopf_logs.install(setup_logging("debug" if verbose else "warning" if quiet else log_level))
     logging.getLogger("examsync.operator").info(
         "upstream hosts allowed", extra={"allowedHosts": str(allowlist), "defaultList": allowlist.default})
     if not namespaces:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +12,14 @@ from datetime import datetime
 from examsync.kube.api import KubeApi
 from examsync.pipelines.base import utcnow
 from examsync.pipelines.runner import SinkFactory
+
+POD_NAME_ENV = "POD_NAME"
+
+
+def pod_name() -> str:
+    """This replica's name: the pod's (the chart passes it through the downward API), else the
+    host's, which in a pod is the pod's name too."""
+    return os.environ.get(POD_NAME_ENV) or socket.gethostname()
 
 
 @dataclass
@@ -26,6 +36,7 @@ class OperatorConfig:
     cancel_seconds: float = 5.0
     api_retry_seconds: float = 10.0  # wait after a failed status write before trying again
     metrics_port: int | None = None  # serve /metrics on this port at startup (None: not here)
+    instance: str = field(default_factory=pod_name)  # the events' reportingInstance
 
 
 @dataclass

@@ -9,7 +9,6 @@ from typing import Any
 
 from examsync.kube import conditions as c
 
-REQUESTED_AT = "examsync.io/requested-at"
 JITTER = 0.1  # share of the interval added at random, so Institutions drift apart
 RESTART_SPREAD_MAX = timedelta(minutes=5)  # overdue runs found at start are spread over this at most
 

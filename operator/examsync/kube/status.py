@@ -156,7 +156,6 @@ def finished(
     state: InstitutionState,
     generation: int | None,
     next_run: datetime,
-    requested_at: str | None,
     now: datetime,
 ) -> Status:
     ready, reason, message, stalled = outcome(report)
@@ -196,8 +195,6 @@ def finished(
     }
     if not report.failed:
         status["lastSuccessTime"] = c.timestamp(report.started)
-    if requested_at is not None:
-        status["lastHandledRequestedAt"] = requested_at
     plan = [e for p in report.pipelines.values() for e in p.plan]
     if report.mode == "DryRun":
         status["plan"] = plan[:MAX_STATUS_PLAN]
