@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
 import sys
 import traceback
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, TextIO
@@ -24,15 +22,6 @@ _INSTITUTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("exams
 def set_institution(key: str | None) -> contextvars.Token[str | None]:
     """From now on in this task (and the tasks it starts), lines are about ``key``."""
     return _INSTITUTION.set(key)
-
-
-@contextlib.contextmanager
-def about_institution(key: str) -> Iterator[None]:
-    token = _INSTITUTION.set(key)
-    try:
-        yield
-    finally:
-        _INSTITUTION.reset(token)
 
 
 _CAUSE = "The above exception was the direct cause of the following exception:"
@@ -73,16 +62,20 @@ def traceback_text(
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        audit = getattr(record, "audit", None)
-        if isinstance(audit, dict):
-            # audit records are the record's own fields, plus the logger so they can be routed
-            return json.dumps({**audit, "logger": record.name}, default=str, ensure_ascii=False)
         out: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        audit = getattr(record, "audit", None)
+        if isinstance(audit, dict):
+            # an audit record's own fields are the line's keys; the line's time, level, logger and
+            # message are added where the record has no such field of its own
+            line = {**audit, **{k: v for k, v in out.items() if k not in audit}, "logger": record.name}
+            if "institution" not in line and (institution := _INSTITUTION.get()) is not None:
+                line["institution"] = institution
+            return json.dumps(line, default=str, ensure_ascii=False)
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_") and key not in out:
                 out[key] = value

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from examsync import hosts
 from examsync.adapters.http import HOST_LIMITS
+from examsync.logs import set_institution
 from examsync.manifests import ManifestError, ManifestSet, load_manifests
 from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
 from examsync.pipelines.tasks import settle
@@ -95,6 +96,7 @@ async def sync_manifests(
 
     async def run_one(inst: Institution) -> InstitutionReport:
         key = inst.key
+        set_institution(key)  # its own task (settle): every line it logs is about this Institution
 
         async def checkpoint(state: InstitutionState) -> None:
             if state_path is None:

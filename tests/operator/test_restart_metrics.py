@@ -121,10 +121,8 @@ async def test_a_restarted_operator_exports_what_status_says_before_any_run(
         for name in SERIES:
             assert select(samples, name, institution=keys["uio"]), name
         # the run series exist at 0, so the first failure after the restart shows in increase()
-        assert {s.labels["result"]: s.value for s in select(samples, "examsync_runs_total", institution=keys["uio"])} == {
-            "succeeded": 0.0,
-            "failed": 0.0,
-        }
+        run_series = select(samples, "examsync_runs_total", institution=keys["uio"])
+        assert {s.labels["result"]: s.value for s in run_series} == {"succeeded": 0.0, "failed": 0.0}
 
         # no run came first: nothing was called, no status moved, nothing counted
         assert upstream_calls(sandbox) == calls_before

@@ -10,7 +10,6 @@ not be read), 2 Stalled, suspended, or no answer within ``--timeout``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ EXIT_READY, EXIT_FAILED, EXIT_NOT_DONE = 0, 1, 2
 DEFAULT_TIMEOUT = "5m"
 POLL_SECONDS = 2.0  # only when the API refuses to watch
 WATCH_SECONDS = 60  # the server ends each watch after this; the command watches again
+REWATCH_SECONDS = 1.0
 
 
 class CommandError(Exception):
@@ -77,11 +77,10 @@ class Institutions:
 
     async def versions(self, namespace: str, name: str) -> AsyncIterator[dict[str, Any]]:
         """The object as it is now, then each new version of it, until the caller stops."""
-        watcher = kwatch.Watch()  # type: ignore[no-untyped-call]
-        while True:
+        while True:  # each watch starts with the object as it is, so a new one misses nothing
             try:
-                async with contextlib.aclosing(
-                    watcher.stream(  # type: ignore[no-untyped-call]
+                async with kwatch.Watch() as watcher:  # type: ignore[no-untyped-call]
+                    events = watcher.stream(
                         self._custom.list_namespaced_custom_object,
                         API_GROUP,
                         API_VERSION,
@@ -90,7 +89,6 @@ class Institutions:
                         field_selector=f"metadata.name={name}",
                         timeout_seconds=WATCH_SECONDS,
                     )
-                ) as events:
                     async for event in events:
                         obj = event.get("object") if isinstance(event, dict) else None
                         if not isinstance(obj, dict) or (obj.get("metadata") or {}).get("name") != name:
@@ -98,15 +96,11 @@ class Institutions:
                         if event.get("type") == "DELETED":
                             raise CommandError(f"Institution {namespace}/{name} was deleted")
                         yield obj
+                await asyncio.sleep(REWATCH_SECONDS)  # the server ended the watch: soon another
             except ApiException as exc:
-                if exc.status == 410:  # the version to resume from is gone: start afresh
-                    watcher = kwatch.Watch()  # type: ignore[no-untyped-call]
-                    continue
-                if exc.status in (401, 403, 404):
-                    # no watch here (not allowed, or not served): look again every few seconds
-                    watcher.stop()  # type: ignore[no-untyped-call]
-                    break
-                raise _api_error(exc, namespace, name) from None
+                if exc.status not in (401, 403, 404, 405):
+                    raise _api_error(exc, namespace, name) from None
+                break  # no watch here (not allowed, or not served): look every few seconds instead
         while True:
             yield await self.get(namespace, name)
             await asyncio.sleep(POLL_SECONDS)
