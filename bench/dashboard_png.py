@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from examsync import metrics
+from examsync.commands.sync import sync_manifests
+from examsync.commands.upstream import configure_allowed_hosts
 from examsync.logs import setup_logging
 from examsync.manifests import load_manifests
-from examsync.oneshot import configure_allowed_hosts, sync_manifests
 from examsync.sandbox.demo import write_manifests
 from examsync.sandbox.server import Sandbox
 

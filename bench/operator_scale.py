@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "operator
 from kmock._internal import apps, rendering
 from kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess, parse_metrics
 
-from examsync.kube.scheduler import parse_time
+from examsync.api.timestamps import parse_time
 from examsync.sandbox import seed_no
 from examsync.sandbox.server import Sandbox
 

@@ -32,11 +32,11 @@ from aiohttp import web
 from examsync import hosts
 from examsync.adapters.fs import simulator as fs_sim
 from examsync.adapters.inspera import simulator as inspera_sim
+from examsync.api.spec import InstitutionSpec
+from examsync.credentials import StaticSecrets
 from examsync.domain.fs import encode_id
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.sandbox.simulator import Faults, SimServer
-from examsync.secrets import StaticSecrets
-from examsync.spec import InstitutionSpec
 from examsync.state import InstitutionState
 
 USERS_PER_INSTITUTION = 40

@@ -17,11 +17,11 @@ from collections import Counter
 from typing import Any
 
 from examsync.adapters.wiseflow.simulator import Flow
+from examsync.api.spec import parse_institution
+from examsync.credentials import StaticSecrets
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.sandbox.server import Sandbox
 from examsync.sandbox.simulator import SimServer
-from examsync.secrets import StaticSecrets
-from examsync.spec import parse_institution
 from examsync.state import InstitutionState
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from examsync import __version__
-from examsync.logs import LOG_LEVEL_ENV, LOG_LEVELS
+from examsync.commands.options import log_level_option
 
 # commands that import kopf or the Kubernetes client: loaded only when asked for
 _LAZY = {
@@ -52,9 +52,7 @@ def main() -> None:
               help="JSON file keeping watermark, retry set and pending creates between runs.")
 @click.option("--metrics-file", type=click.Path(path_type=Path, dir_okay=False),
               help="Write Prometheus metrics here (node-exporter textfile collector).")
-@click.option("--log-level", default="info", show_default=True, envvar=LOG_LEVEL_ENV,
-              type=click.Choice(LOG_LEVELS, case_sensitive=False),
-              help="Level of the JSON log lines on stderr (env EXAMSYNC_LOG_LEVEL).")
+@log_level_option("Level of the JSON log lines on stderr")
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST",
               help="Also allow this upstream host (repeatable; host, host:port, *.domain or an IP), besides "
                    "EXAMSYNC_ALLOWED_HOSTS. With neither, only the real systems' public hosts are allowed.")
@@ -63,8 +61,8 @@ def main() -> None:
 def sync(files: tuple[Path, ...], dry_run: bool, output: str, state_path: Path | None,
          metrics_file: Path | None, log_level: str, allow_hosts: tuple[str, ...], allow_loopback: bool) -> None:
     """Reconcile each Institution in the files once, out of cluster, and exit (0 ok, 1 failed, 2 invalid)."""
+    from examsync.commands.sync import sync_command
     from examsync.logs import setup_logging
-    from examsync.oneshot import sync_command
 
     setup_logging(log_level)
     sys.exit(sync_command(files, dry_run=dry_run, output=output, state_path=state_path,

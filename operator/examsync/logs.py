@@ -88,11 +88,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-# `--log-level` of `examsync run` and `examsync sync` (env EXAMSYNC_LOG_LEVEL; the chart's `logLevel`)
-LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_LEVEL_ENV = "EXAMSYNC_LOG_LEVEL"
-
-
 def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> logging.Handler:
     """JSON lines on stderr for every logger; ``level`` (any case) is the root logger's level."""
     handler = logging.StreamHandler(stream or sys.stderr)

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,18 +35,26 @@ class PendingCreate(BaseModel):
     """A create sent (or about to be) whose link to the source is not yet confirmed."""
 
     model_config = ConfigDict(extra="ignore")
-    title: str
-    subtitle: str | None = None
-    since: datetime
+    title: str = Field(description="The title the create sent (a course title, not personal data).")
+    subtitle: str | None = Field(default=None, description="The subtitle the create sent.")
+    since: datetime = Field(description="When the create was recorded: a flow it made was created after this.")
 
 
 class PipelineState(BaseModel):
+    """What one pipeline keeps between runs."""
+
     model_config = ConfigDict(extra="ignore")
 
     watermark: datetime | None = Field(default=None, description="Start of the last run whose list call succeeded.")
-    retry: list[str] = Field(default_factory=list, description="Source ids to fetch again.")
-    pending: dict[str, PendingCreate] = Field(default_factory=dict, description="Creates not yet linked.")
-    digests: dict[str, str] = Field(default_factory=dict, description="Digest of fields last written, per target.")
+    retry: list[Annotated[str, Field(description="A source id (an FS id, or {flowId}:{period}).")]] = Field(
+        default_factory=list, description="Source ids to fetch again, failed in an earlier run."
+    )
+    pending: dict[str, PendingCreate] = Field(
+        default_factory=dict, description="Creates not yet linked to their source, by source id."
+    )
+    digests: dict[str, Annotated[str, Field(description="A keyed digest, or the flow id of an assessor marker.")]] = (
+        Field(default_factory=dict, description="Digest of the fields last written, per hashed target key.")
+    )
 
     def advance(
         self,
@@ -92,8 +100,10 @@ def trim_digests(digests: dict[str, str], limit: int) -> dict[str, str]:
 
 
 class InstitutionState(BaseModel):
+    """Durable progress of one Institution: identifiers, times and digests only."""
+
     model_config = ConfigDict(extra="ignore")
-    pipelines: dict[str, PipelineState] = Field(default_factory=dict)
+    pipelines: dict[str, PipelineState] = Field(default_factory=dict, description="Progress per pipeline, by name.")
 
     def pipeline(self, name: str) -> PipelineState:
         return self.pipelines.get(name) or PipelineState()

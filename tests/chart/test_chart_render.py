@@ -94,9 +94,9 @@ def test_pod_name_reaches_the_operator_for_its_events(default_docs: list[dict[st
     (container,) = pod_of(default_docs)["containers"]
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_NAME"] == {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
-    from examsync.kube.config import POD_NAME_ENV
+    from examsync.settings import env_name
 
-    assert POD_NAME_ENV == "POD_NAME"
+    assert env_name("pod_name") == "POD_NAME"  # the variable the operator reads it from
 
 
 def test_default_rbac_is_cluster_wide_and_least_privilege(default_docs: list[dict[str, Any]]) -> None:

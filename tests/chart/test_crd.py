@@ -11,8 +11,8 @@ import pytest
 import yaml
 from kube_schema import ROOT
 
+from examsync.api.spec import CRD_URL_PATTERN
 from examsync.crd import render_chart_template, render_crd, render_crd_yaml, structural_problems
-from examsync.spec import CRD_URL_PATTERN
 
 CRD_FILE = ROOT / "crds/institutions.examsync.io.yaml"
 CHART = ROOT / "charts/examsync"
@@ -203,3 +203,41 @@ def test_status_keeps_unknown_fields_and_types_conditions(version: dict[str, Any
 def test_structural_checker_catches(node: dict[str, Any], problem: str) -> None:
     problems = structural_problems(node)
     assert any(problem in p for p in problems), problems
+
+
+def schema_nodes(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every schema node under ``node``: properties, array items and map values."""
+    nodes = [(path, node)]
+    for name, sub in node.get("properties", {}).items():
+        nodes += schema_nodes(sub, f"{path}.{name}")
+    if isinstance(node.get("items"), dict):
+        nodes += schema_nodes(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        nodes += schema_nodes(node["additionalProperties"], f"{path}{{*}}")
+    return nodes
+
+
+def test_every_status_field_is_described(version: dict[str, Any]) -> None:
+    """`kubectl explain institution.status...` says what each field holds, however deep."""
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+    nodes = schema_nodes(status, ".status")
+    assert len(nodes) > 60  # the conditions, counters, failures, history, plan and progress are all there
+    assert [path for path, node in nodes if not node.get("description")] == []
+
+
+def test_the_status_schema_comes_from_the_model(version: dict[str, Any]) -> None:
+    from examsync.api.status import InstitutionStatus
+    from examsync.domain.outcomes import FsCounts, PraktikportalenCounts
+
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert set(status["properties"]) == {f.alias or n for n, f in InstitutionStatus.model_fields.items()}
+    pipelines = status["properties"]["pipelines"]["properties"]
+    assert list(pipelines["fs-inspera"]["properties"]) == list(FsCounts.model_fields)
+    assert list(pipelines["fs-wiseflow"]["properties"]) == list(FsCounts.model_fields)
+    assert list(pipelines["praktikportalen-wiseflow"]["properties"]) == list(PraktikportalenCounts.model_fields)
+    # the status keeps what it does not know (a later version's fields, kopf's own); no defaults
+    assert all(pipelines[name]["x-kubernetes-preserve-unknown-fields"] for name in pipelines)
+    assert not [path for path, node in schema_nodes(status, ".status") if "default" in node]
+    # a reason is a plain string there: a later version's reason must not be refused by this CRD
+    reason = status["properties"]["conditions"]["items"]["properties"]["reason"]
+    assert reason["type"] == "string" and "enum" not in reason and "InvalidSpec" in reason["description"]

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from kube_schema import ROOT
 
+from examsync.api.conditions import ConditionReason
 from examsync.domain.outcomes import FAIL_REASONS
-from examsync.kube import conditions
 from examsync.kube.handlers.lifecycle import FINALIZER
 
 DOCS = ROOT / "docs"
@@ -20,15 +20,12 @@ PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md", ROOT / "charts/examsync
 RULES = ROOT / "charts/examsync/files/rules/examsync.rules.yaml"
 # set by the operator as the contract says (Security, rule 1), whichever module names it
 CONTRACT_REASONS = {"SecretNotAllowed", "HostNotAllowed"}
-NOT_REASONS = {"READY", "RECONCILING", "STALLED", "TRUE", "FALSE", "UNKNOWN"}
 
 
 def condition_reasons() -> set[str]:
-    """Every reason constant of examsync.kube.conditions (CamelCase strings, condition types excluded)."""
+    """Every condition reason of examsync.api.conditions (CamelCase strings)."""
     return {
-        value for name, value in vars(conditions).items()
-        if name.isupper() and name not in NOT_REASONS and isinstance(value, str)
-        and re.fullmatch(r"[A-Z][A-Za-z]+", value)
+        str(value) for value in ConditionReason if re.fullmatch(r"[A-Z][A-Za-z]+", value)
     } | CONTRACT_REASONS
 
 

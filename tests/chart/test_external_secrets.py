@@ -13,8 +13,7 @@ import jsonschema
 import pytest
 from kube_schema import ROOT, cel_violations, load_docs, schema_errors
 
-from examsync.secrets import REQUIRED_KEYS
-from examsync.spec import parse_institution
+from examsync.api.spec import parse_institution
 
 PLAIN = sorted((ROOT / "examples").glob("*.yaml"))
 ESO = sorted((ROOT / "examples/external-secrets").glob("*.yaml"))
@@ -51,8 +50,8 @@ def referenced_secrets(docs: list[dict[str, Any]]) -> dict[tuple[str, str], set[
     out: dict[tuple[str, str], set[str]] = {}
     for doc in of_kind(docs, "Institution"):
         inst = parse_institution(doc)
-        for field, name in inst.spec.secret_refs():
-            out.setdefault((inst.metadata.namespace, name), set()).update(REQUIRED_KEYS[field])
+        for use in inst.spec.secret_refs():
+            out.setdefault((inst.metadata.namespace, use.ref.name), set()).update(use.required)
     return out
 
 

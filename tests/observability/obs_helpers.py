@@ -18,13 +18,13 @@ from examsync.adapters.fs import simulator as fs_sim
 from examsync.adapters.humio.simulator import INGEST_TOKEN
 from examsync.adapters.inspera import simulator as inspera_sim
 from examsync.adapters.slack.simulator import webhook_url
+from examsync.api.spec import InstitutionSpec, parse_spec
+from examsync.credentials import StaticSecrets
 from examsync.domain.fs import encode_id
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
 from examsync.sandbox.server import Sandbox
-from examsync.secrets import StaticSecrets
 from examsync.sinks import build_sinks
-from examsync.spec import InstitutionSpec, parse_spec
 from examsync.state import InstitutionState
 
 OSLO = ZoneInfo("Europe/Oslo")

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from examsync import metrics
+from examsync.api.conditions import Condition, ConditionStatus, ConditionType
 from examsync.kube import restore
 
 
@@ -46,7 +47,8 @@ def test_series_follow_status_and_are_forgotten() -> None:
 
 def test_a_process_that_knows_the_institution_keeps_its_own_series() -> None:
     inst = f"obs/restore-{uuid.uuid4().hex[:6]}"
-    metrics.set_view(inst, [{"type": "Ready", "status": "True"}], suspended=False, interval_seconds=60)
+    ready = Condition(type=ConditionType.READY, status=ConditionStatus.TRUE)
+    metrics.set_view(inst, [ready], suspended=False, interval_seconds=60)
     assert not restore.from_status(inst, body(conditions=[{"type": "Ready", "status": "False"}]))
     assert metrics.sample_value("examsync_institution_condition",
                                 {"institution": inst, "type": "Ready", "status": "True"}) == 1.0

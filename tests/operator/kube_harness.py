@@ -66,6 +66,8 @@ class Emulator(k8s.KubernetesEmulator):
         # sees each status patch of an Institution as sent; returns an HTTP status to refuse it
         # with (a failed status write), or None to let it through
         self.status_hook: Callable[[Any], int | None] | None = None
+        # an HTTP status to refuse every read of a Secret with (RBAC taken away, say), or None
+        self.secret_read_refusal: int | None = None
         self._serial = asyncio.Lock()
         self._inflight: set[int] = set()
         self._versions = itertools.count(1000)
@@ -99,6 +101,9 @@ class Emulator(k8s.KubernetesEmulator):
             self._inflight.discard(id(request))
 
     async def _serve(self, request: rendering.Request) -> Any:
+        if request.resource == SECRETS and request.action == enums.action.FETCH and self.secret_read_refusal:
+            error = k8s.KubernetesError(status=self.secret_read_refusal, reason="Forbidden", message="injected")
+            return await self._render_error(error)
         if request.resource is None or request.action not in (enums.action.CREATE, enums.action.UPDATE):
             return await super()._handle(request)
         self.writes.append(

@@ -15,7 +15,7 @@ from typing import Any
 from kube_harness import NAMESPACE, Cluster, OperatorProcess, apply_all, runs, scrape_until, select, total, uio
 from prometheus_client.samples import Sample
 
-from examsync.kube.scheduler import parse_time
+from examsync.api.timestamps import parse_time
 from examsync.sandbox.server import Sandbox
 
 # what the contract names, and what the alerts and the dashboard read besides

@@ -185,3 +185,37 @@ async def test_the_stalled_condition_carries_the_upstream_message_masked_and_no_
     assert "inspera token: HTTP 401 Unauthorized: key of *** revoked" in stalled["message"]
     written = json.dumps([cluster.emulator.status("uio"), cluster.emulator.events("uio")], ensure_ascii=False)
     assert "kari@uio.no" not in written and "01019012345" not in written
+
+
+async def test_run_institution_reports_a_secret_store_that_refuses_or_breaks_and_never_raises(
+    cluster: Cluster, sandbox: Sandbox
+) -> None:
+    """What the Kubernetes API does while Secrets are read ends the run with its reason: a refusal
+    (401/403: Stalled), an error a later run may not meet (5xx), or a failure no rule foresaw (a
+    closed connection: InternalError). None of them escapes `run_institution`."""
+    from examsync.api.spec import parse_spec
+    from examsync.kube.api import KubeApi
+    from examsync.kube.secrets import KubeSecrets
+    from examsync.pipelines.runner import run_institution
+    from examsync.state import InstitutionState
+
+    inst, secrets = uio(sandbox)
+    await apply_all(cluster, inst, secrets)
+    spec = parse_spec(inst["spec"])
+    api = KubeApi.for_server(cluster.url)
+    try:
+        for refusal, stalled in ((403, True), (401, True), (503, False)):
+            cluster.emulator.secret_read_refusal = refusal
+            report, state = await run_institution("uio", "examsync", spec, KubeSecrets(api, "examsync"),
+                                                  InstitutionState())
+            assert (report.error_reason, report.stalled) == ("SecretUnreadable", stalled)
+            assert report.error == f"Secret could not be read: Secret 'uio-fs': HTTP {refusal}"
+            assert report.failed and state == InstitutionState()
+        cluster.emulator.secret_read_refusal = None
+        await api.close()  # the client is gone: its next request fails in the client itself
+        report, _ = await run_institution("uio", "examsync", spec, KubeSecrets(api, "examsync"), InstitutionState())
+        assert report.error_reason == "InternalError" and report.error is not None
+        assert report.error.startswith("internal error: ") and not report.stalled
+    finally:
+        await api.close()
+    assert sandbox.world("inspera").writes == {}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kube_harness import Cluster, OperatorFactory, apply_all, idle_after, uio, write_kubeconfig
 
-from examsync.kube.scheduler import parse_time
+from examsync.api.timestamps import parse_time
 from examsync.sandbox.server import Sandbox
 from examsync.sandbox.simulator import Faults
 

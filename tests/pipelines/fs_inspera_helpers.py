@@ -29,7 +29,7 @@ class Run:
 
     @property
     def counts(self) -> dict[str, int]:
-        return self.report.pipelines[PIPELINE].counts
+        return self.report.pipelines[PIPELINE].counts.model_dump()
 
     def record(self, fs_id: str) -> dict[str, Any]:
         found = [r for r in self.audit if r["vurdId"] == fs_id]

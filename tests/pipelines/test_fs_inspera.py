@@ -356,8 +356,8 @@ async def test_calls_per_new_assessment(sandbox: Sandbox) -> None:
 
 
 async def test_exam_date_window_handles_leap_day() -> None:
+    from examsync.api.spec import FsSpec, SecretRef
     from examsync.pipelines.fs_source import exam_date_window
-    from examsync.spec import FsSpec, SecretRef
 
     fs = FsSpec(baseUrl="https://fsws.usit.no", institutionNumber="185", startYear=2025,
                 credentialsSecretRef=SecretRef(name="x"))

@@ -89,7 +89,7 @@ async def test_a_lost_create_answer_converges_without_a_duplicate(institution: s
         await fleet.run()
         assert fleet.duplicates() == {}
         assert fleet.missing_or_stale() == {}
-        counts = first[institution].pipelines[PIPELINE].counts
+        counts = first[institution].pipelines[PIPELINE].counts.model_dump()
         assert counts["created"] + counts["failed"] > 0
 
 

@@ -17,10 +17,11 @@ from pathlib import Path
 from wf_helpers import FSWF, PP, run, write_calls, writes
 
 from examsync.adapters.wiseflow.simulator import Exchange, World
+from examsync.api.status import InstitutionStatus
+from examsync.commands.sync import sync_manifests
 from examsync.domain.wiseflow import LEGACY_PP_REFERENCE_PREFIX, FlowState, fs_reference, pp_reference
 from examsync.kube.status import progress_dict, read_progress
 from examsync.manifests import load_manifests
-from examsync.oneshot import sync_manifests
 from examsync.sandbox import seed_nowf
 from examsync.sandbox.seed_dk import CASES as DK_CASES
 from examsync.sandbox.seed_dk import PERIODS
@@ -53,7 +54,7 @@ def test_a_state_file_of_the_earlier_version_loads_and_is_written_back_the_same(
 
 def test_a_status_progress_of_the_earlier_version_loads_and_is_written_back_the_same() -> None:
     raw = json.loads(PROGRESS.read_text(encoding="utf-8"))
-    state = read_progress({"progress": raw})
+    state = read_progress(InstitutionStatus.load({"progress": raw}))
     assert state.pipeline(PP).digests == raw["pipelines"][PP]["digests"]  # not the empty fallback
     assert progress_dict(state) == raw
 
@@ -88,7 +89,7 @@ async def test_a_pending_create_of_the_earlier_version_is_adopted_by_creation_ti
     assert len(wf(sandbox).flows_titled(create.title)) == 1  # not created a second time
     assert StateFile.load(state_path).institutions["examsync/ntnu"].pipeline(FSWF).pending == {}
     [report] = result.reports
-    assert report.pipelines[FSWF].counts["created"] >= 1  # the adopted flow counts as created
+    assert report.pipelines[FSWF].counts.created >= 1  # the adopted flow counts as created
     creates = [json.loads(x.body)["title"] for x in wiseflow_contract if x.path == "/license/create/flow"]
     assert create.title not in creates
     adoption = [json.loads(x.body)["metadata"] for x in wiseflow_contract

@@ -28,7 +28,7 @@ class Run:
         return self.report.pipelines[name]
 
     def counts(self, name: str) -> dict[str, int]:
-        return self.report.pipelines[name].counts
+        return self.report.pipelines[name].counts.model_dump()
 
     def records(self, key: str) -> list[dict[str, Any]]:
         return [r for r in self.audit if r["key"] == key]

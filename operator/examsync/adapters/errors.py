@@ -3,12 +3,17 @@
 An error carries the system, the operation, the HTTP status (shown with its standard reason
 phrase), our own words, and what the upstream said as far as it may be repeated
 (`error_text.UpstreamText`): never a body. Render it for an item with `describe(masking)` so the
-names of the item's people are masked too.
+names of the item's people are masked too. Those that stop a run (wrong credentials, a host not
+allowed, a circuit open) are also `RunStoppingError`s, carrying their condition reason.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from examsync.adapters.error_text import MaskingContext, UpstreamText, standard_phrase
+from examsync.api.conditions import ConditionReason
+from examsync.errors import RunStoppingError
 
 
 class UpstreamError(Exception):
@@ -46,8 +51,14 @@ class UpstreamError(Exception):
         return self.describe()
 
 
-class AuthError(UpstreamError):
+class AuthError(UpstreamError, RunStoppingError):
     """401/403: credentials are wrong or missing. Retrying will not fix it (Stalled)."""
+
+    condition_reason: ClassVar[ConditionReason] = ConditionReason.UNAUTHORIZED
+
+    @property
+    def reason(self) -> ConditionReason:
+        return ConditionReason.FORBIDDEN if self.status == 403 else ConditionReason.UNAUTHORIZED
 
 
 class ClientError(UpstreamError):
@@ -58,14 +69,22 @@ class InvalidResponse(UpstreamError):
     """The system answered, but not in the contract's shape (or too large, or nested too deep)."""
 
 
-class CircuitOpen(UpstreamError):
+class CircuitOpen(UpstreamError, RunStoppingError):
     """The system kept failing in this run; it is not called again until the next run."""
 
+    condition_reason: ClassVar[ConditionReason] = ConditionReason.UPSTREAM_UNAVAILABLE
+    stalls: ClassVar[bool] = False
 
-class HostNotAllowed(UpstreamError):
+
+class HostNotAllowed(UpstreamError, RunStoppingError):
     """The operator's allowlist of upstream hosts does not include this host."""
 
+    condition_reason: ClassVar[ConditionReason] = ConditionReason.HOST_NOT_ALLOWED
 
-# Errors that stop a pipeline's run (the driver fails the remaining items): retrying the next
-# item cannot help when credentials are wrong, the host is not allowed or the system is down.
-FATAL_ERRORS = (AuthError, CircuitOpen, HostNotAllowed)
+
+def stop_reason(error: UpstreamError) -> tuple[ConditionReason, bool]:
+    """(reason, stalled) of a source or target that could not be used: the error's own when it
+    stops the run, else the system is unavailable for now."""
+    if isinstance(error, RunStoppingError):
+        return error.reason, error.stalled
+    return ConditionReason.UPSTREAM_UNAVAILABLE, False

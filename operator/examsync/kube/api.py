@@ -7,7 +7,6 @@ pod's service account in a cluster, else ``$KUBECONFIG`` (or ``~/.kube/config``)
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,8 @@ from kubernetes.aio import client as kclient
 from kubernetes.aio import config as kconfig
 from kubernetes.aio.client.exceptions import ApiException
 
-from examsync.secrets import OPAQUE, REFUSED_TYPES, Secret
-from examsync.spec import API_GROUP, API_VERSION, PLURAL
+from examsync.api.spec import API_GROUP, API_VERSION, PLURAL
+from examsync.credentials import OPAQUE, REFUSED_TYPES, Secret
 
 __all__ = ["ApiException", "KubeApi", "load_configuration"]
 
@@ -24,17 +23,18 @@ _SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount
 DEFAULT_NAMESPACE = "default"
 
 
-async def load_configuration() -> tuple[Any, str]:
+async def load_configuration(kubeconfig: str | None = None) -> tuple[Any, str]:
     """The client configuration and the default namespace: the pod's service account (and its
-    namespace) in a cluster, else $KUBECONFIG (or ~/.kube/config) and its current context's."""
+    namespace) in a cluster, else ``kubeconfig`` (settings.kubeconfig: $KUBECONFIG; unset:
+    ~/.kube/config) and its current context's."""
     configuration = kclient.Configuration()
     try:
         kconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except kconfig.ConfigException:
-        # read now, not when the client was imported: the environment may have changed since
-        path = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
         loader = await kconfig.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=path, client_configuration=configuration, persist_config=False
+            config_file=kubeconfig,  # None: the client's default ($KUBECONFIG as it started, ~/.kube/config)
+            client_configuration=configuration,
+            persist_config=False,
         )
         context = (loader.current_context or {}).get("context") or {}
         return configuration, str(context.get("namespace") or DEFAULT_NAMESPACE)
@@ -56,8 +56,8 @@ class KubeApi:
         self._custom = kclient.CustomObjectsApi(api_client)
 
     @classmethod
-    async def from_environment(cls) -> KubeApi:
-        configuration, _ = await load_configuration()
+    async def from_environment(cls, kubeconfig: str | None = None) -> KubeApi:
+        configuration, _ = await load_configuration(kubeconfig)
         return cls(kclient.ApiClient(configuration))
 
     @classmethod

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 
 import click
 
-from examsync.logs import LOG_LEVEL_ENV, LOG_LEVELS
-
-DEFAULT_PEERING = "examsync"
+from examsync.commands.options import from_settings, log_level_option
+from examsync.settings import Settings, env_name
 
 
 @click.command()
@@ -20,10 +20,9 @@ DEFAULT_PEERING = "examsync"
 @click.option(
     "--peering",
     "peering_name",
-    default=DEFAULT_PEERING,
-    show_default=True,
-    envvar="EXAMSYNC_PEERING",
-    help="kopf peering object: only the replica with the highest priority is active.",
+    default=from_settings(lambda s: s.peering),
+    show_default=str(Settings.model_fields["peering"].default),
+    help=f"kopf peering object: only the replica with the highest priority is active (env {env_name('peering')}).",
 )
 @click.option(
     "--priority",
@@ -32,14 +31,7 @@ DEFAULT_PEERING = "examsync"
     help="Priority of this replica in peering (default: a random one, so that of several replicas exactly "
     "one is active and the others take over when it is gone; equal priorities would all pause).",
 )
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    envvar=LOG_LEVEL_ENV,
-    type=click.Choice(LOG_LEVELS, case_sensitive=False),
-    help="Level of the JSON log lines on stderr (env EXAMSYNC_LOG_LEVEL; the chart's logLevel).",
-)
+@log_level_option("Level of the JSON log lines on stderr, the chart's logLevel")
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level (overrides --log-level).")
 @click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only (overrides --log-level).")
 @click.option("--metrics-port", type=int, default=9464, show_default=True, help="Serve /metrics on this port.")
@@ -59,24 +51,36 @@ def run(
     """Run the operator: reconcile every Institution on its schedule until SIGTERM."""
     import kopf
 
+    from examsync.commands.upstream import configure_allowed_hosts
     from examsync.hosts import ENV_VAR, InvalidEntry
     from examsync.kube import kopf_logs
+    from examsync.kube.api import KubeApi
     from examsync.kube.config import OperatorConfig
     from examsync.kube.main import build_registry
     from examsync.logs import setup_logging
-    from examsync.oneshot import configure_allowed_hosts
+    from examsync.settings import SettingsError
     from examsync.sinks import build_sinks
 
     try:
-        allowlist = configure_allowed_hosts()
+        settings = Settings.load(log_level=log_level, peering=peering_name)
+        allowlist = configure_allowed_hosts(settings=settings)
     except InvalidEntry as exc:
         raise click.UsageError(f"{ENV_VAR}: {exc}") from None
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
     kopf_logs.install(setup_logging("debug" if verbose else "warning" if quiet else log_level))
     logging.getLogger("examsync.operator").info(
         "upstream hosts allowed", extra={"allowedHosts": str(allowlist), "defaultList": allowlist.default})
     if not namespaces:
         clusterwide = True  # the chart's default (watchNamespaces: []) is every namespace
-    registry = build_registry(OperatorConfig(metrics_port=metrics_port, sinks=build_sinks))
+    config = OperatorConfig(
+        api_factory=functools.partial(KubeApi.from_environment, settings.kubeconfig),
+        metrics_port=metrics_port,
+        sinks=build_sinks,
+    )
+    if settings.pod_name:
+        config.instance = settings.pod_name
+    registry = build_registry(config)
     if priority is None:
         priority = secrets.randbelow(2**30) + 1
     kopf.run(

@@ -21,10 +21,12 @@ from kubernetes.aio import client as kclient
 from kubernetes.aio import watch as kwatch
 from kubernetes.aio.config import ConfigException
 
-from examsync.kube import conditions as c
+from examsync.api.conditions import Condition, ConditionReason, ConditionStatus, ConditionType, get_condition
+from examsync.api.spec import API_GROUP, API_VERSION, PLURAL, format_duration, parse_duration
+from examsync.api.status import InstitutionStatus
 from examsync.kube.api import ApiException, load_configuration
-from examsync.kube.run_requests import ECHO, REQUESTED_AT
-from examsync.spec import API_GROUP, API_VERSION, PLURAL, format_duration, parse_duration
+from examsync.kube.run_requests import REQUESTED_AT
+from examsync.settings import Settings, SettingsError
 
 EXIT_READY, EXIT_FAILED, EXIT_NOT_DONE = 0, 1, 2
 DEFAULT_TIMEOUT = "5m"
@@ -48,7 +50,9 @@ class Institutions:
     async def from_environment(cls) -> tuple[Institutions, str]:
         """A client logged in as `examsync run` would be, and that login's namespace."""
         try:
-            configuration, namespace = await load_configuration()
+            configuration, namespace = await load_configuration(Settings.load().kubeconfig)
+        except SettingsError as exc:
+            raise CommandError(str(exc)) from None
         except (ConfigException, OSError) as exc:
             raise CommandError(f"no cluster to talk to: {exc}") from None
         return cls(kclient.ApiClient(configuration)), namespace
@@ -131,30 +135,38 @@ def _suspended(obj: Mapping[str, Any]) -> bool:
     return (obj.get("spec") or {}).get("suspend") is True
 
 
+def _said(condition: Condition | None) -> str:
+    return f"({condition.reason}): {condition.message}" if condition is not None else "(no condition)"
+
+
 def outcome(obj: Mapping[str, Any], value: str) -> Outcome | None:
     """How the run requested with ``value`` ended, as far as ``obj`` shows; None: not yet."""
-    key = f"{(obj.get('metadata') or {}).get('namespace')}/{(obj.get('metadata') or {}).get('name')}"
+    meta = obj.get("metadata") or {}
+    key = f"{meta.get('namespace')}/{meta.get('name')}"
     if _suspended(obj):
         return Outcome(EXIT_NOT_DONE, f"{key} is suspended: no run (`examsync resume` first)")
-    status = obj.get("status") or {}
-    conditions = status.get("conditions") or []
-    stalled = c.get_condition(conditions, c.STALLED) or {}
-    generation = (obj.get("metadata") or {}).get("generation")
+    status = InstitutionStatus.load(obj.get("status"))
+    stalled = get_condition(status.conditions, ConditionType.STALLED)
+    stalled_now = stalled is not None and stalled.status is ConditionStatus.TRUE
     if (
-        stalled.get("status") == c.TRUE
-        and stalled.get("reason") == c.INVALID_SPEC
-        and stalled.get("observedGeneration") == generation
+        stalled_now
+        and stalled is not None
+        and stalled.reason is ConditionReason.INVALID_SPEC
+        and stalled.observedGeneration == meta.get("generation")
     ):
         # no run happens until the spec changes: waiting would only run into the timeout
-        return Outcome(EXIT_NOT_DONE, f"{key} Stalled ({c.INVALID_SPEC}): {stalled.get('message', '')}")
-    if status.get(ECHO) != value or c.is_true(conditions, c.RECONCILING):
+        return Outcome(EXIT_NOT_DONE, f"{key} Stalled {_said(stalled)}")
+    reconciling = get_condition(status.conditions, ConditionType.RECONCILING)
+    if status.lastHandledRequestedAt != value or (
+        reconciling is not None and reconciling.status is ConditionStatus.TRUE
+    ):
         return None
-    if stalled.get("status") == c.TRUE:
-        return Outcome(EXIT_NOT_DONE, f"{key} Stalled ({stalled.get('reason')}): {stalled.get('message', '')}")
-    ready = c.get_condition(conditions, c.READY) or {}
-    if ready.get("status") == c.TRUE:
-        return Outcome(EXIT_READY, f"{key} Ready: {ready.get('message', '')}")
-    return Outcome(EXIT_FAILED, f"{key} not Ready ({ready.get('reason')}): {ready.get('message', '')}")
+    if stalled_now:
+        return Outcome(EXIT_NOT_DONE, f"{key} Stalled {_said(stalled)}")
+    ready = get_condition(status.conditions, ConditionType.READY)
+    if ready is not None and ready.status is ConditionStatus.TRUE:
+        return Outcome(EXIT_READY, f"{key} Ready: {ready.message}")
+    return Outcome(EXIT_FAILED, f"{key} not Ready {_said(ready)}")
 
 
 def request_value(now: datetime) -> str:

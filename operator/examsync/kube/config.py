@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 from collections.abc import Awaitable, Callable
@@ -12,14 +11,6 @@ from datetime import datetime
 from examsync.kube.api import KubeApi
 from examsync.pipelines.base import utcnow
 from examsync.pipelines.runner import SinkFactory
-
-POD_NAME_ENV = "POD_NAME"
-
-
-def pod_name() -> str:
-    """This replica's name: the pod's (the chart passes it through the downward API), else the
-    host's, which in a pod is the pod's name too."""
-    return os.environ.get(POD_NAME_ENV) or socket.gethostname()
 
 
 @dataclass
@@ -36,7 +27,8 @@ class OperatorConfig:
     cancel_seconds: float = 5.0
     api_retry_seconds: float = 10.0  # wait after a failed status write before trying again
     metrics_port: int | None = None  # serve /metrics on this port at startup (None: not here)
-    instance: str = field(default_factory=pod_name)  # the events' reportingInstance
+    # the events' reportingInstance: the pod's name (settings.pod_name), else the host's
+    instance: str = field(default_factory=socket.gethostname)
 
 
 @dataclass

@@ -13,55 +13,52 @@ from collections.abc import Mapping
 from typing import Any
 
 from examsync import metrics
-from examsync.kube.scheduler import parse_time
-from examsync.spec import SpecError, parse_duration, parse_spec
+from examsync.api.spec import InstitutionSpec, PipelineName, SpecError, parse_duration, parse_spec
+from examsync.api.status import InstitutionStatus, PipelinesStatus
+from examsync.domain.outcomes import FsCounts
 
 log = logging.getLogger("examsync.operator")
 
-DEFAULT_INTERVAL = "6h"
+_DEFAULT_INTERVAL = str(InstitutionSpec.model_fields["interval"].default)
 
 
 def _interval_seconds(spec_raw: Mapping[str, Any]) -> float:
     try:
-        return parse_duration(str(spec_raw.get("interval") or DEFAULT_INTERVAL)).total_seconds()
+        return parse_duration(str(spec_raw.get("interval") or _DEFAULT_INTERVAL)).total_seconds()
     except ValueError:
         return 0.0
 
 
-def _pipelines(spec_raw: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
-    """The pipelines the spec enables (as a run would count them), else those status lists."""
+def _pipelines(spec_raw: Mapping[str, Any], counts: PipelinesStatus) -> list[PipelineName]:
+    """The pipelines the spec enables (as a run would count them), else those status has counters of."""
     try:
         return parse_spec(spec_raw).pipelines()
     except SpecError:
-        counts = status.get("pipelines")
-        return sorted(str(name) for name in counts) if isinstance(counts, Mapping) else []
+        return counts.ran()
 
 
-def _missing_responsible(status: Mapping[str, Any], pipeline: str) -> int:
-    counts = (status.get("pipelines") or {}).get(pipeline)
-    value = counts.get("missingResponsible") if isinstance(counts, Mapping) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+def _missing_responsible(counts: PipelinesStatus, pipeline: PipelineName) -> int:
+    of = counts.of(pipeline)
+    return of.missingResponsible if isinstance(of, FsCounts) else 0
 
 
 def from_status(institution: str, body: Mapping[str, Any]) -> bool:
     """Export ``institution``'s series from the object's status; False when this process already
     has them (its own are newer) or the status holds nothing yet."""
-    status = body.get("status")
-    if not isinstance(status, Mapping) or not status:
+    raw = body.get("status")
+    if not isinstance(raw, Mapping) or not raw or institution in metrics.institutions():
         return False
-    if institution in metrics.institutions():
-        return False
+    status = InstitutionStatus.load(raw)
     spec_raw = body.get("spec") or {}
-    conditions = [dict(c) for c in status.get("conditions") or [] if isinstance(c, Mapping)]
-    last_success = parse_time(status.get("lastSuccessTime"))
+    counts = status.pipelines or PipelinesStatus()
     try:
         metrics.restore(
             institution,
-            conditions=conditions,
+            conditions=status.conditions or [],
             suspended=spec_raw.get("suspend") is True,
             interval_seconds=_interval_seconds(spec_raw),
-            last_success=last_success.timestamp() if last_success is not None else None,
-            missing_responsible={p: _missing_responsible(status, p) for p in _pipelines(spec_raw, status)},
+            last_success=status.lastSuccessTime.timestamp() if status.lastSuccessTime is not None else None,
+            missing_responsible={str(p): _missing_responsible(counts, p) for p in _pipelines(spec_raw, counts)},
         )
     except Exception:  # best effort, as every metrics call: never in the way of a run
         log.exception("metrics not restored from status", extra={"institution": institution})

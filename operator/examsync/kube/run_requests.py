@@ -13,12 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from examsync.api.status import InstitutionStatus
+
 REQUESTED_AT = "examsync.io/requested-at"
 FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 # when both are new at once, our own is the value echoed (what `examsync reconcile --wait` waits for)
 ANNOTATIONS = (REQUESTED_AT, FLUX_REQUESTED_AT)
 
-ECHO = "lastHandledRequestedAt"
+ECHO = "lastHandledRequestedAt"  # the status fields (InstitutionStatus), as the API spells them
 HANDLED = "handledRequests"
 
 MAX_VALUE = 256  # an annotation value longer than this is no request (status stays small)
@@ -32,16 +34,15 @@ class RunRequests:
     pending: str | None = None  # the value to echo: a request not yet handled
 
 
-def _handled(status: Mapping[str, Any]) -> dict[str, str]:
-    recorded = status.get(HANDLED)
-    if isinstance(recorded, Mapping):
-        return {str(k): str(v) for k, v in recorded.items()}
+def _handled(status: InstitutionStatus) -> dict[str, str]:
+    if status.handledRequests is not None:
+        return dict(status.handledRequests)
     # status written before Flux's annotation was honoured: the echo is our annotation's value
-    echoed = status.get(ECHO)
-    return {REQUESTED_AT: echoed} if isinstance(echoed, str) else {}
+    echoed = status.lastHandledRequestedAt
+    return {REQUESTED_AT: echoed} if echoed is not None else {}
 
 
-def read(annotations: Mapping[str, Any] | None, status: Mapping[str, Any]) -> RunRequests:
+def read(annotations: Mapping[str, Any] | None, status: InstitutionStatus) -> RunRequests:
     values = {
         name: value
         for name in ANNOTATIONS
@@ -52,11 +53,9 @@ def read(annotations: Mapping[str, Any] | None, status: Mapping[str, Any]) -> Ru
     return RunRequests(values, pending)
 
 
-def record(status: dict[str, Any], requests: RunRequests) -> dict[str, Any]:
-    """The status after a run decided with ``requests``: every request it saw is handled."""
+def record(status: InstitutionStatus, requests: RunRequests) -> InstitutionStatus:
+    """The status after a run decided with ``requests``: every request it saw is handled (the
+    value echoed in ``lastHandledRequestedAt`` is ``requests.pending``, set with the run's outcome)."""
     if not requests.values:
         return status
-    out = {**status, HANDLED: dict(requests.values)}
-    if requests.pending is not None:
-        out[ECHO] = requests.pending
-    return out
+    return status.model_copy(update={"handledRequests": dict(requests.values)})

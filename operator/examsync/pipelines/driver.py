@@ -7,13 +7,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from examsync.adapters.error_text import MaskingContext
-from examsync.adapters.errors import FATAL_ERRORS, AuthError, HostNotAllowed, UpstreamError
+from examsync.adapters.errors import UpstreamError, stop_reason
 from examsync.audit import audit_record
-from examsync.domain.outcomes import Action, ItemResult, Reason
+from examsync.domain.outcomes import Action, ItemResult, PipelineCounts, Reason
+from examsync.errors import RunStoppingError
 from examsync.pipelines.base import Pipeline, RunContext
 from examsync.report import PipelineReport
+
+P = TypeVar("P")
 
 log = logging.getLogger("examsync.pipeline")
 
@@ -26,8 +30,9 @@ def _failed(pipeline: str, source_id: str, reason: Reason, message: str) -> Item
 
 
 async def run_pipeline(
-    pipeline: Pipeline,
+    pipeline: Pipeline[P],
     ctx: RunContext,
+    counts: PipelineCounts,
     *,
     concurrency: int = 8,
     progress: ProgressHook | None = None,
@@ -35,19 +40,18 @@ async def run_pipeline(
 ) -> PipelineReport:
     """Run one pipeline to the end and return its report; ctx.state holds the state after it."""
     started = time.monotonic()
-    report = PipelineReport(name=pipeline.name, counts=dict.fromkeys(pipeline.count_keys, 0), started=ctx.started)
-    fatal: tuple[UpstreamError, str] | None = None  # the run-stopping error, as rendered for its item
+    report = PipelineReport(name=pipeline.name, counts=counts, started=ctx.started)
+    # the run-stopping error, as rendered for its item, and its HTTP status
+    fatal: tuple[RunStoppingError, str, int | None] | None = None
     try:
         discovery = await pipeline.discover()
         report.listed = discovery.listed
         if discovery.error is not None:
-            report.fatal = str(discovery.error)
-            report.fatal_status = discovery.error.status
-            report.stalled = isinstance(discovery.error, AuthError | HostNotAllowed)
+            reason, stalled = stop_reason(discovery.error)
+            report.stop(str(discovery.error), reason, stalled=stalled, status=discovery.error.status)
             report.add_failure(pipeline.name, Reason.UPSTREAM_ERROR, str(discovery.error), ctx.now())
         ids = list(dict.fromkeys(discovery.ids))
-        discovered = len(ids) if discovery.discovered is None else discovery.discovered
-        report.counts[pipeline.discovered_key] = report.counts.get(pipeline.discovered_key, 0) + discovered
+        report.counts.add_discovered(len(ids) if discovery.discovered is None else discovery.discovered)
 
         queue: asyncio.Queue[str] = asyncio.Queue()
         for source_id in ids:
@@ -58,7 +62,7 @@ async def run_pipeline(
             nonlocal fatal
             if fatal is not None or (stop is not None and stop.is_set()):
                 # stop taking new items: they stay in the retry set for the next run
-                why = fatal[1] if fatal else "operator stopping"
+                why = fatal[1] if fatal is not None else "operator stopping"
                 return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, why)
             masking = MaskingContext()  # the item's people, added by the pipeline as it reads them
             try:
@@ -66,10 +70,12 @@ async def run_pipeline(
                 if plan.writes and not ctx.dry_run:
                     return await pipeline.apply(plan, masking)
                 return plan.outcome
-            except FATAL_ERRORS as exc:
+            except RunStoppingError as exc:
+                upstream = exc if isinstance(exc, UpstreamError) else None
+                text = upstream.describe(masking) if upstream is not None else str(exc)
                 if fatal is None:
-                    fatal = (exc, exc.describe(masking))
-                return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, exc.describe(masking))
+                    fatal = (exc, text, upstream.status if upstream is not None else None)
+                return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, text)
             except UpstreamError as exc:
                 return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, exc.describe(masking))
             except Exception as exc:
@@ -89,7 +95,7 @@ async def run_pipeline(
                 result = await handle(source_id)
                 report.add(result, ctx.now())
                 if ctx.dry_run:
-                    report.add_plan(pipeline.name, result)
+                    report.add_plan(result)
                 ctx.audit(audit_record(ctx, pipeline.name, result))
                 done += 1
                 if progress is not None:
@@ -98,11 +104,9 @@ async def run_pipeline(
         await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(ids))))))
     finally:
         await pipeline.aclose()
-    if fatal is not None:
-        error, text = fatal
-        report.fatal = text
-        report.fatal_status = error.status
-        report.stalled = report.stalled or isinstance(error, AuthError | HostNotAllowed)
+    if fatal is not None:  # the item's account of it wins over the listing's
+        error, text, status = fatal
+        report.stop(text, error.reason, stalled=error.stalled, status=status)
     # Failed ids are fetched again on later runs; a list failure keeps the watermark. DryRun
     # writes nothing, its progress included, so a later Apply run still sees every change.
     if not ctx.dry_run:

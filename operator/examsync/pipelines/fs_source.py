@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from examsync.adapters.error_text import MaskingContext
-from examsync.adapters.errors import FATAL_ERRORS, UpstreamError
+from examsync.adapters.errors import UpstreamError
 from examsync.adapters.fs.client import FsClient
+from examsync.api.spec import FsSpec, PipelineName
+from examsync.credentials import ResolvedSecrets
 from examsync.domain.fs import (
     Assessment,
     InvalidSourceData,
@@ -23,22 +26,23 @@ from examsync.domain.fs import (
     people_of,
 )
 from examsync.domain.outcomes import Action, ItemResult, Reason
+from examsync.errors import RunStoppingError
 from examsync.pipelines.base import Discovery, Plan, RunContext
-from examsync.secrets import ResolvedSecrets
-from examsync.spec import FsSpec
 
 log = logging.getLogger("examsync.fs")
+
+P = TypeVar("P")
 
 # Later runs ask FS for changes since the last run's start minus this overlap (clock skew, slow commits).
 WATERMARK_OVERLAP = timedelta(minutes=15)
 
 
-def item_key(pipeline: str, source_id: str) -> str:
+def item_key(pipeline: PipelineName, source_id: str) -> str:
     return f"{pipeline}:{source_id}"
 
 
 def finished(
-    pipeline: str,
+    pipeline: PipelineName,
     source_id: str,
     action: Action,
     reason: Reason | None = None,
@@ -81,15 +85,14 @@ def fs_credentials(ctx: RunContext, secrets: ResolvedSecrets) -> tuple[str, str]
     fs = ctx.spec.fs
     if fs is None:
         raise ValueError("spec.fs is required for an FS pipeline")
-    field_path = "spec.fs.credentialsSecretRef"
-    name = fs.credentialsSecretRef.name
-    return secrets.value(field_path, name, "username"), secrets.value(field_path, name, "password")
+    ref = fs.credentialsSecretRef
+    return secrets.value(ref, "username"), secrets.value(ref, "password")
 
 
 class FsSource:
     """FS for one pipeline run: `pipeline` names item keys, `exam_system` is INSPERA or WISEFLOW."""
 
-    def __init__(self, pipeline: str, exam_system: str, ctx: RunContext, client: FsClient) -> None:
+    def __init__(self, pipeline: PipelineName, exam_system: str, ctx: RunContext, client: FsClient) -> None:
         fs = ctx.spec.fs
         if fs is None:
             raise ValueError("spec.fs is required for an FS pipeline")
@@ -119,7 +122,7 @@ class FsSource:
         return Discovery(ids=ids, relist_watermark=cutoff + WATERMARK_OVERLAP)
 
     async def plan(self, source_id: str, masking: MaskingContext,
-                   plan_assessment: Callable[[Assessment], Awaitable[Plan]]) -> Plan:
+                   plan_assessment: Callable[[Assessment], Awaitable[Plan[P]]]) -> Plan[P]:
         """Fetch and check one assessment, then let the pipeline plan it. An upstream failure fails
         this item only (with its decoded id); run-stopping errors go on to the driver."""
         try:
@@ -127,7 +130,7 @@ class FsSource:
             if isinstance(fetched, ItemResult):
                 return Plan(outcome=fetched)
             return await plan_assessment(fetched)
-        except FATAL_ERRORS:
+        except RunStoppingError:
             raise
         except UpstreamError as exc:
             return Plan(outcome=finished(self.pipeline, source_id, Action.FAILED, Reason.UPSTREAM_ERROR,

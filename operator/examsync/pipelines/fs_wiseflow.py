@@ -21,12 +21,14 @@ import dataclasses
 from typing import ClassVar
 
 from examsync.adapters.error_text import MaskingContext
-from examsync.adapters.errors import FATAL_ERRORS, ClientError, UpstreamError
+from examsync.adapters.errors import ClientError, UpstreamError
 from examsync.adapters.fs.client import FsClient
 from examsync.adapters.wiseflow.client import WiseflowClient, client_for
 from examsync.adapters.wiseflow.models import CreatedAtFilter, FlowSearch, SearchMetadata
+from examsync.api.spec import FsFlowsSpec, PipelineName
+from examsync.credentials import ResolvedSecrets
 from examsync.domain.fs import Assessment
-from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
+from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason, WriteAction
 from examsync.domain.wiseflow import (
     ACTIVE_STATES,
     CREATE_FIELDS,
@@ -41,12 +43,10 @@ from examsync.domain.wiseflow import (
     pending_created_from,
     pending_matches,
 )
-from examsync.pipelines.base import FS_COUNT_KEYS, Discovery, Plan, RunContext
+from examsync.errors import RunStoppingError
+from examsync.pipelines.base import Discovery, Plan, RunContext
 from examsync.pipelines.fs_source import FsSource, finished, fs_credentials
 from examsync.pipelines.lookups import LookupCache
-from examsync.pipelines.runner import FACTORIES
-from examsync.secrets import ResolvedSecrets
-from examsync.spec import PIPELINE_FS_WISEFLOW, FsFlowsSpec
 from examsync.state import PendingCreate
 
 LINK_FIELD = "reference"  # the external source's field: what linking a found flow writes
@@ -63,9 +63,7 @@ class _Write:
 
 
 class FsWiseflowPipeline:
-    name: ClassVar[str] = PIPELINE_FS_WISEFLOW
-    count_keys: ClassVar[tuple[str, ...]] = FS_COUNT_KEYS
-    discovered_key: ClassVar[str] = "discovered"
+    name: ClassVar[PipelineName] = PipelineName.FS_WISEFLOW
 
     def __init__(self, ctx: RunContext, spec: FsFlowsSpec, fs: FsClient, wiseflow: WiseflowClient) -> None:
         self.ctx = ctx
@@ -75,7 +73,7 @@ class FsWiseflowPipeline:
         self.source = FsSource(self.name, "WISEFLOW", ctx, fs)
         # FEIDE id -> WISEflow userId (or None): one look-up per person per run
         self._users: LookupCache[str, int | None] = LookupCache(
-            lambda feide_id: wiseflow.find_user(spec.feideUserDataTypeId, feide_id), FATAL_ERRORS
+            lambda feide_id: wiseflow.find_user(spec.feideUserDataTypeId, feide_id)
         )
 
     async def discover(self) -> Discovery:
@@ -88,7 +86,7 @@ class FsWiseflowPipeline:
 
     # --- plan ----------------------------------------------------------------------------------
 
-    async def plan(self, source_id: str, masking: MaskingContext) -> Plan:
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan[_Write]:
         return await self.source.plan(source_id, masking, self._plan)
 
     def _result(
@@ -118,7 +116,7 @@ class FsWiseflowPipeline:
             responsibles_total=a.responsibles_listed if found is not None else None,
         )
 
-    async def _plan(self, a: Assessment) -> Plan:
+    async def _plan(self, a: Assessment) -> Plan[_Write]:
         desired = desired_flow(a)
         reference = fs_reference(a.id)
         found = await self.wf.search_flows(FlowSearch(metadata=SearchMetadata(externalSourceReference=reference)))
@@ -152,7 +150,7 @@ class FsWiseflowPipeline:
             if adopted:
                 flow = adopted[0]
                 fields = (LINK_FIELD, *metadata_diff(desired, flow), *dates_diff(desired, flow))
-                writes = (PlannedWrite("update", fields),)
+                writes = (PlannedWrite(WriteAction.UPDATE, fields),)
                 outcome = self._result(a, Action.CREATED, flow_id=flow.flow_id, writes=writes)
                 return Plan(
                     outcome=outcome,
@@ -161,28 +159,28 @@ class FsWiseflowPipeline:
                 )
         return await self._plan_create(a, desired)
 
-    def _plan_found(self, a: Assessment, desired: DesiredFlow, flow: FoundFlow) -> Plan:
+    def _plan_found(self, a: Assessment, desired: DesiredFlow, flow: FoundFlow) -> Plan[_Write]:
         flow_id = flow.flow_id
         if is_closed(flow.state):
             return Plan(outcome=self._result(a, Action.SKIPPED, Reason.FLOW_CLOSED, flow_id=flow_id))
         fields = (*metadata_diff(desired, flow), *dates_diff(desired, flow))
         if not fields:
             return Plan(outcome=self._result(a, Action.UNCHANGED, flow_id=flow_id))
-        writes = (PlannedWrite("update", fields),)
+        writes = (PlannedWrite(WriteAction.UPDATE, fields),)
         return Plan(
             outcome=self._result(a, Action.UPDATED, flow_id=flow_id, writes=writes),
             writes=writes,
             payload=_Write("update", a, desired, flow_id=flow_id, fields=fields),
         )
 
-    async def _plan_create(self, a: Assessment, desired: DesiredFlow) -> Plan:
+    async def _plan_create(self, a: Assessment, desired: DesiredFlow) -> Plan[_Write]:
         managers = await self._managers(a)
         reason = None
         if not managers:
             managers, reason = [self.spec.fallbackManagerUserId], Reason.MISSING_RESPONSIBLE
         found = 0 if reason else len(managers)
         fields = tuple(f for f in CREATE_FIELDS if f != "marking" or desired.marking is not None)
-        writes = (PlannedWrite("create", fields),)
+        writes = (PlannedWrite(WriteAction.CREATE, fields),)
         outcome = self._result(a, Action.CREATED, reason, writes=writes, found=found)
         return Plan(
             outcome=outcome, writes=writes, payload=_Write("create", a, desired, managers=tuple(managers))
@@ -208,8 +206,8 @@ class FsWiseflowPipeline:
 
     # --- apply ---------------------------------------------------------------------------------
 
-    async def apply(self, plan: Plan, masking: MaskingContext) -> ItemResult:
-        write: _Write = plan.payload
+    async def apply(self, plan: Plan[_Write], masking: MaskingContext) -> ItemResult:
+        write = plan.work()
         flow_id = write.flow_id
         try:
             if write.kind == "create":
@@ -220,7 +218,7 @@ class FsWiseflowPipeline:
                 if write.kind == "link":
                     await self._link(write.assessment.id, flow_id)
                 await self._update(flow_id, write)
-        except FATAL_ERRORS:
+        except RunStoppingError:
             raise
         except UpstreamError as exc:
             target = str(flow_id) if flow_id is not None else None
@@ -276,6 +274,3 @@ def build(ctx: RunContext, secrets: ResolvedSecrets) -> FsWiseflowPipeline:
     assert ctx.spec.fs is not None
     wf = client_for(wiseflow, secrets)
     return FsWiseflowPipeline(ctx, wiseflow.fsFlows, FsClient(ctx.spec.fs.baseUrl, username, password), wf)
-
-
-FACTORIES[PIPELINE_FS_WISEFLOW] = build

@@ -17,12 +17,14 @@ import dataclasses
 from typing import Any, ClassVar
 
 from examsync.adapters.error_text import MaskingContext
-from examsync.adapters.errors import FATAL_ERRORS, ClientError, UpstreamError
+from examsync.adapters.errors import ClientError, UpstreamError
 from examsync.adapters.praktikportalen.client import PraktikportalenClient
 from examsync.adapters.wiseflow.client import WiseflowClient, client_for
 from examsync.adapters.wiseflow.models import FlowSearch, SearchMetadata, UserWrite
+from examsync.api.spec import PipelineName, PraktikportalenSpec
 from examsync.audit import audit_record
-from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
+from examsync.credentials import ResolvedSecrets
+from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, PraktikportalenCounts, Reason, WriteAction
 from examsync.domain.wiseflow import (
     ACTIVE_STATES,
     ASSESSOR_FIELDS,
@@ -46,21 +48,11 @@ from examsync.domain.wiseflow import (
     user_body,
     user_key,
 )
+from examsync.errors import RunStoppingError
 from examsync.pipelines.base import Discovery, Plan, RunContext
 from examsync.pipelines.lookups import LookupCache
-from examsync.pipelines.runner import FACTORIES
 from examsync.pipelines.tasks import settle
-from examsync.secrets import ResolvedSecrets
-from examsync.spec import PIPELINE_PP_WISEFLOW, PraktikportalenSpec
 
-COUNT_KEYS = (
-    "flows",
-    "supervisorsCreated",
-    "supervisorsUpdated",
-    "assessorsAdded",
-    "assessorsRemoved",
-    "failed",
-)
 SOURCE_READS = 8  # source lists read at once during discovery
 
 
@@ -82,7 +74,7 @@ class _Supervisor:
     user_id: int | None  # found (or, after apply, written)
     body: dict[str, Any]
     digest: str
-    write: str | None = None  # "create" | "update" when this item sends the user
+    write: WriteAction | None = None  # when this item sends the user
     wait: bool = False  # another item of this run creates the user: take its userId
     add: bool = False  # not yet an assessor on the flow
     error: str | None = None
@@ -100,11 +92,7 @@ class _Work:
 
 
 class PraktikportalenWiseflowPipeline:
-    name: ClassVar[str] = PIPELINE_PP_WISEFLOW
-    count_keys: ClassVar[tuple[str, ...]] = COUNT_KEYS
-    # The driver adds one per item to this counter; items after the first of a flow take theirs
-    # back (extra_counts), so `flows` counts flows, not (flow, period) items.
-    discovered_key: ClassVar[str] = "flows"
+    name: ClassVar[PipelineName] = PipelineName.PRAKTIKPORTALEN_WISEFLOW
 
     def __init__(
         self,
@@ -124,7 +112,7 @@ class PraktikportalenWiseflowPipeline:
         # praktikportal-ID -> WISEflow userId (or None): one look-up per supervisor per run, kept in
         # memory only (the durable state holds hashed keys)
         self._lookups: LookupCache[str, int | None] = LookupCache(
-            lambda pid: wiseflow.find_user(spec.userDataTypeId, pid), FATAL_ERRORS
+            lambda pid: wiseflow.find_user(spec.userDataTypeId, pid)
         )
         # hashed user key -> the userId once written: the one item that writes a user claims it,
         # so a supervisor in two periods is written once and counted once
@@ -214,7 +202,7 @@ class PraktikportalenWiseflowPipeline:
     def _key(self, source_id: str) -> str:
         return f"{self.name}:{source_id}"
 
-    async def plan(self, source_id: str, masking: MaskingContext) -> Plan:
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan[_Work]:
         source = self._sources.get(source_id)
         if source is None:
             return Plan(
@@ -224,7 +212,7 @@ class PraktikportalenWiseflowPipeline:
             )
         try:
             return await self._plan(source_id, source, masking)
-        except FATAL_ERRORS:
+        except RunStoppingError:
             raise
         except UpstreamError as exc:
             return Plan(
@@ -233,7 +221,7 @@ class PraktikportalenWiseflowPipeline:
                 )
             )
 
-    async def _plan(self, source_id: str, source: _Source, masking: MaskingContext) -> Plan:
+    async def _plan(self, source_id: str, source: _Source, masking: MaskingContext) -> Plan[_Work]:
         period = await self.pp.period(self.spec.praktikportalId, source.period)
         if period is None:
             work = _Work(source, [], [], [], 0, unknown_period=True, masking=masking)
@@ -242,7 +230,7 @@ class PraktikportalenWiseflowPipeline:
             writes: tuple[PlannedWrite, ...] = (
                 ()
                 if source_told(source.source_state, ok=False)
-                else (PlannedWrite("update", SOURCE_SYNC_FIELDS),)
+                else (PlannedWrite(WriteAction.UPDATE, SOURCE_SYNC_FIELDS),)
             )
             outcome = dataclasses.replace(outcome, writes=writes)
             return Plan(outcome=outcome, writes=writes, payload=work)
@@ -292,7 +280,7 @@ class PraktikportalenWiseflowPipeline:
                 if key in self._claims:
                     entry.wait = entry.user_id is None
                 else:
-                    entry.write = "create" if entry.user_id is None else "update"
+                    entry.write = WriteAction.CREATE if entry.user_id is None else WriteAction.UPDATE
                     self._claims[key] = _quiet_future()
             entry.add = entry.user_id is None or entry.user_id not in present
             supervisors.append(entry)
@@ -305,7 +293,7 @@ class PraktikportalenWiseflowPipeline:
         writes = self._writes(work)
         # the outcome goes to the source when something was written or it changed since last told
         if writes or not source_told(source.source_state, ok=not problems):
-            writes = (*writes, PlannedWrite("update", SOURCE_SYNC_FIELDS))
+            writes = (*writes, PlannedWrite(WriteAction.UPDATE, SOURCE_SYNC_FIELDS))
         outcome = self._outcome(source_id, work, writes)
         if self.ctx.dry_run or not writes:
             self._audit_supervisors(source_id, work)
@@ -314,9 +302,9 @@ class PraktikportalenWiseflowPipeline:
     @staticmethod
     def _writes(work: _Work) -> tuple[PlannedWrite, ...]:
         writes = [PlannedWrite(s.write, USER_FIELDS) for s in work.supervisors if s.write is not None]
-        writes += [PlannedWrite("create", ASSESSOR_FIELDS) for s in work.supervisors if s.add]
+        writes += [PlannedWrite(WriteAction.CREATE, ASSESSOR_FIELDS) for s in work.supervisors if s.add]
         if work.removals:
-            writes.append(PlannedWrite("update", ("assessors",)))
+            writes.append(PlannedWrite(WriteAction.UPDATE, ("assessors",)))
         return tuple(writes)
 
     def _result(
@@ -327,7 +315,7 @@ class PraktikportalenWiseflowPipeline:
         reason: Reason | None = None,
         message: str = "",
         *,
-        extra: dict[str, int] | None = None,
+        counts: PraktikportalenCounts | None = None,
     ) -> ItemResult:
         return ItemResult(
             key=self._key(source_id),
@@ -337,7 +325,7 @@ class PraktikportalenWiseflowPipeline:
             message=message,
             target_id=str(source.flow_id) if source else None,
             title=source.flow_title if source else None,
-            extra_counts=dict(extra or {}),
+            counts=counts,
         )
 
     def _outcome(self, source_id: str, work: _Work, writes: tuple[PlannedWrite, ...]) -> ItemResult:
@@ -345,24 +333,24 @@ class PraktikportalenWiseflowPipeline:
         failed = [why for _, why in work.problems] + [
             f"supervisor {s.position} of {work.total}: {s.error}" for s in sups if s.error
         ]
-        extra = {
-            "supervisorsCreated": sum(1 for s in sups if s.write == "create" and not s.error),
-            "supervisorsUpdated": sum(1 for s in sups if s.write == "update" and not s.error),
-            "assessorsAdded": sum(1 for s in sups if s.add and not s.error),
-            "assessorsRemoved": len(work.removals),
-        }
+        counts = PraktikportalenCounts(
+            supervisorsCreated=sum(1 for s in sups if s.write is WriteAction.CREATE and not s.error),
+            supervisorsUpdated=sum(1 for s in sups if s.write is WriteAction.UPDATE and not s.error),
+            assessorsAdded=sum(1 for s in sups if s.add and not s.error),
+            assessorsRemoved=len(work.removals),
+        )
         if failed:
             # the driver counts the failed item once; each further failed supervisor counts too
-            extra["failed"] = len(failed) - 1
+            counts.failed = len(failed) - 1
             reason = Reason.INVALID_SOURCE_DATA if work.problems else Reason.UPSTREAM_ERROR
             message = "; ".join(failed)
             if len(message) > 280:
                 message = f"{len(failed)} of {work.total} supervisors failed: {failed[0]}"
-            result = self._result(source_id, work.source, Action.FAILED, reason, message, extra=extra)
-        elif any(extra.values()):
-            result = self._result(source_id, work.source, Action.UPDATED, extra=extra)
+            result = self._result(source_id, work.source, Action.FAILED, reason, message, counts=counts)
+        elif any(counts.model_dump().values()):
+            result = self._result(source_id, work.source, Action.UPDATED, counts=counts)
         else:
-            result = self._result(source_id, work.source, Action.UNCHANGED, extra=extra)
+            result = self._result(source_id, work.source, Action.UNCHANGED, counts=counts)
         return dataclasses.replace(result, writes=writes)
 
     def _audit_supervisors(self, source_id: str, work: _Work) -> None:
@@ -383,8 +371,8 @@ class PraktikportalenWiseflowPipeline:
 
     # --- apply ---------------------------------------------------------------------------------
 
-    async def apply(self, plan: Plan, masking: MaskingContext) -> ItemResult:
-        work: _Work = plan.payload
+    async def apply(self, plan: Plan[_Work], masking: MaskingContext) -> ItemResult:
+        work = plan.work()
         source = work.source
         source_id = f"{source.flow_id}:{source.period}"
         try:
@@ -395,7 +383,7 @@ class PraktikportalenWiseflowPipeline:
             await self.wf.report_sync(source.flow_id, source.reference, outcome.action is not Action.FAILED)
         except UpstreamError as exc:
             self._release(work, exc)
-            if isinstance(exc, FATAL_ERRORS):
+            if isinstance(exc, RunStoppingError):
                 raise
             self._audit_supervisors(source_id, work)
             # what was written before the failure still counts
@@ -423,14 +411,14 @@ class PraktikportalenWiseflowPipeline:
                 claim = self._claims[entry.key]
                 try:
                     user_id, created = await self.wf.upsert_user(UserWrite.model_validate(entry.body))
-                except FATAL_ERRORS:
+                except RunStoppingError:
                     raise
                 except UpstreamError as exc:
                     entry.error = exc.describe(work.masking)
                     claim.set_exception(exc)
                     continue
                 entry.user_id = user_id
-                entry.write = "create" if created else "update"
+                entry.write = WriteAction.CREATE if created else WriteAction.UPDATE
                 self.ctx.state.digests[entry.key] = entry.digest
                 claim.set_result(user_id)
             elif entry.wait:
@@ -455,7 +443,7 @@ class PraktikportalenWiseflowPipeline:
             await self.ctx.save()
             try:
                 await self.wf.add_assessor(flow_id, entry.user_id, self.spec.externalAssessorTypeId)
-            except FATAL_ERRORS:
+            except RunStoppingError:
                 raise
             except ClientError as exc:
                 # refused: the spec defines no answer for a user who is an assessor already, so
@@ -478,7 +466,7 @@ class PraktikportalenWiseflowPipeline:
     async def _is_assessor(self, flow_id: int, user_id: int) -> bool:
         try:
             return any(a.user_id == user_id for a in await self.wf.assessors(flow_id))
-        except FATAL_ERRORS:
+        except RunStoppingError:
             raise
         except UpstreamError:
             return False
@@ -499,9 +487,9 @@ def _supervisor_action(entry: _Supervisor) -> Action:
     """created: this item created the user; updated: the user or the flow's assessors changed."""
     if entry.error:
         return Action.FAILED
-    if entry.write == "create":
+    if entry.write is WriteAction.CREATE:
         return Action.CREATED
-    if entry.write == "update" or entry.add:
+    if entry.write is WriteAction.UPDATE or entry.add:
         return Action.UPDATED
     return Action.UNCHANGED
 
@@ -525,17 +513,10 @@ def build(ctx: RunContext, secrets: ResolvedSecrets) -> PraktikportalenWiseflowP
         raise ValueError("spec.wiseflow.praktikportalen is required for praktikportalen-wiseflow")
     spec = wiseflow.praktikportalen
     # every Secret value is read before any client opens, so a missing key leaks nothing
-    api_key = secrets.value(
-        "spec.wiseflow.praktikportalen.credentialsSecretRef", spec.credentialsSecretRef.name, "apiKey"
-    )
+    api_key = secrets.value(spec.credentialsSecretRef, "apiKey")
     # the state's HMAC key: a per-Institution secret the run holds anyway
-    state_secret = secrets.value(
-        "spec.wiseflow.credentialsSecretRef", wiseflow.credentialsSecretRef.name, "clientSecret"
-    ).encode("utf-8")
+    state_secret = secrets.value(wiseflow.credentialsSecretRef, "clientSecret").encode("utf-8")
     wf = client_for(wiseflow, secrets)
     return PraktikportalenWiseflowPipeline(
         ctx, spec, wf, PraktikportalenClient(spec.baseUrl, api_key), state_secret
     )
-
-
-FACTORIES[PIPELINE_PP_WISEFLOW] = build

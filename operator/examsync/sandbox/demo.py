@@ -16,9 +16,11 @@ import yaml
 from rich.console import Console
 
 from examsync.adapters.wiseflow import simulator as wf_sim
+from examsync.commands.sync import render_text, sync_manifests
+from examsync.commands.upstream import configure_allowed_hosts
+from examsync.domain.outcomes import Action
 from examsync.logs import setup_logging
 from examsync.manifests import load_manifests
-from examsync.oneshot import configure_allowed_hosts, render_text, sync_manifests
 from examsync.sandbox.server import Sandbox
 
 DEMO_DIR = Path(".demo")
@@ -69,7 +71,7 @@ async def demo(log_path: Path) -> int:
         console.print("\n[bold]Second run[/bold] (nothing changed in FS: no writes):")
         render_text(second, sys.stdout)
         writes = sum(
-            r.actions.get("created", 0) + r.actions.get("updated", 0)
+            r.actions[Action.CREATED] + r.actions[Action.UPDATED]
             for rep in second.reports for r in rep.pipelines.values()
         )
         console.print(f"\nWrites in the second run: {writes}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from examsync.spec import API_GROUP, API_VERSION, KIND
+from examsync.api.spec import API_GROUP, API_VERSION, KIND
 
 
 def institution(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,8 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+from examsync.credentials import decode_secret
 from examsync.sandbox.simulator import Faults, SimServer
-from examsync.secrets import decode_secret
 
 SYSTEMS = ("fs", "inspera", "wiseflow", "praktikportalen", "slack", "humio")
 SEED_MODULES = ("examsync.sandbox.seed_no", "examsync.sandbox.seed_nowf", "examsync.sandbox.seed_dk")

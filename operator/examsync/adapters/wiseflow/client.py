@@ -43,9 +43,9 @@ from examsync.adapters.wiseflow.models import (
     UserWrite,
     WrittenUser,
 )
+from examsync.api.spec import WiseflowSpec
+from examsync.credentials import ResolvedSecrets
 from examsync.domain.wiseflow import Assessor, FlowSource, FoundFlow, Window
-from examsync.secrets import ResolvedSecrets
-from examsync.spec import WiseflowSpec
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -331,7 +331,6 @@ def _parsed(model: type[M], response: httpx.Response, operation: str) -> M:
 
 def client_for(spec: WiseflowSpec, secrets: ResolvedSecrets) -> WiseflowClient:
     """The Institution's WISEflow client; raises SecretMissing naming the key (before any connection)."""
-    field_path, name = "spec.wiseflow.credentialsSecretRef", spec.credentialsSecretRef.name
-    client_id = secrets.value(field_path, name, "clientId")
-    client_secret = secrets.value(field_path, name, "clientSecret")
+    client_id = secrets.value(spec.credentialsSecretRef, "clientId")
+    client_secret = secrets.value(spec.credentialsSecretRef, "clientSecret")
     return WiseflowClient(spec.baseUrl, client_id, client_secret)

@@ -7,8 +7,9 @@ from typing import Any
 
 import kopf
 
+from examsync import metrics
 from examsync.kube.config import Shared
-from examsync.kube.reconciler import call_metrics
+from examsync.kube.reconciler import observe
 
 FINALIZER = "examsync.io/finalizer"
 COMPONENT = "examsync"  # events are reported by this component ("From" in `kubectl describe`)
@@ -29,7 +30,7 @@ async def startup(shared: Shared, settings: kopf.OperatorSettings, **_: Any) -> 
     if shared.api is None:
         shared.api = await shared.config.api_factory()
     if shared.config.metrics_port is not None:
-        call_metrics("serve", shared.config.metrics_port)
+        observe(metrics.serve, shared.config.metrics_port)
 
 
 async def cleanup(shared: Shared, **_: Any) -> None:

@@ -7,12 +7,18 @@ manifests with them, so a field exists in exactly one place.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
+from examsync.api.conditions import ConditionReason
+from examsync.api.fields import SecretKeys, UrlField, marker, walk
+from examsync.errors import RunStoppingError
 from examsync.hosts import is_loopback
 
 API_GROUP = "examsync.io"
@@ -87,14 +93,36 @@ URL_PATTERN = r"^https?://"
 CRD_URL_PATTERN = r"^https?://[^/?#@\\\s]+(/[^?#\\\s]*)?$"
 Url = Annotated[
     str,
+    UrlField(),
     AfterValidator(check_url),
     Field(pattern=URL_PATTERN, max_length=2048, json_schema_extra={"pattern": CRD_URL_PATTERN}),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
 
 
+class PipelineName(StrEnum):
+    """The pipelines, in run order."""
+
+    FS_INSPERA = "fs-inspera"
+    FS_WISEFLOW = "fs-wiseflow"
+    PRAKTIKPORTALEN_WISEFLOW = "praktikportalen-wiseflow"
+
+
+FS_PIPELINES = frozenset({PipelineName.FS_INSPERA, PipelineName.FS_WISEFLOW})
+
+
+class Mode(StrEnum):
+    APPLY = "Apply"
+    DRY_RUN = "DryRun"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    def secret_in_use(self, field: str, pipelines: Collection[PipelineName]) -> bool:
+        """Whether the run needs the Secret this model's ``field`` references, when these
+        pipelines are enabled (a part no enabled pipeline uses needs none of its Secrets)."""
+        return True
 
 
 class SecretRef(_Model):
@@ -116,14 +144,21 @@ class FsSpec(_Model):
         max_length=500,
         description="Stedkode filter, exact match (no hierarchy); empty means the whole institution.",
     )
-    credentialsSecretRef: SecretRef = Field(description="Secret with keys username and password (HTTP Basic).")
+    credentialsSecretRef: Annotated[SecretRef, SecretKeys("username", "password")] = Field(
+        description="Secret with keys username and password (HTTP Basic)."
+    )
+
+    def secret_in_use(self, field: str, pipelines: Collection[PipelineName]) -> bool:
+        return not FS_PIPELINES.isdisjoint(pipelines)
 
 
 class GatewaySpec(_Model):
     """Route Inspera calls through the Gravitee gateway (IntArk) instead of calling Inspera directly."""
 
     baseUrl: Url = Field(description="Gateway base URL for Inspera.")
-    apiKeySecretRef: SecretRef = Field(description="Secret with key apiKey (sent as X-Gravitee-Api-Key).")
+    apiKeySecretRef: Annotated[SecretRef, SecretKeys("apiKey")] = Field(
+        description="Secret with key apiKey (sent as X-Gravitee-Api-Key)."
+    )
 
 
 class InsperaSpec(_Model):
@@ -134,11 +169,16 @@ class InsperaSpec(_Model):
     clientId: str | None = Field(
         default=None, max_length=253, description="Inspera client id, usually the instance host name."
     )
-    credentialsSecretRef: SecretRef | None = Field(
+    credentialsSecretRef: Annotated[SecretRef | None, SecretKeys("apiKey")] = Field(
         default=None, description="Secret with key apiKey (direct route)."
     )
     gateway: GatewaySpec | None = Field(default=None, description="Optional route through Gravitee.")
     concurrency: int = Field(default=8, ge=1, le=64, description="Items handled at once in this pipeline.")
+
+    def secret_in_use(self, field: str, pipelines: Collection[PipelineName]) -> bool:
+        # through the gateway, the direct route's Secret is not used
+        direct_only = field == "credentialsSecretRef" and self.gateway is not None
+        return PipelineName.FS_INSPERA in pipelines and not direct_only
 
     @model_validator(mode="after")
     def _route(self) -> InsperaSpec:
@@ -164,10 +204,13 @@ class PraktikportalenSpec(_Model):
     enabled: bool = Field(default=False, description="Run the praktikportalen-wiseflow pipeline.")
     baseUrl: Url = Field(description="Praktikportalen API base URL.")
     praktikportalId: str = Field(min_length=1, max_length=64, description="The licence's Praktikportal-ID.")
-    credentialsSecretRef: SecretRef = Field(description="Secret with key apiKey.")
+    credentialsSecretRef: Annotated[SecretRef, SecretKeys("apiKey")] = Field(description="Secret with key apiKey.")
     userDataTypeId: int = Field(ge=1, description="WISEflow user data type holding the praktikportal-ID.")
     externalAssessorTypeId: int = Field(ge=1, description="WISEflow assessor type for external assessors.")
     externalAssessorRoleId: int = Field(ge=1, description="WISEflow role given to imported supervisors.")
+
+    def secret_in_use(self, field: str, pipelines: Collection[PipelineName]) -> bool:
+        return PipelineName.PRAKTIKPORTALEN_WISEFLOW in pipelines
 
 
 class WiseflowSpec(_Model):
@@ -175,18 +218,25 @@ class WiseflowSpec(_Model):
 
     enabled: bool = Field(default=False, description="Use WISEflow at all.")
     baseUrl: Url = Field(description="WISEflow API base URL, e.g. https://europe-api.wiseflow.net/v1.")
-    credentialsSecretRef: SecretRef = Field(description="Secret with keys clientId and clientSecret.")
+    credentialsSecretRef: Annotated[SecretRef, SecretKeys("clientId", "clientSecret")] = Field(
+        description="Secret with keys clientId and clientSecret."
+    )
     fsFlows: FsFlowsSpec | None = Field(default=None, description="FS assessments to flows.")
     praktikportalen: PraktikportalenSpec | None = Field(
         default=None, description="Praktikportalen supervisors to external assessors."
     )
     concurrency: int = Field(default=8, ge=1, le=64, description="Items handled at once per pipeline.")
 
+    def secret_in_use(self, field: str, pipelines: Collection[PipelineName]) -> bool:
+        return not {PipelineName.FS_WISEFLOW, PipelineName.PRAKTIKPORTALEN_WISEFLOW}.isdisjoint(pipelines)
+
 
 class SlackSpec(_Model):
     """Slack incoming webhook: one message per run with notifiable items."""
 
-    webhookSecretRef: SecretRef = Field(description="Secret with key url (the webhook URL).")
+    webhookSecretRef: Annotated[SecretRef, SecretKeys("url", url_key="url")] = Field(
+        description="Secret with key url (the webhook URL)."
+    )
     suppressReasons: list[Annotated[str, Field(pattern=r"^[A-Z][A-Za-z]+$")]] = Field(
         default_factory=list, max_length=50, description="Reason codes that never notify."
     )
@@ -200,16 +250,14 @@ class HumioSpec(_Model):
     """Humio/LogScale repository that receives the audit records."""
 
     url: Url = Field(description="Humio/LogScale base URL.")
-    tokenSecretRef: SecretRef = Field(description="Secret with key token (ingest token).")
+    tokenSecretRef: Annotated[SecretRef, SecretKeys("token")] = Field(
+        description="Secret with key token (ingest token)."
+    )
 
 
 class AuditSpec(_Model):
     humio: HumioSpec | None = Field(default=None, description="Send audit records to Humio/LogScale.")
 
-
-PIPELINE_FS_INSPERA = "fs-inspera"
-PIPELINE_FS_WISEFLOW = "fs-wiseflow"
-PIPELINE_PP_WISEFLOW = "praktikportalen-wiseflow"
 
 _CEL_RULES: list[JsonValue] = [
     {
@@ -236,8 +284,8 @@ class InstitutionSpec(_Model):
         min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$", description="Short name (orgId in audit records)."
     )
     suspend: bool = Field(default=False, description="Stop runs; status says so; nothing else changes.")
-    mode: Literal["Apply", "DryRun"] = Field(
-        default="Apply", description="Apply writes; DryRun reads everything and reports what would change."
+    mode: Mode = Field(
+        default=Mode.APPLY, description="Apply writes; DryRun reads everything and reports what would change."
     )
     interval: Duration = Field(default="6h", description="Time between runs (Go-style duration, at least 1m).")
     lookback: Duration = Field(default="72h", description="FS change window on the first run.")
@@ -253,23 +301,23 @@ class InstitutionSpec(_Model):
             raise ValueError(
                 "at least one pipeline must be enabled (inspera, wiseflow.fsFlows or wiseflow.praktikportalen)"
             )
-        if self.fs is None and (PIPELINE_FS_INSPERA in self.pipelines() or PIPELINE_FS_WISEFLOW in self.pipelines()):
+        if self.fs is None and not FS_PIPELINES.isdisjoint(self.pipelines()):
             raise ValueError("fs is required when an enabled pipeline reads FS (inspera or wiseflow.fsFlows)")
         if self.interval_delta < timedelta(minutes=1):
             raise ValueError("interval must be at least 1m")
         return self
 
-    def pipelines(self) -> list[str]:
-        """Names of the enabled pipelines, in run order."""
-        names: list[str] = []
+    def pipelines(self) -> list[PipelineName]:
+        """The enabled pipelines, in run order."""
+        names: list[PipelineName] = []
         if self.inspera is not None and self.inspera.enabled:
-            names.append(PIPELINE_FS_INSPERA)
+            names.append(PipelineName.FS_INSPERA)
         wf = self.wiseflow
         if wf is not None and wf.enabled:
             if wf.fsFlows is not None and wf.fsFlows.enabled:
-                names.append(PIPELINE_FS_WISEFLOW)
+                names.append(PipelineName.FS_WISEFLOW)
             if wf.praktikportalen is not None and wf.praktikportalen.enabled:
-                names.append(PIPELINE_PP_WISEFLOW)
+                names.append(PipelineName.PRAKTIKPORTALEN_WISEFLOW)
         return names
 
     @property
@@ -282,53 +330,38 @@ class InstitutionSpec(_Model):
 
     def urls(self) -> list[tuple[str, str]]:
         """Every (spec path, URL) the spec holds, enabled or not: each must name an allowed host."""
-        found: list[tuple[str, str]] = []
-        if self.fs is not None:
-            found.append(("spec.fs.baseUrl", self.fs.baseUrl))
-        if self.inspera is not None:
-            if self.inspera.baseUrl is not None:
-                found.append(("spec.inspera.baseUrl", self.inspera.baseUrl))
-            if self.inspera.gateway is not None:
-                found.append(("spec.inspera.gateway.baseUrl", self.inspera.gateway.baseUrl))
-        if self.wiseflow is not None:
-            found.append(("spec.wiseflow.baseUrl", self.wiseflow.baseUrl))
-            if self.wiseflow.praktikportalen is not None:
-                found.append(("spec.wiseflow.praktikportalen.baseUrl", self.wiseflow.praktikportalen.baseUrl))
-        if self.audit is not None and self.audit.humio is not None:
-            found.append(("spec.audit.humio.url", self.audit.humio.url))
-        return found
+        return [(path, value) for path, info, value, _ in walk(self, SPEC) if marker(info, UrlField) and value]
+
+    def secret_refs(self) -> list[SecretUse]:
+        """Every Secret reference the enabled parts need, with the keys its Secret must hold."""
+        pipelines = self.pipelines()
+
+        def needed(owner: BaseModel, name: str) -> bool:
+            return not isinstance(owner, _Model) or owner.secret_in_use(name, pipelines)
+
+        return [
+            SecretUse(path, value, keys.required, keys.url_key)
+            for path, info, value, _ in walk(self, SPEC, needed)
+            if isinstance(value, SecretRef) and (keys := marker(info, SecretKeys)) is not None
+        ]
 
     def secret_urls(self) -> list[tuple[str, str, str]]:
         """Every (spec path, Secret name, key) whose value is a URL to call (the Slack webhook)."""
-        if self.notifications is not None and self.notifications.slack is not None:
-            return [("spec.notifications.slack.webhookSecretRef", self.notifications.slack.webhookSecretRef.name,
-                     "url")]
-        return []
+        return [(u.path, u.ref.name, u.url_key) for u in self.secret_refs() if u.url_key is not None]
 
-    def secret_refs(self) -> list[tuple[str, str]]:
-        """Every (spec path, Secret name) the enabled parts need."""
-        refs: list[tuple[str, str]] = []
-        pipelines = self.pipelines()
-        if self.fs is not None and (PIPELINE_FS_INSPERA in pipelines or PIPELINE_FS_WISEFLOW in pipelines):
-            refs.append(("spec.fs.credentialsSecretRef", self.fs.credentialsSecretRef.name))
-        if self.inspera is not None and PIPELINE_FS_INSPERA in pipelines:
-            if self.inspera.gateway is not None:
-                refs.append(("spec.inspera.gateway.apiKeySecretRef", self.inspera.gateway.apiKeySecretRef.name))
-            elif self.inspera.credentialsSecretRef is not None:
-                refs.append(("spec.inspera.credentialsSecretRef", self.inspera.credentialsSecretRef.name))
-        if self.wiseflow is not None and (PIPELINE_FS_WISEFLOW in pipelines or PIPELINE_PP_WISEFLOW in pipelines):
-            refs.append(("spec.wiseflow.credentialsSecretRef", self.wiseflow.credentialsSecretRef.name))
-            if self.wiseflow.praktikportalen is not None and PIPELINE_PP_WISEFLOW in pipelines:
-                refs.append(
-                    ("spec.wiseflow.praktikportalen.credentialsSecretRef",
-                     self.wiseflow.praktikportalen.credentialsSecretRef.name)
-                )
-        if self.notifications is not None and self.notifications.slack is not None:
-            slack = self.notifications.slack
-            refs.append(("spec.notifications.slack.webhookSecretRef", slack.webhookSecretRef.name))
-        if self.audit is not None and self.audit.humio is not None:
-            refs.append(("spec.audit.humio.tokenSecretRef", self.audit.humio.tokenSecretRef.name))
-        return refs
+
+SPEC = "spec"  # the prefix of every spec field's path
+
+
+@dataclass(frozen=True)
+class SecretUse:
+    """A Secret the run reads: the spec field that references it, the reference, the keys it
+    must hold, and the key (if any) whose value is a URL examsync calls."""
+
+    path: str
+    ref: SecretRef
+    required: tuple[str, ...]
+    url_key: str | None = None
 
 
 class InstitutionMeta(_Model):
@@ -351,8 +384,10 @@ class Institution(_Model):
         return f"{self.metadata.namespace}/{self.metadata.name}"
 
 
-class SpecError(ValueError):
+class SpecError(RunStoppingError, ValueError):
     """An invalid manifest; the message names each bad field by its path."""
+
+    condition_reason: ClassVar[ConditionReason] = ConditionReason.INVALID_SPEC
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -19,13 +18,15 @@ from rich.table import Table
 from rich.text import Text
 
 from examsync import hosts
-from examsync.adapters.http import HOST_LIMITS
+from examsync.api.spec import Institution, Mode
+from examsync.commands.upstream import configure_allowed_hosts
+from examsync.domain.outcomes import Action
 from examsync.logs import set_institution
 from examsync.manifests import ManifestError, ManifestSet, load_manifests
 from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
 from examsync.pipelines.tasks import settle
 from examsync.report import InstitutionReport
-from examsync.spec import Institution
+from examsync.settings import SettingsError
 from examsync.state import InstitutionState, StateFile, write_atomic
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -40,9 +41,9 @@ class SyncResult:
     dry_run: bool = False
     state_not_saved: bool = False  # the --state file could not be written at the end
 
-    def mode_of(self, inst: Institution) -> str:
+    def mode_of(self, inst: Institution) -> Mode:
         """The effective mode: DryRun when the spec or --dry-run says so."""
-        return "DryRun" if self.dry_run or inst.spec.mode == "DryRun" else "Apply"
+        return Mode.DRY_RUN if self.dry_run or inst.spec.mode == Mode.DRY_RUN else Mode.APPLY
 
     @property
     def exit_code(self) -> int:
@@ -52,26 +53,9 @@ class SyncResult:
         institutions = [r.as_json() for r in self.reports]
         for inst in self.suspended:
             institutions.append({"name": inst.metadata.name, "namespace": inst.metadata.namespace,
-                                 "mode": self.mode_of(inst), "suspended": True, "pipelines": {},
+                                 "mode": str(self.mode_of(inst)), "suspended": True, "pipelines": {},
                                  "failures": [], "plan": []})
         return {"institutions": institutions}
-
-
-def configure_allowed_hosts(allow_hosts: Sequence[str] = (), *, allow_loopback: bool = False
-                            ) -> hosts.HostAllowlist:
-    """Process-wide upstream limits from the environment, shared by `run` and `sync`: the host
-    allowlist (`EXAMSYNC_ALLOWED_HOSTS`, chart value `allowedHosts`, plus `sync --allow-host`;
-    none at all means the default list), connections and requests per second per host.
-
-    Raises hosts.InvalidEntry for an entry that is not a host."""
-    allowlist = hosts.HostAllowlist.from_setting(os.environ.get(hosts.ENV_VAR), allow_hosts,
-                                                 allow_loopback=allow_loopback)
-    hosts.configure(allowlist)
-    if per_host := os.environ.get("EXAMSYNC_MAX_CONNECTIONS_PER_HOST"):
-        HOST_LIMITS.per_host = int(per_host)
-    rate = float(os.environ.get("EXAMSYNC_MAX_REQUESTS_PER_SECOND_PER_HOST") or 0)
-    HOST_LIMITS.rate_per_host = rate if rate > 0 else None
-    return allowlist
 
 
 def _sink_factory() -> SinkFactory | None:
@@ -154,7 +138,7 @@ def plain(text: object, style: str = "") -> Text:
 # Unicode categories never written as they are: controls, format characters, separators, private use
 _CONTROL = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
 
-_ACTION_COLUMNS = frozenset({"discovered", "flows", "created", "updated", "unchanged", "skipped", "failed"})
+_ACTION_COLUMNS = (Action.CREATED, Action.UPDATED, Action.UNCHANGED, Action.SKIPPED)
 
 
 def render_text(result: SyncResult, out: TextIO) -> None:
@@ -167,18 +151,18 @@ def render_text(result: SyncResult, out: TextIO) -> None:
     for report in result.reports:
         pipelines = report.pipelines.values()
         totals = report.totals()
-        discovered = sum(p.counts.get("discovered", p.counts.get("flows", 0)) for p in pipelines)
-        failed = sum(p.counts.get("failed", 0) for p in pipelines)
+        discovered = sum(p.counts.discovered_total for p in pipelines)
+        failed = sum(p.counts.failed for p in pipelines)
         fatal = [p.fatal for p in pipelines if p.fatal]
         if report.error or fatal:
             verdict = plain(report.error or fatal[0], "red")
         else:
             verdict = plain("failed", "red") if report.failed else plain("ok", "green")
-        extra = [f"{k}={v}" for p in pipelines for k, v in p.counts.items() if k not in _ACTION_COLUMNS and v]
+        extra = [f"{k}={v}" for p in pipelines for k, v in p.counts.details().items()]
         if extra:
             verdict.append_text(plain(f" ({', '.join(extra)})", "dim"))
         table.add_row(plain(report.key), report.mode, plain(", ".join(report.pipelines) or "-"), str(discovered),
-                      *(str(totals[a]) for a in ("created", "updated", "unchanged", "skipped")),
+                      *(str(totals.of(a)) for a in _ACTION_COLUMNS),
                       str(failed), verdict)
     for inst in result.suspended:
         table.add_row(plain(inst.key), result.mode_of(inst), "-", "", "", "", "", "", "", plain("suspended", "yellow"))
@@ -189,12 +173,11 @@ def render_text(result: SyncResult, out: TextIO) -> None:
         console.print(f"{len(failures)} failure(s):")
         for key, failure in failures[:20]:
             console.print(plain(f"  {key}  {failure.key}  {failure.reason}  {failure.message}"), highlight=False)
-    plan = [entry for r in result.reports for p in r.pipelines.values() for entry in p.plan]
+    plan = [entry for r in result.reports for entry in r.plan()]
     if plan:
         console.print(f"plan ({len(plan)} writes):")
         for entry in plan[:50]:
-            console.print(plain(f"  {entry['action']:<6} {entry['key']}  {', '.join(entry['fields'])}"),
-                          highlight=False)
+            console.print(plain(f"  {entry.action:<6} {entry.key}  {', '.join(entry.fields)}"), highlight=False)
 
 
 def sync_command(
@@ -215,6 +198,9 @@ def sync_command(
         allowlist = configure_allowed_hosts(allow_hosts, allow_loopback=allow_loopback)
     except hosts.InvalidEntry as exc:
         print(f"error: {hosts.ENV_VAR} / --allow-host: {exc}", file=err)
+        return EXIT_INVALID
+    except SettingsError as exc:
+        print(f"error: {exc}", file=err)
         return EXIT_INVALID
     try:
         manifests = load_manifests(files)
