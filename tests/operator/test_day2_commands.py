@@ -13,10 +13,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from kmock._internal import apps, enums, k8s, rendering
 from kube_harness import (
+    INSTITUTIONS,
     NAMESPACE,
     Cluster,
+    Emulator,
+    LoopClock,
     OperatorFactory,
     OperatorProcess,
     apply_all,
@@ -249,3 +254,26 @@ async def test_reconcile_of_an_institution_that_is_not_there(cluster: Cluster) -
                                      out=print, err=print)
         finally:
             await api.close()
+
+
+class NoWatch(Emulator):
+    """An API server that refuses to watch Institutions (as RBAC without `watch` would)."""
+
+    async def _serve(self, request: rendering.Request) -> Any:
+        if request.action == enums.action.WATCH and request.resource == INSTITUTIONS:
+            self.watches_refused = getattr(self, "watches_refused", 0) + 1
+            return await self._render_error(k8s.KubernetesError(status=403, reason="Forbidden", message="no watch"))
+        return await super()._serve(request)
+
+
+async def test_reconcile_wait_looks_again_every_few_seconds_where_it_may_not_watch(sandbox: Sandbox) -> None:
+    async with NoWatch() as emulator, apps.Server(emulator) as server, aiohttp.ClientSession() as http:
+        cluster = Cluster(emulator, str(server.url).rstrip("/"), LoopClock(), http)
+        inst, _ = uio(sandbox)
+        await cluster.apply(inst)
+        conditions = _conditions(("True", "Succeeded", "1 created, 0 updated, 0 failed"))
+        operator_side = asyncio.create_task(_handle_request(cluster, conditions))
+        got, out, _ = await _reconcile(cluster)
+        await operator_side
+    assert got == 0 and "Ready: 1 created" in out[-1]
+    assert emulator.watches_refused == 1  # asked once, then polled

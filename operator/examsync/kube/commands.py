@@ -10,7 +10,8 @@ not be read), 2 Stalled, suspended, or no answer within ``--timeout``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,7 +80,7 @@ class Institutions:
             raise _api_error(exc, namespace, name) from None
         return _as_object(obj)
 
-    async def versions(self, namespace: str, name: str) -> AsyncIterator[dict[str, Any]]:
+    async def versions(self, namespace: str, name: str) -> AsyncGenerator[dict[str, Any], None]:
         """The object as it is now, then each new version of it, until the caller stops."""
         while True:  # each watch starts with the object as it is, so a new one misses nothing
             try:
@@ -198,8 +199,8 @@ async def reconcile(
     if not wait:
         return EXIT_READY
     try:
-        async with asyncio.timeout(timeout.total_seconds()):
-            async for version in api.versions(namespace, name):
+        async with asyncio.timeout(timeout.total_seconds()), contextlib.aclosing(api.versions(namespace, name)) as seen:
+            async for version in seen:
                 ended = outcome(version, value)
                 if ended is not None:
                     (out if ended.code == EXIT_READY else err)(ended.message)
