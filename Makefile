@@ -17,15 +17,17 @@ help:
 	@echo "make lock       refresh the hashed lock files in requirements/ from pyproject.toml (UPGRADE=1: newest versions)"
 
 # Every Python package comes from the hashed lock files (requirements/*.txt, written by `make lock`):
-# pip refuses any file whose sha256 differs. The project itself goes in without its dependencies
-# and without build isolation, so its build tools are the locked ones too.
+# pip refuses any file whose sha256 differs. The project itself and its sandbox (sandbox/, a
+# distribution of its own that the product's wheel and image never hold) go in without their
+# dependencies and without build isolation, so their build tools are the locked ones too.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml requirements/build.txt requirements/dev.txt | $(BIN)/python
+$(VENV)/.installed: pyproject.toml sandbox/pyproject.toml requirements/build.txt requirements/dev.txt | $(BIN)/python
 	$(BIN)/pip install -q --require-hashes -r requirements/build.txt
 	$(BIN)/pip install -q --require-hashes -r requirements/dev.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e sandbox
 	touch $@
 
 venv: $(VENV)/.installed
@@ -37,10 +39,10 @@ tools: venv
 	@set -e; for script in scripts/tools/*.sh; do [ -e "$$script" ] || continue; bash "$$script" "$(TOOLS)" "$(CURDIR)/$(BIN)"; done
 
 demo: venv
-	$(BIN)/python -m examsync.sandbox.demo
+	$(BIN)/examsync-sandbox demo
 
 lint: venv
-	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff check operator sandbox tests bench
 
 typecheck: venv
 	$(BIN)/mypy

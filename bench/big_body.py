@@ -7,7 +7,7 @@ Institution, and its own peak RSS is read when it exits (scripts/peak_rss.py). S
   detail          one FS detail streams 64 MiB (chunked, no length): that item fails
   listing         the first FS listing announces 64 MiB (Content-Length): that source fails
   every-detail    every FS detail streams 64 MiB (a hostile FS): bodies being read share a
-                  process-wide budget (adapters/body.BodyBudget: 1 MiB each, past that one of two
+                  process-wide budget (adapters/upstream/body.BodyBudget: 1 MiB each, past that one of two
                   large-body slots, one per host), so memory holds one 16 MiB body of that host,
                   not one per connection; run it with --mib 256 as well to see that it does not
                   grow with the bodies' size
@@ -28,10 +28,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from examsync.sandbox import seed_no
-from examsync.sandbox.demo import write_manifests
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults
+from examsync_sandbox import seed_no
+from examsync_sandbox.demo import write_manifests
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.serving import Faults
 
 MIB = 1024 * 1024
 LIMIT_MIB = 150

@@ -38,8 +38,8 @@ from kmock._internal import apps, rendering
 from kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess, parse_metrics
 
 from examsync.api.timestamps import parse_time
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
 
 FIRST_INSTITUTION_NUMBER = 5000
 # seeded UiO assessments every Institution gets a copy of (all of them created on a first run)

@@ -10,8 +10,9 @@ import pytest
 
 from contract.wiseflow_openapi import exchange_problems
 from examsync import hosts
-from examsync.adapters.wiseflow.simulator import Exchange, exchange_recorders
-from examsync.sandbox.server import Sandbox
+from examsync.adapters.upstream.defaults import DEFAULTS
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.wiseflow import Exchange, exchange_recorders
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +23,13 @@ def loopback_allowed() -> Iterator[hosts.HostAllowlist]:
     hosts.configure(allowlist)
     yield allowlist
     hosts.configure(hosts.HostAllowlist.parse(()))
+
+
+@pytest.fixture(autouse=True)
+def upstream_defaults() -> Iterator[None]:
+    """HTTP defaults a command configured in process (from the settings it read) end with the test."""
+    yield
+    DEFAULTS.configured = None
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from examsync.api.spec import parse_institution
 from examsync.credentials import StaticSecrets
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
-from examsync.sandbox.server import Sandbox
 from examsync.state import InstitutionState
+from examsync_sandbox.server import Sandbox
 
 
 async def run_seeded(

@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.serving import Faults
 
 FAST_RETRIES = {"EXAMSYNC_RETRY_BASE_DELAY": "0.01"}
 

@@ -1,4 +1,4 @@
-"""`examsync`: the one entry point (operator, one-shot sync, CRD generation, sandbox)."""
+"""`examsync`: the one entry point (operator, one-shot sync, CRD generation)."""
 
 from __future__ import annotations
 
@@ -84,16 +84,6 @@ def crd(output: Path | None, chart_template: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     if chart_template is not None:
         chart_template.write_text(render_chart_template(), encoding="utf-8")
-
-
-@main.command()
-@click.option("--write-manifests", type=click.Path(path_type=Path, file_okay=False),
-              help="Write the sandbox's Institutions and Secrets into this folder.")
-def sandbox(write_manifests: Path | None) -> None:
-    """Serve the simulated FS, Inspera, WISEflow and Praktikportalen on loopback until interrupted."""
-    from examsync.sandbox.demo import serve_forever
-
-    serve_forever(write_manifests)
 
 
 def run_cli(argv: list[str] | None = None) -> Any:

@@ -7,13 +7,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.inspera import simulator as inspera_sim
 from examsync.domain.fs import encode_id
 from examsync.domain.wiseflow import assessor_key
-from examsync.sandbox import seed_dk, seed_no
-from examsync.sandbox.server import Sandbox
 from examsync.state import MAX_RETRY
+from examsync_sandbox import seed_dk, seed_no
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import inspera as inspera_sim
 from sync_runs import sync, write_manifests
 
 PIPELINE = "fs-inspera"

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from aiohttp import web
 
-from examsync.sandbox.demo import write_manifests
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults, SimServer
+from examsync_sandbox.demo import write_manifests
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.serving import Faults, SimServer
 
 ESC = "\x1b"
 

@@ -38,7 +38,6 @@ from examsync.adapters.wiseflow.models import (
     SearchMetadata,
     UserWrite,
 )
-from examsync.adapters.wiseflow.simulator import Exchange, World
 from examsync.domain.fs import parse_assessment
 from examsync.domain.wiseflow import (
     ACTIVE_STATES,
@@ -50,8 +49,9 @@ from examsync.domain.wiseflow import (
     pp_reference,
     user_body,
 )
-from examsync.sandbox import demo
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import demo
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.wiseflow import Exchange, World
 
 CLIENT, SECRET, LICENCE = "contract-client", "contract-secret", "contract"
 

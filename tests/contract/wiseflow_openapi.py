@@ -25,7 +25,7 @@ from openapi_core.testing import MockRequest
 from openapi_schema_validator import OAS30Validator
 from openapi_schema_validator._format import oas30_format_checker
 
-from examsync.adapters.wiseflow.simulator import Exchange
+from examsync_sandbox.simulators.wiseflow import Exchange
 
 EXTRACT = Path(__file__).with_name("wiseflow-openapi-extract.json")
 HOST = "http://127.0.0.1:8080"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.serving import Faults
 from sync_runs import streams_ended, sync, write_manifests
 
 MIB = 1024 * 1024

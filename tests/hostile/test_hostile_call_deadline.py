@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.serving import Faults
 from sync_runs import streams_ended, sync, write_manifests
 
 # a short call budget so the test is quick; every read (a byte each 0.25 s) stays well within 5 s

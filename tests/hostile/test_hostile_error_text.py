@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.praktikportalen import simulator as pp_sim
-from examsync.sandbox import seed_dk
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import seed_dk
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import praktikportalen as pp_sim
 from sync_runs import sync, write_manifests
 
 GRADER = {"navn": "Kari Nordmann", "epost": "kari.nordmann@uio.no", "fodselsnummer": "01019012345"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from examsync.adapters.wiseflow import simulator as wf_sim
-from examsync.sandbox import seed_dk
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import seed_dk
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators import wiseflow as wf_sim
 from sync_runs import sync, write_manifests
 
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from obs_helpers import PERSONAL, Probe, forget_inspera_tests, inspera_world, seed_fs
 
 from examsync import metrics
-from examsync.adapters.humio.simulator import INGEST_TOKEN
 from examsync.credentials import ResolvedSecrets
 from examsync.report import InstitutionReport
 from examsync.sinks import HumioSink, SlackNotifier, build_sinks
+from examsync_sandbox.simulators.humio import INGEST_TOKEN
 
 
 def dropped() -> float:

@@ -36,8 +36,8 @@ from examsync.kube.api import KubeApi
 from examsync.kube.config import OperatorConfig
 from examsync.kube.main import build_registry
 from examsync.kube.status import merge_patch
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
 
 INSTITUTIONS = kmock.resource("examsync.io", "v1alpha1", "institutions")
 SECRETS = kmock.resource("", "v1", "secrets")

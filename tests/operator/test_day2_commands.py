@@ -34,7 +34,7 @@ from kube_harness import (
 
 from examsync.kube import commands
 from examsync.kube.run_requests import FLUX_REQUESTED_AT, HANDLED, REQUESTED_AT
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.server import Sandbox
 
 
 def annotation(cluster: Cluster, name: str, key: str = REQUESTED_AT) -> str | None:

@@ -22,7 +22,7 @@ from kube_harness import NAMESPACE, Cluster, OperatorFactory, OperatorProcess, a
 
 from examsync.kube import kopf_logs
 from examsync.logs import setup_logging
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.server import Sandbox
 
 POD = "examsync-7d9f8c6b5-x2x7q"
 KEY = f"{NAMESPACE}/uio"

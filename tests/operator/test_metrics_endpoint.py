@@ -22,7 +22,7 @@ from kube_harness import (
 )
 from prometheus_client.samples import Sample
 
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.server import Sandbox
 
 INSTITUTION = f"{NAMESPACE}/uio"
 PER_INSTITUTION = (

@@ -16,8 +16,8 @@ from kube_harness import Cluster, OperatorFactory, apply_all, idle_after, runs, 
 
 from examsync import metrics
 from examsync.api.timestamps import parse_time
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
 
 pytestmark = pytest.mark.looptime
 

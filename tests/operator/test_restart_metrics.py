@@ -16,7 +16,7 @@ from kube_harness import NAMESPACE, Cluster, OperatorProcess, apply_all, runs, s
 from prometheus_client.samples import Sample
 
 from examsync.api.timestamps import parse_time
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.server import Sandbox
 
 # what the contract names, and what the alerts and the dashboard read besides
 SERIES = (

@@ -13,11 +13,11 @@ from typing import Any
 
 from kube_harness import Cluster, OperatorFactory, apply_all, idle_after, uio
 
-from examsync.adapters.inspera import simulator as inspera_sim
-from examsync.adapters.wiseflow import simulator as wf_sim
 from examsync.domain.wiseflow import assessor_key, fs_reference
-from examsync.sandbox import seed_dk, seed_nowf
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import seed_dk, seed_nowf
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators import wiseflow as wf_sim
 
 REQUESTED_AT = "examsync.io/requested-at"
 

@@ -15,8 +15,8 @@ import pytest
 from kube_harness import Cluster, OperatorFactory, apply_all, idle_after, uio, write_kubeconfig
 
 from examsync.api.timestamps import parse_time
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.serving import Faults
 
 
 @pytest.mark.looptime

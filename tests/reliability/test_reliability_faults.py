@@ -9,9 +9,9 @@ import httpx
 import pytest
 from reliability_support import PIPELINE, SLOW, Fleet, NoSandbox, assert_failures_visible
 
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.inspera import simulator as inspera_sim
-from examsync.sandbox.simulator import Faults
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators.serving import Faults
 
 MAX_RUNS = 3
 

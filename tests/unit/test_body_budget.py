@@ -1,4 +1,4 @@
-"""The budget of bodies being read (`adapters/body.BodyBudget`): every body buffers a small
+"""The budget of bodies being read (`adapters/upstream/body.BodyBudget`): every body buffers a small
 allowance freely; past it, a body holds one of a few large-body slots (at most one per host), waits
 for one within its call's deadline, and lets go however reading ends."""
 
@@ -10,10 +10,10 @@ import httpx
 import pytest
 from aiohttp import web
 
-from examsync.adapters.body import BODY_BUDGET, BodyBudget, BodyRefused, read_body
 from examsync.adapters.errors import UpstreamError
-from examsync.adapters.http import RetryPolicy, UpstreamClient
-from examsync.sandbox.simulator import Faults, SimServer
+from examsync.adapters.upstream.body import BODY_BUDGET, BodyBudget, BodyRefused, read_body
+from examsync.adapters.upstream.client import RetryPolicy, UpstreamClient
+from examsync_sandbox.simulators.serving import Faults, SimServer
 
 KIB = 1024
 MIB = 1024 * KIB

@@ -10,11 +10,11 @@ import pytest
 from aiohttp import web
 
 from examsync import hosts
-from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import ClientError, HostNotAllowed, InvalidResponse, UpstreamError
-from examsync.adapters.http import HostLimits, RetryPolicy, UpstreamClient
+from examsync.adapters.upstream.client import HostLimits, RetryPolicy, UpstreamClient
+from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.hosts import HostAllowlist
-from examsync.sandbox.simulator import Faults, SimServer
+from examsync_sandbox.simulators.serving import Faults, SimServer
 
 
 async def _server() -> tuple[SimServer, list[int]]:

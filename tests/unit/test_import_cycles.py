@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "examsync"
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "operator" / "examsync"
+SANDBOX = ROOT / "sandbox" / "examsync_sandbox"
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -74,6 +76,14 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_product_package_has_no_import_cycle() -> None:
     graph = import_graph()
     assert len(graph) > 50 and "examsync.pipelines.runner" in graph
+    upstream = {"examsync.adapters.factory", "examsync.adapters.upstream.client", "examsync.adapters.inspera.auth"}
+    assert upstream <= set(graph)
+    assert cycles(graph) == []
+
+
+def test_the_sandbox_distribution_has_no_import_cycle() -> None:
+    graph = import_graph(SANDBOX)
+    assert "examsync_sandbox.simulators.wiseflow" in graph
     assert cycles(graph) == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from examsync.adapters.errors import InvalidResponse
-from examsync.adapters.paging import MAX_PAGES, Page, read_all_pages
+from examsync.adapters.upstream.paging import MAX_PAGES, Page, read_all_pages
 
 
 async def _read(rows_at: dict[int, list[int]] | None = None, total: int | None = None, endless: bool = False,

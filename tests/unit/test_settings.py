@@ -7,10 +7,14 @@ import ast
 import re
 from pathlib import Path
 
+import certifi
 import pytest
 from click.testing import CliRunner
 
+from examsync.adapters.upstream.client import UpstreamClient
+from examsync.adapters.upstream.defaults import DEFAULTS
 from examsync.cli import main
+from examsync.commands.upstream import configure_allowed_hosts
 from examsync.settings import Settings, SettingsError, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,3 +98,29 @@ def test_a_value_that_cannot_be_used_names_its_variable(
     empty.write_text("# nothing\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["sync", "-f", str(empty)])
     assert result.exit_code == 2 and variable in result.output
+
+
+def test_no_module_but_the_settings_reads_the_environment() -> None:
+    """The HTTP layer's timeouts, retry delays, call deadline and CA bundle come from the model too."""
+    readers = sorted(
+        str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+        if re.search(r"\bos\.environ\b|\bgetenv\(|\benvvar=", path.read_text(encoding="utf-8"))
+    )
+    assert readers == []
+
+
+def test_clients_take_their_defaults_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(Path(certifi.where()).read_bytes())
+    monkeypatch.setenv("EXAMSYNC_HTTP_TIMEOUT", "5")
+    monkeypatch.setenv("EXAMSYNC_RETRY_BASE_DELAY", "0.01")
+    monkeypatch.setenv("EXAMSYNC_CALL_DEADLINE", "6")
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setattr(DEFAULTS, "configured", None)  # read from the settings when first needed
+    client = UpstreamClient("fs", "https://fsws.usit.no")
+    assert (client.retry.base_delay, client.retry.max_elapsed) == (0.01, 6.0)
+    assert DEFAULTS.get().timeout.read == 5.0 and DEFAULTS.get().ca_bundle == str(bundle)
+
+    # a command sets them from the settings it loaded, flags included
+    configure_allowed_hosts(settings=Settings.load(http_timeout=7, call_deadline=None))
+    assert (DEFAULTS.get().timeout.read, DEFAULTS.get().retry.max_elapsed) == (7.0, 6.0)

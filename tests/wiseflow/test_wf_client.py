@@ -10,9 +10,9 @@ import pytest
 from examsync.adapters.errors import AuthError
 from examsync.adapters.wiseflow.client import WiseflowClient, limiter_under, shared_limiters
 from examsync.adapters.wiseflow.models import FlowSearch, SearchMetadata
-from examsync.adapters.wiseflow.simulator import World
 from examsync.domain.wiseflow import ACTIVE_STATES, FlowState
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.wiseflow import World
 
 CLIENT, SECRET = "test-client", "test-secret"
 NOT_ACTIVATED = FlowSearch(metadata=SearchMetadata(states=[FlowState.NOT_ACTIVATED]))

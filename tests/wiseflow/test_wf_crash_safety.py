@@ -12,11 +12,11 @@ from pathlib import Path
 import yaml
 from wf_helpers import FSWF, run
 
-from examsync.adapters.wiseflow.simulator import Exchange, Flow, World
 from examsync.domain.wiseflow import ACTIVE_STATES, fs_reference
-from examsync.sandbox import seed_nowf
-from examsync.sandbox.seed_nowf import CASES
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import seed_nowf
+from examsync_sandbox.seed_nowf import CASES
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.wiseflow import Exchange, Flow, World
 
 NEW_CASES = ("ntnu-new", "ntnu-new-one-not-user", "ntnu-missing-responsible")
 

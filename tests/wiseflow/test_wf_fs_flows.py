@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime
 from wf_helpers import FSWF, run, write_calls, writes
 
 from examsync.adapters.wiseflow.models import Purpose, Variant
-from examsync.adapters.wiseflow.simulator import Flow, World
 from examsync.domain.fs import parse_assessment
 from examsync.domain.wiseflow import desired_flow, fs_reference, marking_end
-from examsync.sandbox.seed_nowf import CASES, EXPECTED, FLOW_TYPE, PEOPLE
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.seed_nowf import CASES, EXPECTED, FLOW_TYPE, PEOPLE
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.wiseflow import Flow, World
 
 
 def wf(sb: Sandbox) -> World:

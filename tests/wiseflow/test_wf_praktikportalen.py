@@ -9,7 +9,6 @@ from wf_helpers import PP, run, write_calls, writes
 
 from examsync.adapters.errors import ClientError
 from examsync.adapters.wiseflow.client import WiseflowClient
-from examsync.adapters.wiseflow.simulator import World
 from examsync.domain.wiseflow import (
     ASSESSOR_FIELDS,
     SOURCE_SYNC_FIELDS,
@@ -18,9 +17,10 @@ from examsync.domain.wiseflow import (
     legacy_assessor_key,
     pp_reference,
 )
-from examsync.sandbox import seed_dk
-from examsync.sandbox.seed_dk import CASES, PERIODS, PRAKTIKPORTAL_ID, SUPERVISORS, USER_DATA_TYPE
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import seed_dk
+from examsync_sandbox.seed_dk import CASES, PERIODS, PRAKTIKPORTAL_ID, SUPERVISORS, USER_DATA_TYPE
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.wiseflow import World
 
 
 def wf(sb: Sandbox) -> World:

@@ -16,18 +16,18 @@ from pathlib import Path
 
 from wf_helpers import FSWF, PP, run, write_calls, writes
 
-from examsync.adapters.wiseflow.simulator import Exchange, World
 from examsync.api.status import InstitutionStatus
 from examsync.commands.sync import sync_manifests
 from examsync.domain.wiseflow import LEGACY_PP_REFERENCE_PREFIX, FlowState, fs_reference, pp_reference
 from examsync.kube.status import progress_dict, read_progress
 from examsync.manifests import load_manifests
-from examsync.sandbox import seed_nowf
-from examsync.sandbox.seed_dk import CASES as DK_CASES
-from examsync.sandbox.seed_dk import PERIODS
-from examsync.sandbox.seed_nowf import CASES
-from examsync.sandbox.server import Sandbox
 from examsync.state import StateFile
+from examsync_sandbox import seed_nowf
+from examsync_sandbox.seed_dk import CASES as DK_CASES
+from examsync_sandbox.seed_dk import PERIODS
+from examsync_sandbox.seed_nowf import CASES
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.wiseflow import Exchange, World
 
 FIXTURES = Path(__file__).with_name("fixtures")
 STATE_FILE = FIXTURES / "state-file-before-openapi.json"

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from examsync.report import InstitutionReport, PipelineReport
-from examsync.sandbox.server import Sandbox
 from examsync.state import InstitutionState
+from examsync_sandbox.server import Sandbox
 from seeded_runs import run_seeded
 
 PP = "praktikportalen-wiseflow"

@@ -2,7 +2,7 @@
 
 An error carries the system, the operation, the HTTP status (shown with its standard reason
 phrase), our own words, and what the upstream said as far as it may be repeated
-(`error_text.UpstreamText`): never a body. Render it for an item with `describe(masking)` so the
+(`upstream.error_text.UpstreamText`): never a body. Render it for an item with `describe(masking)` so the
 names of the item's people are masked too. Those that stop a run (wrong credentials, a host not
 allowed, a circuit open) are also `RunStoppingError`s, carrying their condition reason.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from examsync.adapters.error_text import MaskingContext, UpstreamText, standard_phrase
+from examsync.adapters.upstream.error_text import MaskingContext, UpstreamText, standard_phrase
 from examsync.api.conditions import ConditionReason
 from examsync.errors import RunStoppingError
 

@@ -1,11 +1,12 @@
-"""Process-wide upstream limits from the settings, shared by `examsync run` and `examsync sync`."""
+"""Process-wide upstream limits and defaults from the settings, shared by `examsync run` and `examsync sync`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from examsync import hosts
-from examsync.adapters.http import HOST_LIMITS
+from examsync.adapters.upstream.defaults import DEFAULTS
+from examsync.adapters.upstream.limits import HOST_LIMITS
 from examsync.settings import Settings
 
 
@@ -13,7 +14,8 @@ def configure_allowed_hosts(
     allow_hosts: Sequence[str] = (), *, allow_loopback: bool = False, settings: Settings | None = None
 ) -> hosts.HostAllowlist:
     """The host allowlist (`allowed_hosts`, chart value `allowedHosts`, plus `sync --allow-host`;
-    none at all means the default list), connections and requests per second per host.
+    none at all means the default list), connections and requests per second per host, and the
+    clients' timeout, retry delays, call deadline and CA bundle.
 
     Raises hosts.InvalidEntry for an entry that is not a host, SettingsError for a setting that
     cannot be read."""
@@ -24,4 +26,5 @@ def configure_allowed_hosts(
         HOST_LIMITS.per_host = settings.max_connections_per_host
     rate = settings.max_requests_per_second_per_host
     HOST_LIMITS.rate_per_host = rate if rate > 0 else None
+    DEFAULTS.configure(settings)
     return allowlist

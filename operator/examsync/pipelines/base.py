@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import UpstreamError
+from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.api.spec import InstitutionSpec, PipelineName
 from examsync.credentials import ResolvedSecrets
 from examsync.domain.outcomes import ItemResult, PlannedWrite

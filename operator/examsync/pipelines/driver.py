@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import UpstreamError, stop_reason
+from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.audit import audit_record
 from examsync.domain.outcomes import Action, ItemResult, PipelineCounts, Reason
 from examsync.errors import RunStoppingError

@@ -11,10 +11,11 @@ import asyncio
 import dataclasses
 from typing import Any, ClassVar
 
-from examsync.adapters.error_text import MaskingContext
+from examsync.adapters import factory
 from examsync.adapters.errors import UpstreamError
 from examsync.adapters.fs.client import FsClient
 from examsync.adapters.inspera.client import InsperaClient
+from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.api.spec import PipelineName
 from examsync.credentials import ResolvedSecrets
 from examsync.domain.fs import Assessment
@@ -22,7 +23,7 @@ from examsync.domain.inspera import changed_fields, desired_test, is_linked
 from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason, WriteAction
 from examsync.errors import RunStoppingError
 from examsync.pipelines.base import Discovery, Plan, RunContext
-from examsync.pipelines.fs_source import FsSource, finished, fs_credentials
+from examsync.pipelines.fs_source import FsSource, finished
 from examsync.pipelines.lookups import LookupCache
 
 
@@ -110,22 +111,8 @@ class FsInsperaPipeline:
         return dataclasses.replace(plan.outcome, target_id=str(test_id))
 
 
-def inspera_client_for(ctx: RunContext, secrets: ResolvedSecrets) -> InsperaClient:
-    """The Institution's Inspera route: through Gravitee when a gateway is set, else direct."""
-    spec = ctx.spec.inspera
-    if spec is None:
-        raise ValueError("spec.inspera is required for fs-inspera")
-    if spec.gateway is not None:
-        key = secrets.value(spec.gateway.apiKeySecretRef, "apiKey")
-        return InsperaClient.gateway(spec.gateway.baseUrl, key)
-    assert spec.baseUrl is not None and spec.clientId is not None and spec.credentialsSecretRef is not None
-    key = secrets.value(spec.credentialsSecretRef, "apiKey")
-    return InsperaClient.direct(spec.baseUrl, spec.clientId, key)
-
-
 def build(ctx: RunContext, secrets: ResolvedSecrets) -> FsInsperaPipeline:
-    # every Secret value is read before any client opens, so a missing key leaks nothing
-    username, password = fs_credentials(ctx, secrets)
-    assert ctx.spec.fs is not None
-    inspera = inspera_client_for(ctx, secrets)
-    return FsInsperaPipeline(ctx, FsClient(ctx.spec.fs.baseUrl, username, password), inspera)
+    if ctx.spec.fs is None or ctx.spec.inspera is None:
+        raise ValueError("spec.fs and spec.inspera are required for fs-inspera")
+    fs = factory.fs_client(ctx.spec.fs, secrets)
+    return FsInsperaPipeline(ctx, fs, factory.inspera_client(ctx.spec.inspera, secrets))

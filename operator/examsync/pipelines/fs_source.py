@@ -12,11 +12,10 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from examsync.adapters.error_text import MaskingContext
 from examsync.adapters.errors import UpstreamError
 from examsync.adapters.fs.client import FsClient
+from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.api.spec import FsSpec, PipelineName
-from examsync.credentials import ResolvedSecrets
 from examsync.domain.fs import (
     Assessment,
     InvalidSourceData,
@@ -78,15 +77,6 @@ def exam_date_window(fs: FsSpec, today: date) -> tuple[date, date]:
     except ValueError:
         until = today.replace(year=today.year + 1, day=28)
     return date(fs.startYear, 1, 1), until
-
-
-def fs_credentials(ctx: RunContext, secrets: ResolvedSecrets) -> tuple[str, str]:
-    """(username, password) of the Institution's FS account; raises SecretMissing naming the key."""
-    fs = ctx.spec.fs
-    if fs is None:
-        raise ValueError("spec.fs is required for an FS pipeline")
-    ref = fs.credentialsSecretRef
-    return secrets.value(ref, "username"), secrets.value(ref, "password")
 
 
 class FsSource:

@@ -20,10 +20,11 @@ import asyncio
 import dataclasses
 from typing import ClassVar
 
-from examsync.adapters.error_text import MaskingContext
+from examsync.adapters import factory
 from examsync.adapters.errors import ClientError, UpstreamError
 from examsync.adapters.fs.client import FsClient
-from examsync.adapters.wiseflow.client import WiseflowClient, client_for
+from examsync.adapters.upstream.error_text import MaskingContext
+from examsync.adapters.wiseflow.client import WiseflowClient
 from examsync.adapters.wiseflow.models import CreatedAtFilter, FlowSearch, SearchMetadata
 from examsync.api.spec import FsFlowsSpec, PipelineName
 from examsync.credentials import ResolvedSecrets
@@ -45,7 +46,7 @@ from examsync.domain.wiseflow import (
 )
 from examsync.errors import RunStoppingError
 from examsync.pipelines.base import Discovery, Plan, RunContext
-from examsync.pipelines.fs_source import FsSource, finished, fs_credentials
+from examsync.pipelines.fs_source import FsSource, finished
 from examsync.pipelines.lookups import LookupCache
 from examsync.state import PendingCreate
 
@@ -269,8 +270,7 @@ def build(ctx: RunContext, secrets: ResolvedSecrets) -> FsWiseflowPipeline:
     wiseflow = ctx.spec.wiseflow
     if wiseflow is None or wiseflow.fsFlows is None:
         raise ValueError("spec.wiseflow.fsFlows is required for fs-wiseflow")
-    # every Secret value is read before any client opens, so a missing key leaks nothing
-    username, password = fs_credentials(ctx, secrets)
-    assert ctx.spec.fs is not None
-    wf = client_for(wiseflow, secrets)
-    return FsWiseflowPipeline(ctx, wiseflow.fsFlows, FsClient(ctx.spec.fs.baseUrl, username, password), wf)
+    if ctx.spec.fs is None:
+        raise ValueError("spec.fs is required for an FS pipeline")
+    fs = factory.fs_client(ctx.spec.fs, secrets)
+    return FsWiseflowPipeline(ctx, wiseflow.fsFlows, fs, factory.wiseflow_client(wiseflow, secrets))

@@ -16,10 +16,11 @@ import contextlib
 import dataclasses
 from typing import Any, ClassVar
 
-from examsync.adapters.error_text import MaskingContext
+from examsync.adapters import factory
 from examsync.adapters.errors import ClientError, UpstreamError
 from examsync.adapters.praktikportalen.client import PraktikportalenClient
-from examsync.adapters.wiseflow.client import WiseflowClient, client_for
+from examsync.adapters.upstream.error_text import MaskingContext
+from examsync.adapters.wiseflow.client import WiseflowClient
 from examsync.adapters.wiseflow.models import FlowSearch, SearchMetadata, UserWrite
 from examsync.api.spec import PipelineName, PraktikportalenSpec
 from examsync.audit import audit_record
@@ -512,11 +513,9 @@ def build(ctx: RunContext, secrets: ResolvedSecrets) -> PraktikportalenWiseflowP
     if wiseflow is None or wiseflow.praktikportalen is None:
         raise ValueError("spec.wiseflow.praktikportalen is required for praktikportalen-wiseflow")
     spec = wiseflow.praktikportalen
-    # every Secret value is read before any client opens, so a missing key leaks nothing
-    api_key = secrets.value(spec.credentialsSecretRef, "apiKey")
     # the state's HMAC key: a per-Institution secret the run holds anyway
     state_secret = secrets.value(wiseflow.credentialsSecretRef, "clientSecret").encode("utf-8")
-    wf = client_for(wiseflow, secrets)
     return PraktikportalenWiseflowPipeline(
-        ctx, spec, wf, PraktikportalenClient(spec.baseUrl, api_key), state_secret
+        ctx, spec, factory.wiseflow_client(wiseflow, secrets), factory.praktikportalen_client(spec, secrets),
+        state_secret,
     )

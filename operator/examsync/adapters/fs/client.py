@@ -9,14 +9,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from examsync.adapters.http import (
-    CircuitBreaker,
-    HostLimits,
-    RetryPolicy,
-    UpstreamClient,
-    json_body,
-    parse_json,
-)
+from examsync.adapters.upstream.client import CircuitBreaker, HostLimits, RetryPolicy, UpstreamClient
+from examsync.adapters.upstream.decode import json_body, parse_json
 from examsync.domain.fs import InvalidSourceData
 
 SYSTEM = "fs"

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from examsync.adapters.errors import InvalidResponse
-from examsync.adapters.http import CircuitBreaker, RetryPolicy, UpstreamClient
+from examsync.adapters.upstream.client import CircuitBreaker, RetryPolicy, UpstreamClient
 from examsync.api.spec import check_url
 
 SYSTEM = "slack"

@@ -1,12 +1,10 @@
 """WISEflow API client (contracts/wiseflow.md; WISEflow's OpenAPI description is the authority):
-OAuth2 client credentials, each operation's request and answer as typed models (`models`), paging,
+OAuth2 client credentials (`auth`), each operation's request and answer as typed models (`models`), paging,
 and a client-side rate limit per credential that stays under WISEflow's own."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from collections.abc import Mapping
 from typing import TypeVar
 from urllib.parse import quote
@@ -15,9 +13,12 @@ import httpx
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
-from examsync.adapters import paging
 from examsync.adapters.errors import AuthError, ClientError, InvalidResponse
-from examsync.adapters.http import UpstreamClient, per_loop, shape_error, upstream_text
+from examsync.adapters.upstream import paging
+from examsync.adapters.upstream.client import UpstreamClient
+from examsync.adapters.upstream.decode import shape_error, upstream_text
+from examsync.adapters.upstream.limits import per_loop
+from examsync.adapters.wiseflow.auth import WiseflowClientCredentials
 from examsync.adapters.wiseflow.models import (
     AccessTokenAnswer,
     AccessTokenRequest,
@@ -36,15 +37,10 @@ from examsync.adapters.wiseflow.models import (
     NoData,
     Page,
     Request,
-    TokenAnswer,
-    TokenForm,
-    TokenRefusal,
     UserAnswer,
     UserWrite,
     WrittenUser,
 )
-from examsync.api.spec import WiseflowSpec
-from examsync.credentials import ResolvedSecrets
 from examsync.domain.wiseflow import Assessor, FlowSource, FoundFlow, Window
 
 M = TypeVar("M", bound=BaseModel)
@@ -52,8 +48,6 @@ M = TypeVar("M", bound=BaseModel)
 SYSTEM = "wiseflow"
 PAGE_LIMIT = 100  # the most /flows/search and /users/search give per page
 ASSESSOR_PAGE_LIMIT = 50  # the most GET /flows/{flowId}/assessors gives per page
-# OAuth2 error codes of a token request whose client credentials are refused
-CREDENTIAL_REFUSALS = frozenset({"invalid_client", "unauthorized_client", "invalid_grant"})
 
 # WISEflow's limits per credential. The client keeps under both in every sliding window: a leaky
 # bucket lets `burst` through at once and then `rate`, so burst + rate * window <= limit.
@@ -82,15 +76,6 @@ def shared_limiters(
     ))
 
 
-class _Token:
-    """One access token per client, fetched by one caller at a time (single flight)."""
-
-    def __init__(self) -> None:
-        self.value: str | None = None
-        self.expires_at = 0.0
-        self.lock = asyncio.Lock()
-
-
 class WiseflowClient:
     def __init__(
         self,
@@ -102,55 +87,16 @@ class WiseflowClient:
         per_second: int = PER_SECOND,
         per_minute: int = PER_MINUTE,
     ) -> None:
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._token = _Token()
         self.http = UpstreamClient(
             SYSTEM,
             base_url,
             transport=transport,
             rate_limiter=shared_limiters(base_url, client_id, per_second, per_minute),
         )
+        self.http.auth = WiseflowClientCredentials(self.http, client_id, client_secret)
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-    # --- auth ----------------------------------------------------------------------------------
-
-    async def _fetch_token(self) -> None:
-        form = TokenForm(client_id=self._client_id, client_secret=self._client_secret,
-                         grant_type="client_credentials")
-        response = await self.http.request(
-            "POST", "/oauth2/token", operation="token", accept=frozenset({400}), data=form.body_form()
-        )
-        if response.status_code == 400:
-            # the only answer WISEflow documents for refused client credentials
-            refusal = _parsed(TokenRefusal, response, "token")
-            code = refusal.error if refusal.error in CREDENTIAL_REFUSALS else None
-            if code is None:
-                raise ClientError(SYSTEM, "token", "token request refused", 400)
-            # reported as 401 so the Institution is Stalled as Unauthorized, as for any system
-            raise AuthError(SYSTEM, "token", f"client credentials refused ({code})", 401)
-        token = _parsed(TokenAnswer, response, "token")
-        lifetime = float(token.expires_in) if token.expires_in is not None else 300.0
-        self._token.value = token.access_token
-        # renew a little early so a token never expires in flight
-        self._token.expires_at = time.monotonic() + max(1.0, lifetime - 30.0)
-
-    async def _current_token(self) -> str:
-        token = self._token
-        if token.value is None or time.monotonic() >= token.expires_at:
-            async with token.lock:
-                if token.value is None or time.monotonic() >= token.expires_at:
-                    await self._fetch_token()
-        assert token.value is not None
-        return token.value
-
-    async def _reauthenticate(self, refused: str | None) -> None:
-        """After a 401 on a request sent with `refused`: renew unless another caller already has."""
-        async with self._token.lock:
-            if self._token.value == refused:
-                await self._fetch_token()
 
     async def _call(
         self,
@@ -167,16 +113,6 @@ class WiseflowClient:
         """One request with a bearer token. `flow_write`: a change to one flow, which WISEflow
         refuses with 403 when the flow may not be changed (archived, allocated from a SIS); that
         is the item's failure, not the credential's (a 403 elsewhere stays an AuthError)."""
-        used: list[str] = []  # the token each attempt of this request was sent with
-
-        async def auth_headers() -> Mapping[str, str]:
-            token = await self._current_token()
-            used.append(token)
-            return {"Authorization": f"Bearer {token}"}
-
-        async def on_unauthorized() -> None:
-            await self._reauthenticate(used[-1] if used else None)
-
         response = await self.http.request(
             method,
             path,
@@ -184,8 +120,6 @@ class WiseflowClient:
             json=json.body() if json is not None else None,
             params=params,
             accept=accept | {403} if flow_write else accept,
-            auth_headers=auth_headers,
-            on_unauthorized=on_unauthorized,
             idempotent=idempotent,
         )
         if flow_write and response.status_code == 403:
@@ -328,9 +262,3 @@ def _parsed(model: type[M], response: httpx.Response, operation: str) -> M:
                               upstream=upstream_text(response))
     return parsed
 
-
-def client_for(spec: WiseflowSpec, secrets: ResolvedSecrets) -> WiseflowClient:
-    """The Institution's WISEflow client; raises SecretMissing naming the key (before any connection)."""
-    client_id = secrets.value(spec.credentialsSecretRef, "clientId")
-    client_secret = secrets.value(spec.credentialsSecretRef, "clientSecret")
-    return WiseflowClient(spec.baseUrl, client_id, client_secret)

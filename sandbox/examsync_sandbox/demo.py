@@ -15,13 +15,13 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from examsync.adapters.wiseflow import simulator as wf_sim
 from examsync.commands.sync import render_text, sync_manifests
 from examsync.commands.upstream import configure_allowed_hosts
 from examsync.domain.outcomes import Action
 from examsync.logs import setup_logging
 from examsync.manifests import load_manifests
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators import wiseflow as wf_sim
 
 DEMO_DIR = Path(".demo")
 

@@ -15,14 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.humio import simulator as humio_sim
-from examsync.adapters.inspera import simulator as inspera_sim
-from examsync.adapters.slack import simulator as slack_sim
 from examsync.domain.fs import encode_id, parse_assessment
 from examsync.domain.inspera import desired_test
-from examsync.sandbox import objects
-from examsync.sandbox.server import GRAVITEE_API_KEY
+from examsync_sandbox import objects
+from examsync_sandbox.server import GRAVITEE_API_KEY
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import humio as humio_sim
+from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators import slack as slack_sim
 
 OSLO = ZoneInfo("Europe/Oslo")
 NAMESPACE = "examsync"

@@ -10,7 +10,7 @@ it answers that. It also refuses writes this project's rules forbid (changing a 
 archived flow, removing an assessor from an activated flow: 403), so a rule broken shows up as an
 error. Rate limits are kept per credential (429 with `RateLimit-Reset`).
 
-The data it holds (what tests arrange and assert on) is in `sim_world`. Tests may add a callable
+The data it holds (what tests arrange and assert on) is in `wiseflow_world`. Tests may add a callable
 to `exchange_recorders` to see every request and its answer, the fault layer's injected answers
 included (the contract tests validate them against the spec); nothing is recorded otherwise.
 """
@@ -54,9 +54,9 @@ from examsync.adapters.wiseflow.models import (
     UserWrite,
     WrittenUser,
 )
-from examsync.adapters.wiseflow.sim_world import Assessor, ExternalSource, Flow, User, World
 from examsync.domain.wiseflow import FlowState, SourceState
-from examsync.sandbox.simulator import ERROR_BODY, INJECTED_OBSERVER
+from examsync_sandbox.simulators.serving import ERROR_BODY, INJECTED_OBSERVER
+from examsync_sandbox.simulators.wiseflow_world import Assessor, ExternalSource, Flow, User, World
 
 R = TypeVar("R", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,6 +1,6 @@
 """What every sandbox simulator shares: a loopback aiohttp server with fault injection.
 
-Each outside system's simulator lives beside its client (``adapters/<system>/simulator.py``) and
+Each outside system's simulator (``simulators/<system>.py``, named as its client's adapter is)
 builds an ``aiohttp.web.Application``; this module serves it and injects faults.
 """
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from examsync.adapters.praktikportalen import simulator as pp_sim
-from examsync.adapters.wiseflow import simulator as wf_sim
 from examsync.domain.wiseflow import FlowState, pp_reference
-from examsync.sandbox import objects
+from examsync_sandbox import objects
+from examsync_sandbox.simulators import praktikportalen as pp_sim
+from examsync_sandbox.simulators import wiseflow as wf_sim
 
 NAMESPACE = "examsync"
 NAME = "ucx"

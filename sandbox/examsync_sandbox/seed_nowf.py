@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.wiseflow import simulator as wf_sim
 from examsync.domain.fs import encode_id, parse_assessment
 from examsync.domain.wiseflow import FlowState, desired_flow, fs_reference
-from examsync.sandbox import objects
+from examsync_sandbox import objects
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import wiseflow as wf_sim
 
 OSLO = ZoneInfo("Europe/Oslo")
 NAMESPACE = "examsync"

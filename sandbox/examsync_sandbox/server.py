@@ -1,8 +1,8 @@
 """The sandbox: every simulated outside system on loopback, seeded with realistic data.
 
-Convention: `examsync.adapters.<system>.simulator` defines `World` (the data store tests assert
+Convention: `examsync_sandbox.simulators.<system>` defines `World` (the data store tests assert
 on) and `make_app(world) -> aiohttp.web.Application`; Inspera also defines
-`make_gravitee_app(world, api_key)`. Seed modules (`examsync.sandbox.seed_*`) define
+`make_gravitee_app(world, api_key)`. Seed modules (`examsync_sandbox.seed_*`) define
 `seed(sandbox)` and `manifests(sandbox) -> list[dict]` (Institutions and their Secrets).
 """
 
@@ -13,10 +13,10 @@ from types import ModuleType
 from typing import Any
 
 from examsync.credentials import decode_secret
-from examsync.sandbox.simulator import Faults, SimServer
+from examsync_sandbox.simulators.serving import Faults, SimServer
 
 SYSTEMS = ("fs", "inspera", "wiseflow", "praktikportalen", "slack", "humio")
-SEED_MODULES = ("examsync.sandbox.seed_no", "examsync.sandbox.seed_nowf", "examsync.sandbox.seed_dk")
+SEED_MODULES = ("examsync_sandbox.seed_no", "examsync_sandbox.seed_nowf", "examsync_sandbox.seed_dk")
 GRAVITEE_API_KEY = "sandbox-gravitee-key"  # a sandbox value, not a secret
 
 
@@ -40,7 +40,7 @@ class Sandbox:
 
     async def start(self) -> Sandbox:
         for system in SYSTEMS:
-            module = _optional(f"examsync.adapters.{system}.simulator")
+            module = _optional(f"examsync_sandbox.simulators.{system}")
             if module is None:
                 continue
             world = module.World()
