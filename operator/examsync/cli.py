@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,18 +12,26 @@ import click
 from examsync import __version__
 from examsync.commands.options import log_level_option
 
+# commands that import kopf or the Kubernetes client: loaded only when asked for
+_LAZY = {
+    "run": ("examsync.kube.cli", "run"),
+    "reconcile": ("examsync.kube.commands", "reconcile_command"),
+    "suspend": ("examsync.kube.commands", "suspend_command"),
+    "resume": ("examsync.kube.commands", "resume_command"),
+}
+
 
 class _LazyGroup(click.Group):
-    """`run` imports kopf; load it only when asked for, so `sync` and `--version` start fast."""
+    """`run` and the day-2 commands import kopf or the Kubernetes client; load them only when
+    asked for, so `sync` and `--version` start fast."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "run"])
+        return sorted([*super().list_commands(ctx), *_LAZY])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name == "run":
-            from examsync.kube.cli import run
-
-            command: click.Command = run
+        if cmd_name in _LAZY:
+            module, attr = _LAZY[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attr)
             return command
         return super().get_command(ctx, cmd_name)
 

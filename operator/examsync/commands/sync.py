@@ -21,6 +21,7 @@ from examsync import event_loop, hosts
 from examsync.api.spec import Institution, Mode
 from examsync.commands.upstream import configure_allowed_hosts
 from examsync.domain.outcomes import Action
+from examsync.logs import set_institution
 from examsync.manifests import ManifestError, ManifestSet, load_manifests
 from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
 from examsync.pipelines.tasks import settle
@@ -79,6 +80,7 @@ async def sync_manifests(
 
     async def run_one(inst: Institution) -> InstitutionReport:
         key = inst.key
+        set_institution(key)  # its own task (settle): every line it logs is about this Institution
 
         async def checkpoint(state: InstitutionState) -> None:
             if state_path is None:
