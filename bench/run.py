@@ -123,9 +123,12 @@ def serve(conn: Connection, institutions: int, assessments: int, baseline: int, 
                 world.add_user(f"ansv{u}@{inst}.no")
         fs_app = fs_sim.make_app(fs_world)
         detail_times: list[float] = []  # when each FS detail call arrived (how busy the shared host was)
+        fs_peers: set[Any] = set()  # the client ends of the connections FS was called over
 
         @web.middleware
         async def timed(request: web.Request, handler: Any) -> web.StreamResponse:
+            if request.transport is not None:
+                fs_peers.add(request.transport.get_extra_info("peername"))
             if not request.path.startswith("/eksamen/liste"):
                 detail_times.append(time.monotonic())
             response: web.StreamResponse = await handler(request)
@@ -159,10 +162,12 @@ def serve(conn: Connection, institutions: int, assessments: int, baseline: int, 
                 # FS detail calls since the last mark, and the seconds from the first to the last
                 "fs_marked": len(detail_times),
                 "fs_span_ms": round((detail_times[-1] - detail_times[0]) * 1000) if detail_times else 0,
+                "fs_connections": len(fs_peers),
             })
 
         async def mark(_: web.Request) -> web.Response:
             detail_times.clear()
+            fs_peers.clear()
             return web.json_response({})
 
         admin = web.Application()
@@ -346,6 +351,7 @@ class FirstRun:
     floor: int
     stats: dict[str, int]
     fs_span: float  # seconds from the first FS detail call to the last
+    fs_connections: int  # connections FS was called over
 
 
 def first_run(sb: Sandbox, institutions: int, assessments: int, per_host: int, workdir: Path,
@@ -360,7 +366,8 @@ def first_run(sb: Sandbox, institutions: int, assessments: int, per_host: int, w
     calls = sum(after[k] - before[k] for k in ("fs_list", "fs_detail", "inspera"))
     total = institutions * assessments
     return (FirstRun(total, run, sim_cpu, calls, floor_calls(institutions, assessments),
-                     {k: after[k] - before[k] for k in after}, after["fs_span_ms"] / 1000), manifest, state)
+                     {k: after[k] - before[k] for k in after}, after["fs_span_ms"] / 1000, after["fs_connections"]),
+            manifest, state)
 
 
 def print_first(first: FirstRun, latency: float, per_host: int) -> None:
@@ -381,7 +388,8 @@ def print_first(first: FirstRun, latency: float, per_host: int) -> None:
           f"{bound:.1f} s; wall / bound = {run.wall / bound:.2f}" if bound else "    no FS detail calls")
     if first.fs_span:
         print(f"    FS detail calls arrived over {first.fs_span:.1f} s ({s['fs_detail'] / first.fs_span:.0f}/s; "
-              f"the host's cap allows {per_host / latency:.0f}/s)" if latency else "")
+              f"the host's cap allows {per_host / latency:.0f}/s) on {first.fs_connections} connections"
+              if latency else "")
     print(f"    peak RSS of examsync sync: {run.peak_rss_mib:.0f} MiB   simulators' CPU: {first.sim_cpu:.1f} s "
           f"({first.sim_cpu / run.wall * 100:.0f}% of one core)")
 

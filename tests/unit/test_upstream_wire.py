@@ -187,3 +187,32 @@ async def test_a_compressed_body_is_passed_on_as_it_came(transport: AiohttpTrans
         response = await transport.handle_async_request(request)
         raw = b"".join([chunk async for chunk in response.aiter_raw()])
     assert raw == packed
+
+
+async def test_clients_of_one_host_share_its_connections_until_the_last_closes() -> None:
+    """Institutions sharing an FS host share its connections (each request carries its own
+    credentials); when the last client closes, nothing is held open."""
+    closed = asyncio.Event()
+
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await server.read_request(reader)
+            except asyncio.IncompleteReadError:  # the client closed the connection
+                closed.set()
+                return
+            writer.write(OK)
+            await writer.drain()
+
+    async with RawServer(keep_alive) as server:
+        clients = [UpstreamClient("fs", server.url, auth=httpx.BasicAuth(f"user{n}", "pw")) for n in range(3)]
+        for _ in range(2):
+            for client in clients:
+                await client.request("GET", "/eksamen/liste", operation="list")
+        for client in clients[:2]:
+            await client.aclose()
+        await clients[2].request("GET", "/eksamen/liste", operation="list")
+        assert server.connections == 1 and len(server.requests) == 7
+        assert not closed.is_set()
+        await clients[2].aclose()
+        await asyncio.wait_for(closed.wait(), 10)

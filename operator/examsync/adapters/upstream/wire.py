@@ -17,9 +17,11 @@ kept, redirects are not followed, and the URL is sent exactly as httpx encoded i
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ssl
 import urllib.request
+import weakref
 from collections.abc import AsyncIterator
 from typing import NoReturn
 from urllib.parse import urlsplit
@@ -90,30 +92,66 @@ class _Body(httpx.AsyncByteStream):
             self._response.close()
 
 
+KEEPALIVE_SECONDS = 15.0  # an idle connection is closed after this
+
+
+class _SharedSession:
+    """One aiohttp session, and so one connection pool, for every client of an event loop that
+    trusts the same CAs: requests to one host reuse its connections whichever Institution (and
+    credential) sends them, so a shared FS host sees at most as many connections as requests
+    under way (its cap), not a pool per Institution, and each connection's TLS handshake is paid
+    once. It closes when the last client using it closes (so between runs nothing is held)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | bool) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ssl=ssl_context, keepalive_timeout=KEEPALIVE_SECONDS)
+        self.session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                             auto_decompress=False, trust_env=False)
+        self.users = 0
+
+
+# event loop -> TLS context -> the session its clients share
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ssl.SSLContext | bool, _SharedSession]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _take(ssl_context: ssl.SSLContext | bool) -> _SharedSession:
+    sessions = _SHARED.setdefault(asyncio.get_running_loop(), {})
+    shared = sessions.get(ssl_context)
+    if shared is None or shared.session.closed:
+        shared = sessions[ssl_context] = _SharedSession(ssl_context)
+    shared.users += 1
+    return shared
+
+
+async def _give_back(shared: _SharedSession, ssl_context: ssl.SSLContext | bool) -> None:
+    shared.users -= 1
+    if shared.users > 0:
+        return
+    sessions = _SHARED.get(asyncio.get_running_loop(), {})
+    if sessions.get(ssl_context) is shared:
+        del sessions[ssl_context]  # a client starting now opens a new one
+    await shared.session.close()
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """One aiohttp session (and its connection pool), opened on the first request.
+    """A client's requests over the session its event loop shares (taken on the first request,
+    given back on closing).
 
     The per-host concurrency caps are the HTTP layer's (`HostLimits`); the pool itself is
     unbounded so it never queues a request the caps let through."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None, keepalive: float = 15.0) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
-        self._keepalive = keepalive
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=0, ssl=self._ssl, keepalive_timeout=self._keepalive)
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                     auto_decompress=False, trust_env=False)
+        self._shared: _SharedSession | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session
-        if session is None or session.closed:
-            session = self._session = self._open()
+        if self._shared is None:
+            self._shared = _take(self._ssl)
         timeout = request.extensions.get("timeout", {})
         body = await request.aread()
         try:
-            response = await session.request(
+            response = await self._shared.session.request(
                 request.method,
                 URL(str(request.url), encoded=True),
                 headers=request.headers.multi_items(),
@@ -129,6 +167,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                               extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason})
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        shared, self._shared = self._shared, None
+        if shared is not None:
+            await _give_back(shared, self._ssl)
