@@ -28,10 +28,14 @@ def main() -> None:
     with sandbox(1, args.assessments, 0, args.latency) as sb, tempfile.TemporaryDirectory() as tmp:
         first, _, state = first_run(sb, 1, args.assessments, args.per_host, Path(tmp), args)
         run = first.run
-        print(f"examsync fs-inspera memory: 1 Institution x {args.assessments} new assessments, "
-              f"{args.latency * 1000:.0f} ms latency per request")
-        print(f"  run: {run.wall:.1f} s  created={run.total('created')} failed={run.total('failed')}  "
-              f"tests in Inspera={first.stats['tests']}")
+        print(
+            f"examsync fs-inspera memory: 1 Institution x {args.assessments} new assessments, "
+            f"{args.latency * 1000:.0f} ms latency per request"
+        )
+        print(
+            f"  run: {run.wall:.1f} s  created={run.total('created')} failed={run.total('failed')}  "
+            f"tests in Inspera={first.stats['tests']}"
+        )
         print(f"  peak RSS of examsync sync: {run.peak_rss_mib:.0f} MiB")
         print(f"  state kept: {state.stat().st_size} bytes")
 

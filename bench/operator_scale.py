@@ -73,29 +73,52 @@ class TimedEmulator(Emulator):
 def manifests(sb: semester.Sandbox, institutions: int, namespaces: int, interval: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for n in range(namespaces):
-        for name, data in (("fs", {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}),
-                           ("inspera", {"apiKey": inspera_sim.API_KEY})):
-            out.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                        "metadata": {"name": name, "namespace": f"tenant-{n:02d}"}, "stringData": data})
+        for name, data in (
+            ("fs", {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}),
+            ("inspera", {"apiKey": inspera_sim.API_KEY}),
+        ):
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "type": "Opaque",
+                    "metadata": {"name": name, "namespace": f"tenant-{n:02d}"},
+                    "stringData": data,
+                }
+            )
     for i in range(institutions):
-        out.append({
-            "apiVersion": "examsync.io/v1alpha1", "kind": "Institution",
-            "metadata": {"name": f"inst-{i:03d}", "namespace": f"tenant-{i % namespaces:02d}"},
-            "spec": {
-                "shortName": f"I{i:03d}", "interval": interval,
-                "fs": {"baseUrl": sb.fs, "institutionNumber": semester.institution_number(i), "startYear": 2025,
-                       "credentialsSecretRef": {"name": "fs"}},
-                "inspera": {"enabled": True, "baseUrl": sb.inspera[str(i)], "clientId": f"i{i}.inspera.no",
-                            "credentialsSecretRef": {"name": "inspera"}},
-            },
-        })
+        out.append(
+            {
+                "apiVersion": "examsync.io/v1alpha1",
+                "kind": "Institution",
+                "metadata": {"name": f"inst-{i:03d}", "namespace": f"tenant-{i % namespaces:02d}"},
+                "spec": {
+                    "shortName": f"I{i:03d}",
+                    "interval": interval,
+                    "fs": {
+                        "baseUrl": sb.fs,
+                        "institutionNumber": semester.institution_number(i),
+                        "startYear": 2025,
+                        "credentialsSecretRef": {"name": "fs"},
+                    },
+                    "inspera": {
+                        "enabled": True,
+                        "baseUrl": sb.inspera[str(i)],
+                        "clientId": f"i{i}.inspera.no",
+                        "credentialsSecretRef": {"name": "inspera"},
+                    },
+                },
+            }
+        )
     return out
 
 
 async def apply(cluster: Cluster, manifest: dict[str, Any]) -> None:
     ns = manifest["metadata"]["namespace"]
-    plural = "api/v1/namespaces/{ns}/secrets" if manifest["kind"] == "Secret" else (
-        "apis/examsync.io/v1alpha1/namespaces/{ns}/institutions"
+    plural = (
+        "api/v1/namespaces/{ns}/secrets"
+        if manifest["kind"] == "Secret"
+        else ("apis/examsync.io/v1alpha1/namespaces/{ns}/institutions")
     )
     await cluster.request("POST", "/" + plural.format(ns=ns), manifest, "application/json")
 
@@ -185,8 +208,19 @@ async def measure(args: argparse.Namespace, sb: semester.Sandbox) -> None:
                 profiler = None
                 if args.profile is not None:  # the operator's first runs, sampled by py-spy
                     profiler = await asyncio.create_subprocess_exec(
-                        args.py_spy, "record", "-r", "100", "-f", "raw", "-o", str(args.profile), "--pid",
-                        str(op.pid), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                        args.py_spy,
+                        "record",
+                        "-r",
+                        "100",
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(args.profile),
+                        "--pid",
+                        str(op.pid),
+                        stdout=asyncio.subprocess.DEVNULL,
+                        stderr=asyncio.subprocess.DEVNULL,
+                    )
                 await wait_until(lambda: len(emulator.ready) >= len(keys), args.timeout, op, "every Institution Ready")
                 if profiler is not None:
                     profiler.send_signal(signal.SIGINT)
@@ -229,25 +263,39 @@ async def measure(args: argparse.Namespace, sb: semester.Sandbox) -> None:
         total = args.institutions * args.assessments
         calls = sum(served[k] - served0[k] for k in ("fs_list", "fs_detail", "inspera"))
         floor = semester.floor_calls(args.institutions, args.assessments)
-        print(f"examsync operator scale: {len(keys)} Institutions in {args.namespaces} namespaces, "
-              f"{args.assessments} new assessments each, interval {args.interval}, {args.latency * 1000:.0f} ms added "
-              "to every request; one `examsync run` process, one FS host, one Inspera host per Institution")
-        print(f"  all Ready after {all_ready:.1f} s from process start "
-              f"(first run started at {min(starts):.1f} s, last Ready at {max(readies):.1f} s): "
-              f"{total / all_ready:.0f} assessments/s")
-        print(f"  runs: {runs}  Ready True: {ready_true}/{len(keys)}  tests created: {created}  failed items: {failed}"
-              f"  Inspera tests in the sandbox: {served['tests']}")
-        print(f"  upstream calls per assessment {calls / total:.3f} (floor from the data {floor / total:.3f}): "
-              f"FS list {served['fs_list'] - served0['fs_list']}, "
-              f"FS detail {served['fs_detail'] - served0['fs_detail']}, "
-              f"Inspera {served['inspera'] - served0['inspera']}")
-        print(f"  operator CPU until all Ready: {cpu_first_runs:.1f} s (start-up included); "
-              f"peak RSS {mib(rss_peak_runs)}; simulators' CPU {sim_cpu:.1f} s")
-        print(f"  operator idle ({args.settle:.0f} s after the first runs): RSS {mib(rss_idle)} "
-              f"-> {mib(rss_idle_end)} after {idle_for:.0f} s, {threads} threads, {fds} open files, "
-              f"{sockets} TCP sockets")
-        print(f"  operator CPU while idle: {cpu_idle:.2f} s in {idle_for:.0f} s = "
-              f"{cpu_idle / idle_for * 60:.2f} CPU s per minute")
+        print(
+            f"examsync operator scale: {len(keys)} Institutions in {args.namespaces} namespaces, "
+            f"{args.assessments} new assessments each, interval {args.interval}, {args.latency * 1000:.0f} ms added "
+            "to every request; one `examsync run` process, one FS host, one Inspera host per Institution"
+        )
+        print(
+            f"  all Ready after {all_ready:.1f} s from process start "
+            f"(first run started at {min(starts):.1f} s, last Ready at {max(readies):.1f} s): "
+            f"{total / all_ready:.0f} assessments/s"
+        )
+        print(
+            f"  runs: {runs}  Ready True: {ready_true}/{len(keys)}  tests created: {created}  failed items: {failed}"
+            f"  Inspera tests in the sandbox: {served['tests']}"
+        )
+        print(
+            f"  upstream calls per assessment {calls / total:.3f} (floor from the data {floor / total:.3f}): "
+            f"FS list {served['fs_list'] - served0['fs_list']}, "
+            f"FS detail {served['fs_detail'] - served0['fs_detail']}, "
+            f"Inspera {served['inspera'] - served0['inspera']}"
+        )
+        print(
+            f"  operator CPU until all Ready: {cpu_first_runs:.1f} s (start-up included); "
+            f"peak RSS {mib(rss_peak_runs)}; simulators' CPU {sim_cpu:.1f} s"
+        )
+        print(
+            f"  operator idle ({args.settle:.0f} s after the first runs): RSS {mib(rss_idle)} "
+            f"-> {mib(rss_idle_end)} after {idle_for:.0f} s, {threads} threads, {fds} open files, "
+            f"{sockets} TCP sockets"
+        )
+        print(
+            f"  operator CPU while idle: {cpu_idle:.2f} s in {idle_for:.0f} s = "
+            f"{cpu_idle / idle_for * 60:.2f} CPU s per minute"
+        )
         print(f"  this process (emulator) used {bench_cpu:.1f} CPU s; operator exit status {exit_code}")
         print("first runs (start, seconds after the operator process started):")
         print(spread("start times", starts, "s"))
@@ -262,8 +310,10 @@ async def measure(args: argparse.Namespace, sb: semester.Sandbox) -> None:
         print(spread("nextRunTime", [t / 60 for t in due_ts], "min"))
         print("    next runs by minute after the earliest:")
         print("\n".join(histogram([t / 60 for t in due_ts], 1.0, "m")))
-        print(f"after a restart: every Institution's series on /metrics {restart[0]:.1f} s after the process "
-              f"started; upstream calls meanwhile: {restart[1]}")
+        print(
+            f"after a restart: every Institution's series on /metrics {restart[0]:.1f} s after the process "
+            f"started; upstream calls meanwhile: {restart[1]}"
+        )
         if exit_code != 0:
             print(f"operator log tail:\n{log_tail}")
 
@@ -289,8 +339,9 @@ async def restarted(
                         text = await resp.text()
                 except aiohttp.ClientConnectionError:
                     text = ""
-                seen = {s.labels["institution"] for s in parse_metrics(text)
-                        if s.name == "examsync_institution_condition"}
+                seen = {
+                    s.labels["institution"] for s in parse_metrics(text) if s.name == "examsync_institution_condition"
+                }
                 if not wanted <= seen:
                     await asyncio.sleep(0.1)
         elapsed = time.monotonic() - t0

@@ -45,8 +45,7 @@ def main() -> None:
         for frame in set(frames):
             inclusive[frame] += n
     print(f"{total} samples")
-    for title, counter in (("self, by package", packages), ("self, by function", own),
-                           ("inclusive", inclusive)):
+    for title, counter in (("self, by package", packages), ("self, by function", own), ("inclusive", inclusive)):
         print(f"--- {title}")
         for name, n in counter.most_common(args.top):
             print(f"{n * 100 / total:5.1f}% {name}")

@@ -76,8 +76,12 @@ def free_port() -> int:
 
 
 async def send(transport: AiohttpTransport, url: str, method: str = "GET", read: float = 5.0) -> httpx.Response:
-    request = httpx.Request(method, url, json={"a": 1} if method == "POST" else None,
-                            extensions={"timeout": {"connect": 5.0, "read": read, "pool": 5.0}})
+    request = httpx.Request(
+        method,
+        url,
+        json={"a": 1} if method == "POST" else None,
+        extensions={"timeout": {"connect": 5.0, "read": read, "pool": 5.0}},
+    )
     response = await transport.handle_async_request(request)
     await response.aread()
     return response

@@ -60,8 +60,12 @@ class BodyBudget:
     deadline (cancellation) or a dropped connection.
     """
 
-    def __init__(self, free_bytes: int = FREE_BODY_BYTES, large_slots: int = LARGE_BODY_SLOTS,
-                 per_host: int = LARGE_BODY_SLOTS_PER_HOST) -> None:
+    def __init__(
+        self,
+        free_bytes: int = FREE_BODY_BYTES,
+        large_slots: int = LARGE_BODY_SLOTS,
+        per_host: int = LARGE_BODY_SLOTS_PER_HOST,
+    ) -> None:
         self.free_bytes = free_bytes
         self.large_slots = large_slots
         self.per_host = min(per_host, large_slots)

@@ -98,8 +98,12 @@ class UpstreamClient:
         self._transport = GuardedTransport(system, wire, self.limits, rate_limiters)
         self._client = _CookielessClient(
             base_url=self.base_url,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING,
-                     **(headers or {})},
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+                **(headers or {}),
+            },
             timeout=timeout or defaults.timeout,
             transport=self._transport,
             follow_redirects=False,
@@ -153,8 +157,9 @@ class UpstreamClient:
             headers = {**(headers or {}), "Content-Type": "application/json"}
 
         async def send() -> httpx.Response:
-            request = self._client.build_request(method, url, params=params, content=content, data=data,
-                                                 headers=headers, extensions={EXCHANGE: exchange})
+            request = self._client.build_request(
+                method, url, params=params, content=content, data=data, headers=headers, extensions={EXCHANGE: exchange}
+            )
             return await self._attempt(request, exchange, auth, accept, idempotent)
 
         try:
@@ -168,8 +173,9 @@ class UpstreamClient:
         self.breaker.success()
         return response
 
-    async def _retry(self, first: AttemptFailed, send: Callable[[], Awaitable[httpx.Response]],
-                     deadline: CallDeadline) -> httpx.Response:
+    async def _retry(
+        self, first: AttemptFailed, send: Callable[[], Awaitable[httpx.Response]], deadline: CallDeadline
+    ) -> httpx.Response:
         """The attempts after a first one failed, by the retry rules. Most calls end in their first
         attempt, which is sent without them (they cost about a tenth of a request's CPU); here
         that first failure is their first attempt's outcome, so they count and wait as for any."""
@@ -188,8 +194,14 @@ class UpstreamClient:
                 return await send()
         raise AssertionError("the retry rules end in an answer or an error")
 
-    async def _attempt(self, request: httpx.Request, exchange: Exchange, auth: httpx.Auth | None,
-                       accept: frozenset[int], idempotent: bool) -> httpx.Response:
+    async def _attempt(
+        self,
+        request: httpx.Request,
+        exchange: Exchange,
+        auth: httpx.Auth | None,
+        accept: frozenset[int],
+        idempotent: bool,
+    ) -> httpx.Response:
         """One send and its whole body within the call's deadline: at the deadline an attempt
         still waiting or receiving is abandoned and its connection closed."""
         operation = exchange.operation

@@ -34,8 +34,13 @@ class Exchange:
 class GuardedTransport(httpx.AsyncBaseTransport):
     """One client's requests to one system; `rate_limiters` are the client's own (a credential's)."""
 
-    def __init__(self, system: str, wire: httpx.AsyncBaseTransport, limits: HostLimits,
-                 rate_limiters: tuple[AsyncLimiter, ...] = ()) -> None:
+    def __init__(
+        self,
+        system: str,
+        wire: httpx.AsyncBaseTransport,
+        limits: HostLimits,
+        rate_limiters: tuple[AsyncLimiter, ...] = (),
+    ) -> None:
         self.system = system
         self.wire = wire
         self.limits = limits
@@ -59,8 +64,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
         async def done(failure: BaseException | None) -> None:
             place.release()
-            outcome = (str(response.status_code) if failure is None
-                       else observe.failure_outcome(failure, exchange.deadline.passed))
+            outcome = (
+                str(response.status_code)
+                if failure is None
+                else observe.failure_outcome(failure, exchange.deadline.passed)
+            )
             self._observe(exchange, outcome, started)
 
         assert isinstance(response.stream, httpx.AsyncByteStream)
@@ -102,4 +110,3 @@ class _HeldStream(httpx.AsyncByteStream):
         finally:
             if done is not None:
                 await done(self._failure)
-

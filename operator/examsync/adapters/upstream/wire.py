@@ -108,8 +108,13 @@ class _SharedSession:
 
     def __init__(self, ssl_context: ssl.SSLContext | bool) -> None:
         connector = aiohttp.TCPConnector(limit=0, ssl=ssl_context, keepalive_timeout=KEEPALIVE_SECONDS)
-        self.session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                             auto_decompress=False, trust_env=False, read_bufsize=READ_BUFFER)
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            trust_env=False,
+            read_bufsize=READ_BUFFER,
+        )
         self.users = 0
 
 
@@ -161,14 +166,23 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=body or None,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=None, connect=timeout.get("pool"),
-                                              sock_connect=timeout.get("connect"), sock_read=timeout.get("read")),
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=timeout.get("pool"),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
             )
         except aiohttp.ClientError as exc:
             _raise(exc)
         reason = (response.reason or "").encode("latin-1", "replace")
-        return httpx.Response(response.status, headers=response.raw_headers, stream=_Body(response), request=request,
-                              extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason})
+        return httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            stream=_Body(response),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )
 
     async def aclose(self) -> None:
         shared, self._shared = self._shared, None
