@@ -55,8 +55,9 @@ async def demo(log_path: Path) -> int:
         paths = write_manifests(sandbox, DEMO_DIR / "manifests")
         console.print(f"Manifests: {', '.join(str(p) for p in paths)}")
         # what `examsync sync -f ... --allow-loopback` does: loopback is allowed only when asked for
-        console.print(f"As: examsync sync {' '.join(f'-f {p}' for p in paths)} --allow-loopback\n",
-                      markup=False, highlight=False)
+        console.print(
+            f"As: examsync sync {' '.join(f'-f {p}' for p in paths)} --allow-loopback\n", markup=False, highlight=False
+        )
         allowlist = configure_allowed_hosts(allow_loopback=True)
         manifests = load_manifests(paths)
         manifests.check_hosts(allowlist)
@@ -72,7 +73,8 @@ async def demo(log_path: Path) -> int:
         render_text(second, sys.stdout)
         writes = sum(
             r.actions[Action.CREATED] + r.actions[Action.UPDATED]
-            for rep in second.reports for r in rep.pipelines.values()
+            for rep in second.reports
+            for r in rep.pipelines.values()
         )
         console.print(f"\nWrites in the second run: {writes}")
         inspera, wiseflow = sandbox.world("inspera"), sandbox.world("wiseflow")
@@ -82,8 +84,10 @@ async def demo(log_path: Path) -> int:
         for line in _linked_flows(wiseflow):
             print(line, flush=True)
         slack = sandbox.world("slack")
-        console.print(f"Audit records received by the Humio simulator: {len(sandbox.world('humio').events)}; "
-                      f"Slack messages: {len(slack.messages)}")
+        console.print(
+            f"Audit records received by the Humio simulator: {len(sandbox.world('humio').events)}; "
+            f"Slack messages: {len(slack.messages)}"
+        )
         if slack.texts:
             console.print("[bold]Last Slack message[/bold]:")
             console.print(slack.texts[-1], markup=False, highlight=False)

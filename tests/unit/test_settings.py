@@ -83,11 +83,14 @@ def test_the_environment_is_read_and_a_flag_wins(monkeypatch: pytest.MonkeyPatch
     assert Settings.load(log_level="debug").log_level == "debug"
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("EXAMSYNC_MAX_CONNECTIONS_PER_HOST", "0"),
-    ("EXAMSYNC_MAX_REQUESTS_PER_SECOND_PER_HOST", "fast"),
-    ("EXAMSYNC_LOG_LEVEL", "loud"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EXAMSYNC_MAX_CONNECTIONS_PER_HOST", "0"),
+        ("EXAMSYNC_MAX_REQUESTS_PER_SECOND_PER_HOST", "fast"),
+        ("EXAMSYNC_LOG_LEVEL", "loud"),
+    ],
+)
 def test_a_value_that_cannot_be_used_names_its_variable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str
 ) -> None:
@@ -103,7 +106,8 @@ def test_a_value_that_cannot_be_used_names_its_variable(
 def test_no_module_but_the_settings_reads_the_environment() -> None:
     """The HTTP layer's timeouts, retry delays, call deadline and CA bundle come from the model too."""
     readers = sorted(
-        str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
         if re.search(r"\bos\.environ\b|\bgetenv\(|\benvvar=", path.read_text(encoding="utf-8"))
     )
     assert readers == []
