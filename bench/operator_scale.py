@@ -32,14 +32,15 @@ from typing import Any
 import aiohttp
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "operator"))
+# the repository root, for the test suite's harness (tests.support.kube_harness)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kmock._internal import apps, rendering
-from kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess, parse_metrics
+from kmock._internal import rendering
 
 from examsync.api.timestamps import parse_time
 from examsync_sandbox import seed_no
 from examsync_sandbox.server import Sandbox
+from tests.support.kube_harness import INSTITUTIONS, Cluster, Emulator, OperatorProcess, parse_metrics, serve
 
 FIRST_INSTITUTION_NUMBER = 5000
 # seeded UiO assessments every Institution gets a copy of (all of them created on a first run)
@@ -163,14 +164,8 @@ async def wait_until(predicate: Any, timeout: float, proc: OperatorProcess, what
 
 
 async def bench(args: argparse.Namespace) -> None:
-    async with (
-        Sandbox() as sandbox,
-        TimedEmulator() as emulator,
-        apps.Server(emulator) as server,
-        aiohttp.ClientSession() as http,
-    ):
-        cluster = Cluster(emulator, str(server.url).rstrip("/"), LoopClock(), http)
-        await cluster.request("GET", "/version")
+    async with Sandbox() as sandbox, serve(TimedEmulator()) as cluster:
+        emulator = cluster.emulator
         seed_fs(sandbox, args.institutions, args.assessments)
         docs = manifests(sandbox, args.institutions, args.namespaces, args.interval)
         for doc in docs:

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kube_schema import ROOT
 
 from examsync.api.conditions import ConditionReason
 from examsync.domain.outcomes import FAIL_REASONS
 from examsync.kube.handlers.lifecycle import FINALIZER
+from tests.support.paths import REPO
 
-DOCS = ROOT / "docs"
-PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md", ROOT / "charts/examsync/README.md"]
-RULES = ROOT / "charts/examsync/files/rules/examsync.rules.yaml"
+DOCS = REPO / "docs"
+PAGES = [*sorted(DOCS.glob("*.md")), REPO / "README.md", REPO / "charts/examsync/README.md"]
+RULES = REPO / "charts/examsync/files/rules/examsync.rules.yaml"
 # set by the operator as the contract says (Security, rule 1), whichever module names it
 CONTRACT_REASONS = {"SecretNotAllowed", "HostNotAllowed"}
 
@@ -80,7 +80,7 @@ def test_the_runbook_has_a_section_per_alert() -> None:
     assert {n.lower() for n in names} <= anchors(DOCS / "runbook.md")
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(REPO)))
 def test_relative_links_resolve(page: Path) -> None:
     for path, anchor in links(page):
         target = (page.parent / path).resolve() if path else page

@@ -17,16 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contract.wiseflow_openapi import (
-    READINGS,
-    body_problems,
-    exchange_problems,
-    load_extract,
-    openapi,
-    request_problems,
-    stale_readings,
-    template_of,
-)
 from examsync.adapters.errors import ClientError
 from examsync.adapters.wiseflow.client import WiseflowClient
 from examsync.adapters.wiseflow.models import (
@@ -52,6 +42,16 @@ from examsync.domain.wiseflow import (
 from examsync_sandbox import demo
 from examsync_sandbox.server import Sandbox
 from examsync_sandbox.simulators.wiseflow import Exchange, World
+from tests.support.wiseflow_openapi import (
+    READINGS,
+    body_problems,
+    exchange_problems,
+    load_extract,
+    openapi,
+    request_problems,
+    stale_readings,
+    template_of,
+)
 
 CLIENT, SECRET, LICENCE = "contract-client", "contract-secret", "contract"
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from contract.extract_wiseflow_spec import OPERATIONS
-from contract.wiseflow_openapi import load_extract
 from examsync.adapters.wiseflow import models as m
+from tests.contract.extract_wiseflow_spec import OPERATIONS
+from tests.support.wiseflow_openapi import load_extract
 
 SPEC = load_extract()
 SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]

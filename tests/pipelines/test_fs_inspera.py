@@ -9,7 +9,6 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-from fs_inspera_helpers import PIPELINE, fs_record, fs_world, own_institution, run
 from prometheus_client import REGISTRY
 
 from examsync.adapters.upstream.client import RetryPolicy
@@ -19,6 +18,7 @@ from examsync_sandbox import seed_no
 from examsync_sandbox.server import Sandbox
 from examsync_sandbox.simulators import inspera as inspera_sim
 from examsync_sandbox.simulators.serving import Faults
+from tests.support.fs_inspera_runs import PIPELINE, fs_record, fs_world, own_institution, run
 
 C = seed_no.CASES
 
