@@ -13,15 +13,13 @@ import httpx
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
-from examsync.adapters.errors import AuthError, ClientError, InvalidResponse
+from examsync.adapters.errors import ClientError, InvalidResponse
 from examsync.adapters.upstream import paging
 from examsync.adapters.upstream.client import UpstreamClient
 from examsync.adapters.upstream.decode import shape_error, upstream_text
 from examsync.adapters.upstream.limits import per_loop
 from examsync.adapters.wiseflow.auth import WiseflowClientCredentials
 from examsync.adapters.wiseflow.models import (
-    AccessTokenAnswer,
-    AccessTokenRequest,
     AddAssessor,
     AssessorAnswer,
     CreatedFlow,
@@ -246,20 +244,6 @@ class WiseflowClient:
             accept=frozenset({404}),
             flow_write=True,
         )
-
-    async def create_access_token(self, user_id: int, expiration: int) -> AccessTokenAnswer:
-        """What Praktikportalen does for an access link (the operator itself never calls this)."""
-        response = await self._call(
-            "POST",
-            f"/user/{user_id}/access-token",
-            "create access token",
-            json=AccessTokenRequest(expirationDate=expiration, sendEmail=False),
-            accept=frozenset({403}),
-        )
-        if response.status_code == 403:
-            # the licence lacks the access-token module: every such call fails alike
-            raise AuthError(SYSTEM, "create access token", "", 403, upstream=upstream_text(response))
-        return _parsed(AccessTokenAnswer, response, "create access token")
 
 
 def _parsed(model: type[M], response: httpx.Response, operation: str) -> M:
