@@ -17,6 +17,7 @@ from examsync.api.conditions import Condition, ConditionReason
 from examsync.api.conditions import ConditionStatus as S
 from examsync.api.conditions import ConditionType as T
 from examsync.api.spec import parse_spec
+from tests.support.metric_samples import sample_value
 from tests.support.probe import CREATED, NO_RESPONSIBLE, PERSONAL, Probe, inspera_world, seed_fs
 
 SPEC = parse_spec(
@@ -60,25 +61,23 @@ def test_condition_gauge_is_computed_at_scrape_time_and_forgotten() -> None:
         interval_seconds=600,
     )
     ready_false = {"institution": inst, "type": "Ready", "status": "False"}
-    assert metrics.sample_value("examsync_institution_condition", ready_false) == 1.0
-    assert metrics.sample_value("examsync_institution_condition", {**ready_false, "status": "True"}) == 0.0
+    assert sample_value("examsync_institution_condition", ready_false) == 1.0
+    assert sample_value("examsync_institution_condition", {**ready_false, "status": "True"}) == 0.0
     assert (
-        metrics.sample_value(
+        sample_value(
             "examsync_institution_condition",
             {"institution": inst, "type": "Reconciling", "status": "Unknown"},
         )
         == 1.0
     )
-    assert metrics.sample_value("examsync_suspended", {"institution": inst}) == 1.0
-    assert metrics.sample_value("examsync_interval_seconds", {"institution": inst}) == 600.0
+    assert sample_value("examsync_suspended", {"institution": inst}) == 1.0
+    assert sample_value("examsync_interval_seconds", {"institution": inst}) == 600.0
 
     # the view changes: the next scrape shows the new value, no stale series
     metrics.set_view(inst, [Condition(type=T.READY, status=S.TRUE)], suspended=False, interval_seconds=600)
-    assert metrics.sample_value("examsync_institution_condition", ready_false) == 0.0
+    assert sample_value("examsync_institution_condition", ready_false) == 0.0
     assert (
-        metrics.sample_value(
-            "examsync_institution_condition", {"institution": inst, "type": "Stalled", "status": "True"}
-        )
+        sample_value("examsync_institution_condition", {"institution": inst, "type": "Stalled", "status": "True"})
         is None
     )
 
@@ -105,11 +104,11 @@ def test_forget_drops_every_series_of_a_run(tmp_path: Path) -> None:
         metrics.record_run(name, report, SPEC)
         metrics.set_view(name, [Condition(type=T.READY, status=S.TRUE)], False, 600)
     labels = {"institution": inst, "pipeline": "fs-inspera"}
-    assert metrics.sample_value("examsync_items_total", {**labels, "action": "unchanged", "reason": ""}) == 1.0
-    assert metrics.sample_value("examsync_missing_responsible", labels) == 1.0
-    assert metrics.sample_value("examsync_runs_total", {**labels, "result": "succeeded"}) == 1.0
-    assert metrics.sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 0.0
-    assert metrics.sample_value("examsync_last_success_timestamp_seconds", labels) is not None
+    assert sample_value("examsync_items_total", {**labels, "action": "unchanged", "reason": ""}) == 1.0
+    assert sample_value("examsync_missing_responsible", labels) == 1.0
+    assert sample_value("examsync_runs_total", {**labels, "result": "succeeded"}) == 1.0
+    assert sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 0.0
+    assert sample_value("examsync_last_success_timestamp_seconds", labels) is not None
     assert len(series_of(inst)) > 8
 
     metrics.forget(inst)
@@ -124,11 +123,10 @@ async def test_items_counters_move_after_a_sandbox_run(probe: Probe) -> None:
     labels = {"institution": probe.institution, "pipeline": "fs-inspera"}
 
     def items(action: str, reason: str) -> float:
-        return metrics.sample_value("examsync_items_total", {**labels, "action": action, "reason": reason}) or 0.0
+        return sample_value("examsync_items_total", {**labels, "action": action, "reason": reason}) or 0.0
 
     before_fs = (
-        metrics.sample_value("examsync_upstream_requests_total", {"system": "fs", "operation": "get", "code": "200"})
-        or 0.0
+        sample_value("examsync_upstream_requests_total", {"system": "fs", "operation": "get", "code": "200"}) or 0.0
     )
     report = await probe.run(probe.spec(slack=False, humio=False))
     metrics.record_run(probe.institution, report, probe.spec())
@@ -138,14 +136,13 @@ async def test_items_counters_move_after_a_sandbox_run(probe: Probe) -> None:
     assert items("created", "MissingResponsible") == 1
     assert items("skipped", "NoCandidates") == 1
     assert items("failed", "InvalidSourceData") == 1
-    assert metrics.sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 1.0
-    assert metrics.sample_value("examsync_missing_responsible", labels) == 1.0
-    assert metrics.sample_value("examsync_last_success_timestamp_seconds", labels) is None
-    assert metrics.sample_value("examsync_run_duration_seconds_count", labels) == 1.0
-    assert metrics.sample_value("examsync_interval_seconds", {"institution": probe.institution}) == 300.0
+    assert sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 1.0
+    assert sample_value("examsync_missing_responsible", labels) == 1.0
+    assert sample_value("examsync_last_success_timestamp_seconds", labels) is None
+    assert sample_value("examsync_run_duration_seconds_count", labels) == 1.0
+    assert sample_value("examsync_interval_seconds", {"institution": probe.institution}) == 300.0
     after_fs = (
-        metrics.sample_value("examsync_upstream_requests_total", {"system": "fs", "operation": "get", "code": "200"})
-        or 0.0
+        sample_value("examsync_upstream_requests_total", {"system": "fs", "operation": "get", "code": "200"}) or 0.0
     )
     assert after_fs - before_fs == 5  # each listed record read once, over HTTP
     # the creates are real: one Inspera test per created item, the responsible as contributor
@@ -164,8 +161,8 @@ async def test_items_counters_move_after_a_sandbox_run(probe: Probe) -> None:
     assert items("created", "MissingResponsible") == 1
     assert items("unchanged", "") == 3
     assert items("failed", "InvalidSourceData") == 2
-    assert metrics.sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 2.0
-    assert metrics.sample_value("examsync_missing_responsible", labels) == 0.0  # nothing written this run
+    assert sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 2.0
+    assert sample_value("examsync_missing_responsible", labels) == 0.0  # nothing written this run
     assert inspera.writes["create"] == 3 and not inspera.writes["update"]
 
     text = exposition()
@@ -191,8 +188,7 @@ def test_run_that_could_not_start_counts_each_pipeline_failed() -> None:
     )
     metrics.record_run(inst, report, SPEC)
     assert (
-        metrics.sample_value("examsync_runs_total", {"institution": inst, "pipeline": "fs-inspera", "result": "failed"})
-        == 1.0
+        sample_value("examsync_runs_total", {"institution": inst, "pipeline": "fs-inspera", "result": "failed"}) == 1.0
     )
     assert metrics.conditions_for(report) == [
         Condition(type=T.READY, status=S.FALSE),

@@ -7,6 +7,7 @@ already have go into the WISEflow world under NTNU's licence. Every person here 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -111,7 +112,7 @@ def _flow_for(
     """The flow a record would get, linked, optionally with an older title or start."""
     desired = desired_flow(parse_assessment(rec))
     participation = {"start": desired.participation.start + shift_start, "end": desired.participation.end}
-    marking = desired.marking.as_dict() if desired.marking else None
+    marking = dataclasses.asdict(desired.marking) if desired.marking else None
     return wf.add_flow(
         title or desired.title,
         desired.subtitle,

@@ -15,7 +15,7 @@ from examsync.adapters.upstream.client import UpstreamClient
 from examsync.adapters.upstream.defaults import DEFAULTS
 from examsync.cli import main
 from examsync.commands.upstream import configure_allowed_hosts
-from examsync.settings import Settings, SettingsError, env_names
+from examsync.settings import Settings, SettingsError, env_name
 from tests.support.paths import REPO
 
 PACKAGE = REPO / "operator" / "examsync"
@@ -53,13 +53,13 @@ def table_variables() -> set[str]:
 def test_every_variable_the_package_reads_is_a_setting_and_in_the_table() -> None:
     read = variables_read()
     assert "EXAMSYNC_ALLOWED_HOSTS" in read and "EXAMSYNC_HTTP_TIMEOUT" in read
-    models = set(env_names().values())
+    models = {env_name(field) for field in Settings.model_fields}
     assert {name: where for name, where in read.items() if name not in models} == {}
     assert {name: where for name, where in read.items() if name not in table_variables()} == {}
 
 
 def test_the_table_lists_exactly_the_settings() -> None:
-    assert table_variables() == set(env_names().values())
+    assert table_variables() == {env_name(field) for field in Settings.model_fields}
 
 
 def test_the_readme_points_at_the_table() -> None:

@@ -44,7 +44,7 @@ def test_contract_example_parses_with_counts_only_for_people() -> None:
     assert a.id == FS_ID and a.emnekode == "INF1000" and a.arstall == 2026
     assert a.start == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
     assert a.responsibles == ("ola@uio.no",) and a.responsibles_listed == 2
-    assert (a.candidate_count, a.committee_count) == (2, 1)
+    assert a.candidate_count == 2
 
 
 def test_decode_id_matches_contract_example() -> None:

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from examsync.domain.fs import Assessment, parse_assessment
 from examsync.domain.inspera import (
-    FORBIDDEN_FIELDS,
     MANAGED_FIELDS,
     changed_fields,
     desired_test,
@@ -18,6 +17,7 @@ from examsync.domain.inspera import (
     sanitize_title,
     to_utc,
 )
+from tests.support.fs_inspera_runs import FORBIDDEN_FIELDS
 
 FS_ID = "MTg1fHxJTkYxMDAwfHwxfHxTS1J8fDIwMjZ8fEjDmFNU"
 

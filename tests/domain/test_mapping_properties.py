@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from examsync.domain.fs import Assessment, InvalidSourceData, decode_id, encode_id, ineligible_reason, parse_assessment
-from examsync.domain.inspera import FORBIDDEN_FIELDS, TITLE_MAX, changed_fields, desired_test, sanitize_title
+from examsync.domain.inspera import TITLE_MAX, changed_fields, desired_test, sanitize_title
 from examsync.domain.outcomes import Reason
+from tests.support.fs_inspera_runs import FORBIDDEN_FIELDS
 
 OSLO = ZoneInfo("Europe/Oslo")
 REQUIRED_BODY = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 
 from examsync.domain.fs import parse_assessment
 from examsync.domain.wiseflow import (
+    REFERENCE_MAX_LENGTH,
+    REFERENCE_PATTERN,
     Assessor,
     FlowState,
     FoundFlow,
@@ -25,7 +28,6 @@ from examsync.domain.wiseflow import (
     dates_diff,
     desired_flow,
     fs_reference,
-    is_reference,
     marking_end,
     metadata_diff,
     pending_matches,
@@ -39,6 +41,11 @@ from examsync.domain.wiseflow import (
 
 OSLO = ZoneInfo("Europe/Oslo")
 REFERENCE_ALPHABET = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
+
+
+def is_reference(text: str) -> bool:
+    """Whether WISEflow accepts `text` as an external source reference (its spec's pattern and length)."""
+    return len(text) <= REFERENCE_MAX_LENGTH and re.fullmatch(REFERENCE_PATTERN, text) is not None
 
 
 def test_reference_is_url_safe_base64_of_the_same_bytes() -> None:

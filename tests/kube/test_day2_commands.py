@@ -17,7 +17,7 @@ import pytest
 from kmock._internal import enums, k8s, rendering
 
 from examsync.kube import commands
-from examsync.kube.run_requests import FLUX_REQUESTED_AT, HANDLED, REQUESTED_AT
+from examsync.kube.run_requests import FLUX_REQUESTED_AT, REQUESTED_AT
 from examsync_sandbox.server import Sandbox
 from tests.support.kube_harness import (
     INSTITUTIONS,
@@ -140,7 +140,7 @@ async def test_flux_requested_at_requests_a_run_and_is_echoed(
         assert runs(cluster) == 4
 
     status = cluster.emulator.status("uio")
-    assert status[HANDLED] == {REQUESTED_AT: "1763876400", FLUX_REQUESTED_AT: "2026-11-23T11:00:00Z"}
+    assert status["handledRequests"] == {REQUESTED_AT: "1763876400", FLUX_REQUESTED_AT: "2026-11-23T11:00:00Z"}
     assert [h["result"] for h in status["history"]] == ["Succeeded"] * 4
 
 
@@ -156,7 +156,7 @@ async def test_flux_requested_at_is_not_echoed_while_suspended(
         await cluster.patch("uio", {"metadata": {"annotations": {FLUX_REQUESTED_AT: "7"}}})
         await asyncio.sleep(8 * 3600)
         status = cluster.emulator.status("uio")
-        assert "lastHandledRequestedAt" not in status and HANDLED not in status and runs(cluster) == 0
+        assert "lastHandledRequestedAt" not in status and "handledRequests" not in status and runs(cluster) == 0
 
 
 # -- exit status of `reconcile --wait`, the test writing what an operator would ----------------------
@@ -192,7 +192,7 @@ async def _handle_request(cluster: Cluster, conditions: list[dict[str, Any]]) ->
 async def _reconcile(cluster: Cluster, timeout: float = 60.0) -> tuple[int, list[str], list[str]]:
     out: list[str] = []
     err: list[str] = []
-    api = commands.Institutions.for_server(cluster.url)
+    api = cluster.institutions()
     try:
         code = await commands.reconcile(
             api, NAMESPACE, "uio", wait=True, timeout=timedelta(seconds=timeout), out=out.append, err=err.append
@@ -254,7 +254,7 @@ async def test_reconcile_wait_stops_when_the_institution_is_suspended_meanwhile(
 
 async def test_reconcile_of_an_institution_that_is_not_there(cluster: Cluster) -> None:
     with pytest.raises(commands.CommandError, match=f"{NAMESPACE}/nope not found"):
-        api = commands.Institutions.for_server(cluster.url)
+        api = cluster.institutions()
         try:
             await commands.reconcile(
                 api, NAMESPACE, "nope", wait=True, timeout=timedelta(seconds=5), out=print, err=print

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from examsync.api.spec import parse_duration
-from examsync.api.timestamps import parse_time
 from examsync.pipelines.fs_source import WATERMARK_OVERLAP
 from examsync_sandbox import seed_no
 from examsync_sandbox.server import Sandbox
@@ -36,7 +35,7 @@ async def test_restart_after_more_than_lookback_applies_every_change_made_while_
     async with operator():
         await cluster.wait_for(lambda: idle_after(cluster, 1), timeout=60)
     first = cluster.emulator.status("uio")
-    watermark = parse_time(first["progress"]["pipelines"]["fs-inspera"]["watermark"])
+    watermark = datetime.fromisoformat(first["progress"]["pipelines"]["fs-inspera"]["watermark"])
     assert watermark is not None
     queries_before = len(fs.list_queries)
 
@@ -64,7 +63,7 @@ async def test_restart_after_more_than_lookback_applies_every_change_made_while_
 
     status = cluster.emulator.status("uio")
     second = status["history"][0]
-    second_start = parse_time(second["start"])
+    second_start = datetime.fromisoformat(second["start"])
     assert second_start is not None and second_start >= restarted_at.replace(microsecond=0)  # whole seconds
     # FS was asked for changes since the watermark minus the overlap, not since now - lookback
     queries = fs.list_queries[queries_before:]
@@ -81,5 +80,5 @@ async def test_restart_after_more_than_lookback_applies_every_change_made_while_
     assert (counts["created"], counts["updated"], counts["failed"]) == (2, 1, 0)
     assert second["result"] == "Succeeded"
     # the watermark moved to the second run's start
-    moved = parse_time(status["progress"]["pipelines"]["fs-inspera"]["watermark"])
+    moved = datetime.fromisoformat(status["progress"]["pipelines"]["fs-inspera"]["watermark"])
     assert moved is not None and moved >= restarted_at

@@ -8,16 +8,16 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from examsync import metrics
-from examsync.api.timestamps import parse_time
 from examsync_sandbox import seed_no
 from examsync_sandbox.server import Sandbox
 from tests.support.kube_harness import Cluster, OperatorFactory, apply_all, idle_after, runs, uio
+from tests.support.metric_samples import sample_value
 
 pytestmark = pytest.mark.looptime
 
@@ -26,7 +26,7 @@ COUNTS = re.compile(r"\d+ created, \d+ updated, \d+ unchanged, \d+ skipped, \d+ 
 
 def runs_total() -> float:
     labels = {"institution": "examsync/uio", "pipeline": "fs-inspera", "result": "succeeded"}
-    return metrics.sample_value("examsync_runs_total", labels) or 0.0
+    return sample_value("examsync_runs_total", labels) or 0.0
 
 
 async def test_new_institution_runs_and_reports_ready_with_counts(
@@ -54,7 +54,7 @@ async def test_new_institution_runs_and_reports_ready_with_counts(
     assert status["history"][0]["result"] == "Succeeded"
     assert status["history"][0]["counts"]["created"] == counts["created"]
     # the schedule: the interval (6h) plus a jitter of at most 10 %
-    gap = parse_time(status["nextRunTime"]) - parse_time(status["lastRunTime"])
+    gap = datetime.fromisoformat(status["nextRunTime"]) - datetime.fromisoformat(status["lastRunTime"])
     assert timedelta(hours=6) <= gap <= timedelta(hours=6.6, seconds=2)
     # durable progress: FS watermark kept under status
     assert status["progress"]["pipelines"]["fs-inspera"]["watermark"]
@@ -111,7 +111,7 @@ async def test_spec_change_runs_promptly_and_observed_generation_follows(
     assert all(c["observedGeneration"] == 2 for c in status["conditions"])
     assert len(status["history"]) == 2
     # the second run came long before the schedule would have made it
-    first, second = (parse_time(h["start"]) for h in reversed(status["history"]))
+    first, second = (datetime.fromisoformat(h["start"]) for h in reversed(status["history"]))
     assert second - first < timedelta(minutes=1)
 
 
@@ -302,14 +302,14 @@ async def test_scheduled_run_follows_the_interval(
     await apply_all(cluster, inst, secrets)
     async with operator():
         await cluster.wait_for(lambda: idle_after(cluster, 1), timeout=30)
-        due = parse_time(cluster.emulator.status("uio")["nextRunTime"])
+        due = datetime.fromisoformat(cluster.emulator.status("uio")["nextRunTime"])
         await asyncio.sleep(5.5 * 3600)
         assert runs(cluster) == 1  # not before its time
         await asyncio.sleep((due - cluster.clock()).total_seconds())
         await cluster.wait_for(lambda: idle_after(cluster, 2), timeout=60)
 
     status = cluster.emulator.status("uio")
-    second = parse_time(status["history"][0]["start"])
+    second = datetime.fromisoformat(status["history"][0]["start"])
     assert due <= second <= due + timedelta(seconds=5)
     assert "Scheduled" not in status["conditions"][0]["message"]  # Ready holds the counts
 
@@ -358,7 +358,7 @@ async def test_an_interrupted_run_resumes_at_start_from_the_progress_in_status(
     status = cluster.emulator.status("uio")
     assert status["history"][0]["start"] < later  # resumed at once, not at nextRunTime
     # the FS list call started from the checkpointed watermark, not from the lookback window
-    since = parse_time(sandbox.world("fs").list_queries[0]["sistEndret"])
+    since = datetime.fromisoformat(sandbox.world("fs").list_queries[0]["sistEndret"])
     assert since is not None and now - timedelta(hours=2) < since <= now - timedelta(hours=1)
     assert status["progress"]["pipelines"]["fs-inspera"]["watermark"] > watermark
 

@@ -9,12 +9,12 @@ no run starts (each next run is hours away).
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from prometheus_client.samples import Sample
 
-from examsync.api.timestamps import parse_time
 from examsync_sandbox.server import Sandbox
 from tests.support.kube_harness import (
     NAMESPACE,
@@ -122,7 +122,7 @@ async def test_a_restarted_operator_exports_what_status_says_before_any_run(
             assert condition_samples(samples, key) == want, name
             assert total(samples, "examsync_suspended", institution=key) == (1.0 if name == "uio-paused" else 0.0)
             assert total(samples, "examsync_interval_seconds", institution=key) == 6 * 3600
-        success = parse_time(statuses["uio"]["lastSuccessTime"])
+        success = datetime.fromisoformat(statuses["uio"]["lastSuccessTime"])
         assert success is not None
         last = select(samples, "examsync_last_success_timestamp_seconds", institution=keys["uio"])
         assert [(s.labels["pipeline"], s.value) for s in last] == [("fs-inspera", success.timestamp())]

@@ -8,6 +8,7 @@ from typing import Any
 from examsync import metrics
 from examsync.api.conditions import Condition, ConditionStatus, ConditionType
 from examsync.kube import restore
+from tests.support.metric_samples import sample_value
 
 
 def body(**status: Any) -> dict[str, Any]:
@@ -30,28 +31,21 @@ def test_series_follow_status_and_are_forgotten() -> None:
     )
     assert done
     assert (
-        metrics.sample_value(
-            "examsync_institution_condition", {"institution": inst, "type": "Ready", "status": "False"}
-        )
-        == 1.0
+        sample_value("examsync_institution_condition", {"institution": inst, "type": "Ready", "status": "False"}) == 1.0
     )
     assert (
-        metrics.sample_value(
-            "examsync_institution_condition", {"institution": inst, "type": "Stalled", "status": "True"}
-        )
+        sample_value("examsync_institution_condition", {"institution": inst, "type": "Stalled", "status": "True"})
         == 1.0
     )
-    assert metrics.sample_value("examsync_suspended", {"institution": inst}) == 1.0
-    assert metrics.sample_value("examsync_interval_seconds", {"institution": inst}) == 7200.0
+    assert sample_value("examsync_suspended", {"institution": inst}) == 1.0
+    assert sample_value("examsync_interval_seconds", {"institution": inst}) == 7200.0
     for pipeline in ("fs-inspera", "praktikportalen-wiseflow"):
         labels = {"institution": inst, "pipeline": pipeline}
-        assert metrics.sample_value("examsync_last_success_timestamp_seconds", labels) == 1795413602.0
-        assert metrics.sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 0.0
-    assert metrics.sample_value("examsync_missing_responsible", {"institution": inst, "pipeline": "fs-inspera"}) == 2.0
+        assert sample_value("examsync_last_success_timestamp_seconds", labels) == 1795413602.0
+        assert sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 0.0
+    assert sample_value("examsync_missing_responsible", {"institution": inst, "pipeline": "fs-inspera"}) == 2.0
     assert (
-        metrics.sample_value(
-            "examsync_missing_responsible", {"institution": inst, "pipeline": "praktikportalen-wiseflow"}
-        )
+        sample_value("examsync_missing_responsible", {"institution": inst, "pipeline": "praktikportalen-wiseflow"})
         == 0.0
     )
 
@@ -65,8 +59,7 @@ def test_a_process_that_knows_the_institution_keeps_its_own_series() -> None:
     metrics.set_view(inst, [ready], suspended=False, interval_seconds=60)
     assert not restore.from_status(inst, body(conditions=[{"type": "Ready", "status": "False"}]))
     assert (
-        metrics.sample_value("examsync_institution_condition", {"institution": inst, "type": "Ready", "status": "True"})
-        == 1.0
+        sample_value("examsync_institution_condition", {"institution": inst, "type": "Ready", "status": "True"}) == 1.0
     )
     metrics.forget(inst)
 

@@ -200,15 +200,14 @@ async def test_run_institution_reports_a_secret_store_that_refuses_or_breaks_and
     (401/403: Stalled), an error a later run may not meet (5xx), or a failure no rule foresaw (a
     closed connection: InternalError). None of them escapes `run_institution`."""
     from examsync.api.spec import parse_spec
-    from examsync.kube.api import KubeApi
-    from examsync.kube.secrets import KubeSecrets
+    from examsync.kube.secret_source import KubeSecrets
     from examsync.pipelines.runner import run_institution
     from examsync.state import InstitutionState
 
     inst, secrets = uio(sandbox)
     await apply_all(cluster, inst, secrets)
     spec = parse_spec(inst["spec"])
-    api = KubeApi.for_server(cluster.url)
+    api = cluster.kube_api()
     try:
         for refusal, stalled in ((403, True), (401, True), (503, False)):
             cluster.emulator.secret_read_refusal = refusal

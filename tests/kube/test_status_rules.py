@@ -60,7 +60,6 @@ def _report(
     *,
     mode: str = "Apply",
     fatal: str | None = None,
-    status: int | None = None,
     stalled: bool = False,
     reason: R | None = None,
 ) -> InstitutionReport:
@@ -70,7 +69,6 @@ def _report(
         counts=FsCounts(),
         started=T0,
         fatal=fatal,
-        fatal_status=status,
         fatal_reason=reason,
         stalled=stalled,
     )
@@ -94,9 +92,9 @@ def test_outcome_reasons() -> None:
     assert st.outcome(_report()) == (S.TRUE, R.SUCCEEDED, "1 created, 0 updated, 0 failed", False)
     assert st.outcome(_report(2))[:2] == (S.FALSE, R.ITEMS_FAILED)
     assert st.outcome(_report(mode="DryRun"))[2] == "DryRun: 1 created, 0 updated, 0 failed"
-    unavailable = st.outcome(_report(fatal="fs list: HTTP 503", status=503, reason=R.UPSTREAM_UNAVAILABLE))
+    unavailable = st.outcome(_report(fatal="fs list: HTTP 503", reason=R.UPSTREAM_UNAVAILABLE))
     assert unavailable[:2] == (S.FALSE, R.UPSTREAM_UNAVAILABLE) and not unavailable[3]
-    unauthorized = st.outcome(_report(fatal="fs list: HTTP 401", status=401, stalled=True, reason=R.UNAUTHORIZED))
+    unauthorized = st.outcome(_report(fatal="fs list: HTTP 401", stalled=True, reason=R.UNAUTHORIZED))
     assert unauthorized[1] == R.UNAUTHORIZED and unauthorized[3] and "fs-inspera: fs list" in unauthorized[2]
     missing = _report()
     missing.pipelines.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime
 
@@ -108,7 +109,7 @@ async def test_updates_send_only_what_differs(sandbox: Sandbox) -> None:
     assert calls[f"PATCH /flows/{moved.id}/dates"] == 1
     assert f"PUT /flows/{moved.id}/metadata" not in calls
     desired = desired_flow(parse_assessment(sandbox.world("fs").records[CASES["ntnu-update-dates"]]))
-    assert moved.participation == desired.participation.as_dict()
+    assert moved.participation == dataclasses.asdict(desired.participation)
 
 
 async def test_closed_flow_is_never_changed(sandbox: Sandbox) -> None:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from examsync import metrics
 from examsync.credentials import ResolvedSecrets
 from examsync.report import InstitutionReport
 from examsync.sinks import HumioSink, SlackNotifier, build_sinks
 from examsync_sandbox.simulators.humio import INGEST_TOKEN
+from tests.support.metric_samples import sample_value
 from tests.support.probe import PERSONAL, Probe, forget_inspera_tests, inspera_world, seed_fs
 
 
 def dropped() -> float:
-    return metrics.sample_value("examsync_audit_records_dropped_total", {"sink": "humio"}) or 0.0
+    return sample_value("examsync_audit_records_dropped_total", {"sink": "humio"}) or 0.0
 
 
 def no_personal_data(payload: object) -> list[str]:

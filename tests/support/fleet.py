@@ -166,7 +166,6 @@ def assert_failures_visible(fleet: Fleet, reports: dict[str, InstitutionReport])
     keys: set[str] = set()
     for report in reports.values():
         pipeline = report.pipelines[PIPELINE]
-        assert pipeline.failures_total == len(pipeline.failures) or pipeline.failures_total > 50
         for failure in pipeline.failures:
             assert failure.reason in FAILURE_REASONS, failure
             assert failure.message, failure

@@ -29,10 +29,12 @@ import kmock
 import kopf
 import yaml
 from kmock._internal import apps, dicts, enums, k8s, rendering
+from kubernetes.aio import client as kclient
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from examsync.kube.api import KubeApi
+from examsync.kube.commands import Institutions
 from examsync.kube.config import OperatorConfig
 from examsync.kube.main import build_registry
 from examsync.kube.status import merge_patch
@@ -256,6 +258,14 @@ class Cluster:
             while not predicate():
                 await asyncio.sleep(step)
 
+    def kube_api(self) -> KubeApi:
+        """The operator's Kubernetes client (examsync.kube.api), pointed at the emulator."""
+        return KubeApi(kclient.ApiClient(kclient.Configuration(host=self.url)))
+
+    def institutions(self) -> Institutions:
+        """The day-2 commands' client (examsync.kube.commands), pointed at the emulator."""
+        return Institutions(kclient.ApiClient(kclient.Configuration(host=self.url)))
+
     def condition(self, name: str, type_: str) -> dict[str, Any]:
         for cond in self.emulator.status(name).get("conditions") or []:
             if cond.get("type") == type_:
@@ -292,7 +302,7 @@ class Operator:
         cluster = self.cluster
 
         async def api_factory() -> KubeApi:
-            return KubeApi.for_server(cluster.url)
+            return cluster.kube_api()
 
         options: dict[str, Any] = {
             "kopf_login": False,

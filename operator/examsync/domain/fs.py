@@ -108,7 +108,6 @@ class Assessment:
     responsibles: tuple[str, ...]  # FEIDE ids in FS order (personal data: used for look-ups only)
     responsibles_listed: int  # entries FS listed, with or without a FEIDE id
     candidate_count: int
-    committee_count: int
 
     @property
     def decoded_id(self) -> str | None:
@@ -153,7 +152,6 @@ def parse_assessment(data: Any) -> Assessment:
         responsibles=tuple(r.feideId for r in responsibles if r.feideId),
         responsibles_listed=len(responsibles),
         candidate_count=len(record.kandidater or []),
-        committee_count=len(record.kommisjoner or []),
     )
 
 

@@ -37,20 +37,6 @@ class Reason(StrEnum):
     UNKNOWN_PERIOD = "UnknownPeriod"
 
 
-# Every skip reason, so a pipeline cannot invent one the contract does not list.
-SKIP_REASONS = frozenset(
-    {
-        Reason.BEFORE_START_YEAR,
-        Reason.PLACE_FILTERED,
-        Reason.NO_CANDIDATES,
-        Reason.DISCONNECTED,
-        Reason.GONE,
-        Reason.FLOW_CLOSED,
-    }
-)
-FAIL_REASONS = frozenset({Reason.INVALID_SOURCE_DATA, Reason.CONFLICT, Reason.UPSTREAM_ERROR, Reason.UNKNOWN_PERIOD})
-
-
 class WriteAction(StrEnum):
     """A write to a target system."""
 

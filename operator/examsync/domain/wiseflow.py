@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -58,7 +57,6 @@ class SourceState(StrEnum):
 # An external source reference: WISEflow allows these characters only, at most 255 of them.
 REFERENCE_PATTERN = r"^[a-zA-Z0-9-_]+$"
 REFERENCE_MAX_LENGTH = 255
-_REFERENCE = re.compile(REFERENCE_PATTERN)
 
 FS_REFERENCE_PREFIX = "fs-"
 FS_SOURCE_DESCRIPTION = "FS"
@@ -84,11 +82,6 @@ def is_closed(state: FlowState) -> bool:
     return state not in ACTIVE_STATES
 
 
-def is_reference(text: str) -> bool:
-    """Whether WISEflow accepts `text` as an external source reference."""
-    return len(text) <= REFERENCE_MAX_LENGTH and _REFERENCE.match(text) is not None
-
-
 # --- Part A: FS assessments -> flows ---------------------------------------------------------
 
 
@@ -110,9 +103,6 @@ def marking_end(deadline: date) -> int:
 class Window:
     start: int
     end: int
-
-    def as_dict(self) -> dict[str, int]:
-        return {"start": self.start, "end": self.end}
 
 
 @dataclass(frozen=True)
