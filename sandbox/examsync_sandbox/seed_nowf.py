@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from examsync.domain.fs import encode_id, parse_assessment
 from examsync.domain.wiseflow import FlowState, desired_flow, fs_reference
-from examsync_sandbox import objects
+from examsync_sandbox import kube_objects
 from examsync_sandbox.simulators import fs as fs_sim
 from examsync_sandbox.simulators import wiseflow as wf_sim
 
@@ -178,7 +178,7 @@ def seed(sandbox: Any, now: datetime | None = None) -> None:
 
 def manifests(sandbox: Any) -> list[dict[str, Any]]:
     return [
-        objects.institution(
+        kube_objects.institution(
             NAMESPACE,
             NAME,
             {
@@ -205,6 +205,6 @@ def manifests(sandbox: Any) -> list[dict[str, Any]]:
                 },
             },
         ),
-        objects.secret(NAMESPACE, "ntnu-fs", {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}),
-        objects.secret(NAMESPACE, "ntnu-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
+        kube_objects.secret(NAMESPACE, "ntnu-fs", {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}),
+        kube_objects.secret(NAMESPACE, "ntnu-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
     ]

@@ -14,6 +14,7 @@ from examsync_sandbox.server import GRAVITEE_API_KEY, Sandbox
 from examsync_sandbox.simulators import inspera as inspera_sim
 from examsync_sandbox.simulators.serving import Faults
 from tests.support.fleet import PIPELINE, SLOW, Fleet, NoSandbox
+from tests.support.metric_samples import sample_value
 
 CREATE = "POST /v1/test$"  # the create only, not the search (POST /v1/test/search)
 BODY: dict[str, Any] = {"externalTestId": "MTIzfHxYWVoxMDA=", "title": "Et emne", "externalTest": True}
@@ -64,11 +65,13 @@ async def test_a_write_is_retried_when_the_connection_never_opened() -> None:
         url = sb.url("gravitee")
     # the sandbox is stopped: nothing listens on its port, so the request is never sent
     retry = RetryPolicy(max_attempts=3, base_delay=0.01)
+    attempts = {"system": "gravitee", "operation": "create_test", "code": "network"}
+    before = sample_value("examsync_upstream_requests_total", attempts) or 0.0
     async with UpstreamClient("gravitee", url, retry=retry) as client:
         with pytest.raises(UpstreamError) as caught:
             await client.request("POST", "/v1/test", operation="create_test", json=BODY, idempotent=False)
         assert "ConnectError" in str(caught.value)
-        assert client.calls == 3
+    assert sample_value("examsync_upstream_requests_total", attempts) == before + 3
 
 
 @pytest.mark.parametrize(

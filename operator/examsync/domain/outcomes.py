@@ -4,7 +4,7 @@ shared by status, reports, the CLI, events, audit records and metrics (contracts
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum, StrEnum
 from typing import Annotated, Any, ClassVar, Self
 
@@ -201,3 +201,7 @@ class ItemResult:
     @property
     def missing_responsible(self) -> bool:
         return self.reason is Reason.MISSING_RESPONSIBLE
+
+    def write_failed(self, message: str) -> ItemResult:
+        """This outcome once its writes failed upstream: failed, with nothing reported as written."""
+        return replace(self, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR, message=message, writes=())

@@ -19,8 +19,9 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
+from examsync.domain.codes import CodeText
 from examsync.domain.fs import Assessment
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -226,30 +227,20 @@ class Supervisor(BaseModel):
     """A tilsynsførende as Praktikportalen sends one; fields optional so a gap is a rule, not a crash."""
 
     model_config = ConfigDict(extra="ignore")
-    praktikportalId: str | None = None
+    praktikportalId: CodeText = None
     firstName: str | None = None
     lastName: str | None = None
     email: str | None = None
     studentCount: int | None = None
 
-    @field_validator("praktikportalId", mode="before")
-    @classmethod
-    def _id_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
 
 class Period(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    periodNumber: str | None = None
+    periodNumber: CodeText = None
     title: str | None = None
     start: date | None = None
     end: date | None = None
     supervisors: list[Supervisor] = []
-
-    @field_validator("periodNumber", mode="before")
-    @classmethod
-    def _number_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def source_told(state: SourceState | None, ok: bool) -> bool:

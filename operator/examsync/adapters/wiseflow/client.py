@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from examsync.adapters.errors import ClientError, InvalidResponse
 from examsync.adapters.upstream import paging
-from examsync.adapters.upstream.client import UpstreamClient
+from examsync.adapters.upstream.client import ClientOptions, UpstreamAdapter, UpstreamClient
 from examsync.adapters.upstream.decode import shape_error, upstream_text
 from examsync.adapters.upstream.limits import per_loop
 from examsync.adapters.wiseflow.auth import WiseflowClientCredentials
@@ -78,27 +78,20 @@ def shared_limiters(
     )
 
 
-class WiseflowClient:
+class WiseflowClient(UpstreamAdapter):
     def __init__(
         self,
         base_url: str,
         client_id: str,
         client_secret: str,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
         per_second: int = PER_SECOND,
         per_minute: int = PER_MINUTE,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        self.http = UpstreamClient(
-            SYSTEM,
-            base_url,
-            transport=transport,
-            rate_limiter=shared_limiters(base_url, client_id, per_second, per_minute),
-        )
+        limiters = shared_limiters(base_url, client_id, per_second, per_minute)
+        super().__init__(UpstreamClient(SYSTEM, base_url, rate_limiter=limiters, **options))
         self.http.auth = WiseflowClientCredentials(self.http, client_id, client_secret)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
     async def _call(
         self,
