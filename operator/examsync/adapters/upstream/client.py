@@ -181,15 +181,6 @@ class UpstreamClient:
         raise status_failure(self.system, operation, answer, idempotent)
 
 
-__all__ = [
-    "HOST_LIMITS",
-    "CircuitBreaker",
-    "HostLimits",
-    "RetryPolicy",
-    "UpstreamClient",
-]
-
-
 class UpstreamAdapter:
     """An adapter's client: its system's operations over one UpstreamClient, closed with it."""
 
@@ -198,3 +189,14 @@ class UpstreamAdapter:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+__all__ = [
+    "HOST_LIMITS",
+    "CircuitBreaker",
+    "ClientOptions",
+    "HostLimits",
+    "RetryPolicy",
+    "UpstreamAdapter",
+    "UpstreamClient",
+]
