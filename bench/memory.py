@@ -10,10 +10,14 @@ state it keeps afterwards.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
-from run import first_run, sandbox
+# the repository root, for the benchmark this one shares its sandbox with (bench.run)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.run import first_run, sandbox
 
 
 def main() -> None:

@@ -34,15 +34,17 @@ from typing import Any
 import aiohttp
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "operator"))
+# the repository root, for the semester-start sandbox (bench.run) and the test suite's harness
+# (tests.support.kube_harness)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kmock._internal import apps, rendering
-from kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess, parse_metrics
 
-import run as semester
+from bench import run as semester
 from examsync.api.timestamps import parse_time
 from examsync_sandbox.simulators import fs as fs_sim
 from examsync_sandbox.simulators import inspera as inspera_sim
+from tests.support.kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess, parse_metrics
 
 
 class TimedEmulator(Emulator):

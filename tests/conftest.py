@@ -1,18 +1,20 @@
 """Shared fixtures: the sandbox of simulated outside systems, started on loopback per test, the
-host allowlist that lets in-process runs reach it (as `examsync sync --allow-loopback` would), and
-the WISEflow contract check every test passes through."""
+host allowlist that lets in-process runs reach it (as `examsync sync --allow-loopback` would), the
+WISEflow contract check every test passes through, and a probe Institution on an empty sandbox."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from contract.wiseflow_openapi import exchange_problems
 from examsync import hosts
 from examsync.adapters.upstream.defaults import DEFAULTS
 from examsync_sandbox.server import Sandbox
 from examsync_sandbox.simulators.wiseflow import Exchange, exchange_recorders
+from tests.support.probe import Probe
+from tests.support.wiseflow_openapi import exchange_problems
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +38,19 @@ def upstream_defaults() -> Iterator[None]:
 async def sandbox() -> AsyncIterator[Sandbox]:
     async with Sandbox() as sb:
         yield sb
+
+
+@pytest.fixture
+async def empty_sandbox() -> AsyncIterator[Sandbox]:
+    """The sandbox with no seed data (a probe puts in what its test needs)."""
+    async with Sandbox(seed=False) as sb:
+        yield sb
+
+
+@pytest.fixture
+def probe(empty_sandbox: Sandbox) -> Probe:
+    # a fresh Institution name per test: the metrics registry is process-wide
+    return Probe(empty_sandbox, f"probe-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture(autouse=True)

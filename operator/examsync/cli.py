@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -121,7 +120,3 @@ def crd(output: Path | None, chart_template: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     if chart_template is not None:
         chart_template.write_text(render_chart_template(), encoding="utf-8")
-
-
-def run_cli(argv: list[str] | None = None) -> Any:
-    return main.main(args=argv, prog_name="examsync")

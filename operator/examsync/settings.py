@@ -90,8 +90,3 @@ def env_name(field: str) -> str:
 
 def _variable(loc: str) -> str:
     return env_name(loc) if loc in Settings.model_fields else loc
-
-
-def env_names() -> dict[str, str]:
-    """Every setting's environment variable, by field name."""
-    return {name: env_name(name) for name in Settings.model_fields}

@@ -12,11 +12,12 @@ from typing import Any
 import click
 import pytest
 import yaml
-from kube_schema import ROOT
 
-CHART = ROOT / "charts/examsync"
+from tests.support.paths import REPO
+
+CHART = REPO / "charts/examsync"
 ALL_OPTIONS = CHART / "ci/all-options-values.yaml"
-HELM = shutil.which("helm") or str(ROOT / ".tools/bin/helm")
+HELM = shutil.which("helm") or str(REPO / ".tools/bin/helm")
 
 pytestmark = pytest.mark.skipif(not shutil.which(HELM), reason="helm not installed (scripts/tools/helm.sh)")
 
@@ -443,7 +444,7 @@ def test_deployment_args_are_accepted_by_examsync_run(sets: tuple[str, ...]) -> 
         assert params["clusterwide"] and params["namespaces"] == () and params["standalone"]
 
 
-KUBERNETES_VALIDATE = ROOT / ".venv/bin/kubernetes-validate"
+KUBERNETES_VALIDATE = REPO / ".venv/bin/kubernetes-validate"
 
 
 @pytest.mark.skipif(not KUBERNETES_VALIDATE.exists(), reason="kubernetes-validate not installed")

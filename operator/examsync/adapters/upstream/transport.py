@@ -45,7 +45,6 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self.wire = wire
         self.limits = limits
         self.rate_limiters = rate_limiters
-        self.sent = 0  # requests sent, retries and token requests included (bench and tests read it)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         exchange = request.extensions[EXCHANGE]
@@ -55,7 +54,6 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         place = await self.limits.take(request.url.netloc.decode("ascii"), self.rate_limiters)
         try:
             exchange.deadline.start()
-            self.sent += 1
             response = await self.wire.handle_async_request(request)
         except BaseException as exc:
             place.release()
