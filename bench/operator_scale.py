@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kmock._internal import apps, rendering
 
 from bench import run as semester
-from examsync.api.timestamps import parse_time
 from examsync_sandbox.simulators import fs as fs_sim
 from examsync_sandbox.simulators import inspera as inspera_sim
 from tests.support.kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess, parse_metrics
@@ -123,6 +122,11 @@ async def apply(cluster: Cluster, manifest: dict[str, Any]) -> None:
         else ("apis/examsync.io/v1alpha1/namespaces/{ns}/institutions")
     )
     await cluster.request("POST", "/" + plural.format(ns=ns), manifest, "application/json")
+
+
+def status_time(value: Any) -> datetime | None:
+    """A time as the status holds it (RFC 3339), or None when the status has none."""
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
@@ -257,8 +261,8 @@ async def measure(args: argparse.Namespace, sb: semester.Sandbox) -> None:
         runs = sum(len(s.get("history") or []) for s in statuses)
         starts = [emulator.run_started[k] - t0 for k in keys if k in emulator.run_started]
         readies = [emulator.ready[k] - t0 for k in keys]
-        due = [parse_time(s.get("nextRunTime")) for s in statuses]
-        last = [parse_time(s.get("lastRunTime")) for s in statuses]
+        due = [status_time(s.get("nextRunTime")) for s in statuses]
+        last = [status_time(s.get("lastRunTime")) for s in statuses]
         due_ts = [d.timestamp() for d in due if d is not None]
         offsets = [(d - r).total_seconds() for d, r in zip(due, last, strict=True) if d and r]
 
