@@ -8,10 +8,10 @@ import logging
 import os
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -25,6 +25,9 @@ from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
 from examsync.report import InstitutionReport
 from examsync.spec import Institution
 from examsync.state import InstitutionState, StateFile, write_atomic
+
+if TYPE_CHECKING:
+    from examsync.auditstore import AuditStore
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -71,12 +74,16 @@ def configure_allowed_hosts(allow_hosts: Sequence[str] = (), *, allow_loopback: 
     return allowlist
 
 
-def _sink_factory() -> SinkFactory | None:
+def _sink_factory(audit_store: AuditStore | None = None) -> SinkFactory | None:
     try:
         from examsync.sinks import build_sinks
     except ImportError:
         return None
-    return build_sinks
+    if audit_store is None:
+        return build_sinks
+    from examsync.auditstore import with_audit_store  # audit history store hook
+
+    return with_audit_store(build_sinks, audit_store)
 
 
 async def sync_manifests(
@@ -86,6 +93,7 @@ async def sync_manifests(
     state_path: Path | None = None,
     loaded_state: StateFile | None = None,
     progress: Progress | None = None,
+    audit_store: AuditStore | None = None,
 ) -> SyncResult:
     state_file = loaded_state or (StateFile.load(state_path) if state_path else StateFile())
     save_lock = asyncio.Lock()
@@ -110,7 +118,7 @@ async def sync_manifests(
                 task_ids[pipeline] = progress.add_task(f"{key} {pipeline}", total=total)
             progress.update(task_ids[pipeline], completed=done, total=total)
 
-        options = RunOptions(dry_run=dry_run, progress=on_progress, sinks=_sink_factory())
+        options = RunOptions(dry_run=dry_run, progress=on_progress, sinks=_sink_factory(audit_store))
         report, state = await run_institution(
             inst.metadata.name, inst.metadata.namespace, inst.spec,
             manifests.secrets_for(inst.metadata.namespace),
@@ -187,6 +195,17 @@ def render_text(result: SyncResult, out: TextIO) -> None:
                           highlight=False)
 
 
+async def _with_store(store: AuditStore | None, runs: Coroutine[Any, Any, SyncResult]) -> SyncResult:
+    """The runs, with the audit history store open around them (its records flushed at the end)."""
+    if store is None:
+        return await runs
+    await store.start()
+    try:
+        return await runs
+    finally:
+        await store.close()
+
+
 def sync_command(
     files: Sequence[Path],
     *,
@@ -196,11 +215,22 @@ def sync_command(
     metrics_file: Path | None = None,
     allow_hosts: Sequence[str] = (),
     allow_loopback: bool = False,
+    audit_db: str | None = None,
+    audit_retention_days: float = 400,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
+    audit_store = None
+    if audit_db:  # audit history store hook: a URL that names no database is invalid input
+        from examsync.auditstore import AuditStore, InvalidStoreUrl, StoreUrl
+
+        try:
+            audit_store = AuditStore(StoreUrl.parse(audit_db), retention_days=audit_retention_days)
+        except InvalidStoreUrl as exc:
+            print(f"error: --audit-db: {exc}", file=err)
+            return EXIT_INVALID
     try:
         allowlist = configure_allowed_hosts(allow_hosts, allow_loopback=allow_loopback)
     except hosts.InvalidEntry as exc:
@@ -221,8 +251,9 @@ def sync_command(
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=Console(file=err), transient=True, disable=not show_progress)
     with progress:
-        result = asyncio.run(sync_manifests(manifests, dry_run=dry_run, state_path=state_path, loaded_state=state,
-                                            progress=progress))
+        result = asyncio.run(_with_store(audit_store, sync_manifests(
+            manifests, dry_run=dry_run, state_path=state_path, loaded_state=state, progress=progress,
+            audit_store=audit_store)))
     if metrics_file is not None:
         from examsync import metrics
 

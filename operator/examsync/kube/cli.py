@@ -48,6 +48,7 @@ def run(
     """Run the operator: reconcile every Institution on its schedule until SIGTERM."""
     import kopf
 
+    from examsync import auditstore
     from examsync.hosts import ENV_VAR, InvalidEntry
     from examsync.kube.config import OperatorConfig
     from examsync.kube.main import build_registry
@@ -59,12 +60,17 @@ def run(
         allowlist = configure_allowed_hosts()
     except InvalidEntry as exc:
         raise click.UsageError(f"{ENV_VAR}: {exc}") from None
+    try:  # the audit history store (EXAMSYNC_AUDIT_DB): one per process, shared by every Institution
+        store = auditstore.from_environment()
+    except ValueError as exc:  # InvalidStoreUrl too; its message never holds the password
+        raise click.UsageError(f"{auditstore.ENV_URL} / {auditstore.ENV_RETENTION_DAYS}: {exc}") from None
     setup_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
     logging.getLogger("examsync.operator").info(
         "upstream hosts allowed", extra={"allowedHosts": str(allowlist), "defaultList": allowlist.default})
     if not namespaces:
         clusterwide = True  # the chart's default (watchNamespaces: []) is every namespace
-    registry = build_registry(OperatorConfig(metrics_port=metrics_port, sinks=build_sinks))
+    registry = build_registry(OperatorConfig(metrics_port=metrics_port, audit_store=store,
+                                             sinks=auditstore.with_audit_store(build_sinks, store)))
     if priority is None:
         priority = secrets.randbelow(2**30) + 1
     kopf.run(
