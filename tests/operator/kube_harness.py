@@ -382,8 +382,10 @@ class OperatorProcess:
     at the emulator. ``async with OperatorProcess(url, workdir) as proc:``; stderr goes to a file
     (``log_tail()``), so a chatty operator never blocks on a full pipe."""
 
-    def __init__(self, url: str, workdir: Path, *args: str, metrics_port: int | None = None) -> None:
+    def __init__(self, url: str, workdir: Path, *args: str, metrics_port: int | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.url = url
+        self.env = env or {}
         self.workdir = workdir
         self.args = args
         self.metrics_port = metrics_port if metrics_port is not None else free_port()
@@ -403,7 +405,7 @@ class OperatorProcess:
     async def start(self) -> OperatorProcess:
         kubeconfig = write_kubeconfig(self.workdir / "kubeconfig", self.url)
         # the simulators are on loopback: the operator reaches them only through a literal entry
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "EXAMSYNC_ALLOWED_HOSTS": "127.0.0.1"}
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "EXAMSYNC_ALLOWED_HOSTS": "127.0.0.1", **self.env}
         exe = Path(sys.executable).with_name("examsync")
         with self.log_path.open("wb") as log:  # the child keeps its own descriptor
             self.proc = await asyncio.create_subprocess_exec(

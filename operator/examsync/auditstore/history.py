@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -106,26 +107,30 @@ def _time(value: datetime) -> str:
 
 def render_text(history: History, out: TextIO) -> None:
     query = history.query
-    console = Console(file=out, width=max(160, Console(file=out).width))
+    console = Console(file=out, width=max(180, Console(file=out).width))
     subject = f"{query.institution} {query.key}" if query.key else query.institution
     since = f" since {_time(history.cutoff)}" if history.cutoff else ""
     if not history.rows:
         console.print(plain(f"{subject}: no audit records{since}"), highlight=False)
         return
     table = Table(title=plain(f"{subject}: {len(history.rows)} audit record(s){since}, newest first"),
-                  title_justify="left")
-    columns = ["TIME", "RUN", *([] if query.key else ["KEY"]), "ACTION", "REASON", "TEST ID", "RESPONSIBLES",
-               "TITLE", "MESSAGE"]
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    columns = ["TIME", "RUN", *([] if query.key else ["KEY"]), "ACTION", "REASON", "TEST ID", "DETAIL"]
     for column in columns:
-        table.add_column(column, overflow="fold")
+        # identifiers whole on one line; the free text wraps
+        table.add_column(column, overflow="fold", no_wrap=column != "DETAIL",
+                         min_width=30 if column == "DETAIL" else None)
     for row in history.rows:
         action = f"{row.action} (dry run)" if row.dry_run else row.action
         key = row.key if row.supervisor_position is None else \
             f"{row.key} supervisor {row.supervisor_position}/{row.supervisor_total}"
-        responsibles = f"{row.hovedansvarlige_found}/{row.hovedansvarlige_total}" \
-            if row.hovedansvarlige_total is not None else ""
+        detail = [row.title or ""]
+        if row.hovedansvarlige_total is not None:
+            detail.append(f"responsibles {row.hovedansvarlige_found}/{row.hovedansvarlige_total}")
+        if row.error_message:
+            detail.append(row.error_message)
         cells = [_time(row.timestamp), row.run_id, *([] if query.key else [key]), action, row.reason or "",
-                 row.test_id or "", responsibles, row.title or "", row.error_message or ""]
+                 row.test_id or "", " · ".join(d for d in detail if d)]
         table.add_row(*(plain(cell) for cell in cells))
     console.print(table)
     if history.more:

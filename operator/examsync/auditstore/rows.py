@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-# Column widths (schema.py uses the same numbers): longer upstream text is cut, so one odd record
-# never makes the database refuse a whole batch. The key and the institution stay within a
-# PostgreSQL index entry together.
+# Column widths (schema.py uses the same numbers for its VARCHARs; title and message are TEXT,
+# bounded here only against a hostile upstream): longer text is cut, so one odd record never makes
+# the database refuse a whole batch. The key and the institution fit one PostgreSQL index entry.
 LIMITS = {
     "institution": 320,
     "key": 512,
@@ -22,12 +22,12 @@ LIMITS = {
     "submodule": 32,
     "vurd_id": 256,
     "decoded_vurd_id": 256,
-    "error_message": 2000,
+    "error_message": 10_000,
     "fs_id": 64,
     "org_id": 64,
     "inspera_instance": 256,
     "test_id": 256,
-    "title": 1000,
+    "title": 10_000,
     "action": 16,
     "reason": 64,
     "run_id": 64,
