@@ -3,16 +3,22 @@ what is lost is counted, and nothing prints the URL's password."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from store_helpers import dropped, stored_records
+from store_helpers import dropped, stored_records, stored_rows
 
 from examsync.auditstore import AuditStore, InvalidStoreUrl, StoreUrl, with_audit_store
+from examsync.auditstore.history import HistoryQuery, run_history
 from examsync.report import InstitutionReport
+from examsync.sandbox.demo import write_manifests
 from examsync.sandbox.server import Sandbox
 from pg_server import PostgresServer, free_port
 from seeded_runs import run_seeded
@@ -134,3 +140,49 @@ async def test_a_wrong_password_is_never_logged(postgres: PostgresServer, caplog
     assert "password authentication failed" in logged  # the reason is told ...
     assert wrong not in logged and postgres.password not in logged  # ... the password never
     assert wrong not in store.describe(caught.value)
+
+
+async def test_hostile_values_are_stored_cut_to_size_never_refusing_a_batch(store_url: str) -> None:
+    evil_title = "\x1b[31mred\x1b[0m \u202eevil\x00 \ud800 " + "x" * 50_000
+    records = [
+        {"key": "fs-inspera:" + "k" * 5_000, "action": "failed", "runId": "r", "title": evil_title,
+         "errorMessage": "\x00" * 10, "hovedansvarlige": {"found": 10**30, "total": "2"}, "success": False,
+         "timestamp": "not a time", "testId": 12345},
+        {"key": "fs-inspera:plain", "action": "created", "runId": "r", "timestamp": "2026-11-27T10:00:00.000Z"},
+    ]
+    store = AuditStore(StoreUrl.parse(store_url), batch_seconds=0.05)
+    await store.start()
+    try:
+        for record in records:
+            store.run_sink("examsync/" + "n" * 400).record(record)
+    finally:
+        await store.close()
+    assert store.written == 2 and store.dropped == 0  # one odd record does not take the batch down
+    hostile, plain_row = await stored_rows(store_url)
+    assert len(hostile.key) == 512 and hostile.key.startswith("fs-inspera:kkk")
+    assert hostile.title is not None and "\x00" not in hostile.title and len(hostile.title) == 10_000
+    assert hostile.error_message == "" and hostile.test_id == "12345"
+    assert hostile.hovedansvarlige_found == 2**31 - 1 and hostile.hovedansvarlige_total is None
+    assert plain_row.key == "fs-inspera:plain"
+
+    out, err = io.StringIO(), io.StringIO()
+    code = await run_history(store_url, HistoryQuery(("examsync/" + "n" * 400)[:320]), "text", out, err)
+    assert code == 0, err.getvalue()
+    assert "\x1b" not in out.getvalue() and "\u202e" not in out.getvalue()  # shown as escapes
+    assert "\\x1b" in out.getvalue() and "\\u202e" in out.getvalue()
+
+
+async def test_sync_with_a_store_that_is_down_exits_as_without_one(
+    sandbox: Sandbox, postgres: PostgresServer, tmp_path: Path
+) -> None:
+    (uib,) = [f for f in write_manifests(sandbox, tmp_path / "m") if f.name == "examsync-uib.yaml"]
+    args = (sys.executable, "-m", "examsync", "sync", "-f", str(uib), "--allow-loopback", "--dry-run", "-o", "json")
+    results = []
+    for extra in ((), ("--audit-db", postgres.url(port=free_port()))):
+        proc = await asyncio.create_subprocess_exec(*args, *extra, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        results.append((proc.returncode, json.loads(out)["institutions"], err.decode()))
+    (code, report, _), (code_down, report_down, err_down) = results
+    assert code == code_down == 0 and report == report_down
+    assert "audit records not delivered to the audit store" in err_down and postgres.password not in err_down

@@ -25,6 +25,7 @@ from examsync.spec import parse_duration
 INSTITUTION_LIMIT = 100  # rows shown for an Institution unless --limit says otherwise
 ITEM_LIMIT = 1000  # rows shown for one item (every run of 400 days at a 6 h interval is 1600)
 _DAYS = re.compile(r"^([0-9]+)d$")
+_ONE_LINE = {"TIME": 20, "RUN": 16, "KEY": 64, "ACTION": 24, "REASON": 24, "TEST ID": 16}
 
 
 class HistoryUnavailable(Exception):
@@ -116,10 +117,7 @@ def render_text(history: History, out: TextIO) -> None:
     table = Table(title=plain(f"{subject}: {len(history.rows)} audit record(s){since}, newest first"),
                   title_justify="left", box=box.SIMPLE_HEAD)
     columns = ["TIME", "RUN", *([] if query.key else ["KEY"]), "ACTION", "REASON", "TEST ID", "DETAIL"]
-    for column in columns:
-        # identifiers whole on one line; the free text wraps
-        table.add_column(column, overflow="fold", no_wrap=column != "DETAIL",
-                         min_width=30 if column == "DETAIL" else None)
+    rows = []
     for row in history.rows:
         action = f"{row.action} (dry run)" if row.dry_run else row.action
         key = row.key if row.supervisor_position is None else \
@@ -129,8 +127,14 @@ def render_text(history: History, out: TextIO) -> None:
             detail.append(f"responsibles {row.hovedansvarlige_found}/{row.hovedansvarlige_total}")
         if row.error_message:
             detail.append(row.error_message)
-        cells = [_time(row.timestamp), row.run_id, *([] if query.key else [key]), action, row.reason or "",
-                 row.test_id or "", " · ".join(d for d in detail if d)]
+        rows.append([_time(row.timestamp), row.run_id, *([] if query.key else [key]), action, row.reason or "",
+                     row.test_id or "", "; ".join(d for d in detail if d)])
+    for n, column in enumerate(columns):
+        # identifiers of ordinary length stay on one line; a longer (hostile) one folds rather than
+        # pushing the other columns off the table
+        longest = max(len(cells[n]) for cells in rows)
+        table.add_column(column, overflow="fold", no_wrap=longest <= _ONE_LINE.get(column, 0))
+    for cells in rows:
         table.add_row(*(plain(cell) for cell in cells))
     console.print(table)
     if history.more:

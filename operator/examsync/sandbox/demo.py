@@ -62,7 +62,8 @@ async def demo(log_path: Path) -> int:
         console.print(f"Manifests: {', '.join(str(p) for p in paths)}")
         # what `examsync sync -f ... --allow-loopback` does: loopback is allowed only when asked for
         console.print(f"As: examsync sync {' '.join(f'-f {p}' for p in paths)} --allow-loopback "
-                      f"--state {DEMO_DIR / 'state.json'} --audit-db {AUDIT_URL}\n", markup=False, highlight=False)
+                      f"--state {DEMO_DIR / 'state.json'} --audit-db {AUDIT_URL}\n", markup=False, highlight=False,
+                      soft_wrap=True)
         allowlist = configure_allowed_hosts(allow_loopback=True)
         manifests = load_manifests(paths)
         manifests.check_hosts(allowlist)
@@ -99,8 +100,9 @@ async def demo(log_path: Path) -> int:
     console.print(f"Logs and audit records (JSON lines): {log_path}")
     console.print(f"State kept between runs: {DEMO_DIR / 'state.json'}")
     console.print(f"Audit history ({store.written} records): {AUDIT_DB}\n")
-    console.print(f"[bold]What happened to INF1000?[/bold]\n$ examsync history -n {seed_no.NAMESPACE} "
-                  f"{seed_no.UIO} {key} --audit-db {AUDIT_URL}", highlight=False)
+    console.print("[bold]What happened to INF1000?[/bold]")
+    console.print(f"$ examsync history -n {seed_no.NAMESPACE} {seed_no.UIO} {key} --audit-db {AUDIT_URL}",
+                  markup=False, highlight=False, soft_wrap=True)
     await run_history(AUDIT_URL, HistoryQuery(f"{seed_no.NAMESPACE}/{seed_no.UIO}", key), "text",
                       sys.stdout, sys.stderr)
     # The sandbox seeds failures on purpose (a conflict, an invalid record): the demo succeeded.
