@@ -83,6 +83,32 @@ async def one_run(urls: Urls, n: int, url: str | None, server: PostgresServer | 
     print(line, flush=True)
 
 
+async def store_alone(url: str, records: list[dict[str, object]]) -> None:
+    """The store by itself: the same records handed to it as fast as the loop goes, then flushed."""
+    store = AuditStore(StoreUrl.parse(url))
+    await store.start()
+    await store.migrate()
+    sink = store.run_sink("bench/i0")
+    cpu, started = time.process_time(), time.perf_counter()
+    for n, record in enumerate(records):
+        sink.record(record)
+        if n % 100 == 0:
+            await asyncio.sleep(0)
+    await store.close()
+    print(f"  {store.url.backend.value:<10} {len(records)} records written in {time.perf_counter() - started:5.2f} s, "
+          f"CPU {time.process_time() - cpu:5.2f} s  (written {store.written}, dropped {store.dropped})", flush=True)
+
+
+def sample_records(n: int) -> list[dict[str, object]]:
+    return [{
+        "moduleId": "fs-inspera", "submodule": "apply", "vurdId": f"{i:044d}", "decodedVurdId": f"1000||EMNE{i:05d}",
+        "key": f"fs-inspera:{i:044d}", "errorMessage": None, "fsId": "1000", "orgId": "I0",
+        "hovedansvarlige": {"found": 2, "total": 2}, "insperaInstance": "i0.inspera.no", "success": True,
+        "action": "created", "reason": None, "title": f"Emne {i}", "runId": "bench", "dryRun": False,
+        "timestamp": "2026-12-01T09:00:00.000Z", "testId": str(10_000 + i),
+    } for i in range(n)]
+
+
 async def bench(args: argparse.Namespace) -> None:
     server = None if args.no_postgres else PostgresServer().start()
     workdir = Path(tempfile.mkdtemp(prefix="examsync-bench-"))
@@ -95,6 +121,11 @@ async def bench(args: argparse.Namespace) -> None:
                 await one_run(urls, args.institutions, f"sqlite:///{workdir / f'audit-{round_}.db'}", None)
                 if server is not None:
                     await one_run(urls, args.institutions, server.create_database(), server)
+        records = sample_records(args.institutions * args.assessments)
+        print("the store alone (no run, no sandbox):", flush=True)
+        await store_alone(f"sqlite:///{workdir / 'alone.db'}", records)
+        if server is not None:
+            await store_alone(server.create_database(), records)
     finally:
         if server is not None:
             server.remove()

@@ -8,7 +8,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-from kube_harness import Cluster, OperatorProcess, apply_all, idle_after, uio
+from kube_harness import Cluster, OperatorProcess, apply_all, free_port, idle_after, uio
 
 from examsync.sandbox.server import Sandbox
 from examsync.sandbox.simulator import Faults
@@ -61,3 +61,20 @@ async def test_records_of_a_run_cut_short_by_sigterm_are_stored_before_exit(clus
     # every item the cut-short run counted (the ones not taken are failed "operator stopping") has its row
     assert Counter(action for (action,) in rows) == {k: v for k, v in entry["counts"].items() if v}
     assert entry["counts"]["failed"] > 0
+
+
+async def test_a_store_that_is_down_leaves_ready_alone_and_its_password_unprinted(
+    cluster: Cluster, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    inst, secrets = uio(sandbox)
+    await apply_all(cluster, inst, secrets)
+    password = "Not-Printed-Anywhere-9"
+    env = {"EXAMSYNC_AUDIT_DB": f"postgresql://examsync:{password}@127.0.0.1:{free_port()}/audit"}
+    async with OperatorProcess(cluster.url, tmp_path, "--verbose", env=env) as proc:
+        await cluster.wait_for(lambda: idle_after(cluster, 1, "uio"), timeout=120)
+    assert proc.proc is not None and proc.proc.returncode == 0, proc.log_tail()
+    ready = cluster.condition("uio", "Ready")
+    assert ready["status"] == "True", ready
+    log = proc.log_tail(1_000_000)
+    assert "audit records not stored" in log  # what was still waiting at shutdown is counted and told
+    assert "postgresql://examsync:***@127.0.0.1" in log and password not in log
