@@ -1,4 +1,4 @@
-"""Fixtures for the audit store tests: one PostgreSQL server for the session (a fresh database per
+"""Fixtures for the audit store tests: one PostgreSQL server for the whole test run (a fresh database per
 test) and every store test run against it and against SQLite."""
 
 from __future__ import annotations
