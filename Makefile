@@ -12,20 +12,22 @@ help:
 	@echo "make demo       run the sandbox and sync its institutions"
 	@echo "make test       lint, type-check, chart/image checks and the whole test suite"
 	@echo "make test-slow  the long crash and fault trials"
-	@echo "make crd        regenerate crds/ and the chart's copy from the spec model"
+	@echo "make crd        regenerate crds/ and the chart's CRD template from the spec model"
 	@echo "make bench      the benchmark against the sandbox"
 	@echo "make lock       refresh the hashed lock files in requirements/ from pyproject.toml (UPGRADE=1: newest versions)"
 
 # Every Python package comes from the hashed lock files (requirements/*.txt, written by `make lock`):
-# pip refuses any file whose sha256 differs. The project itself goes in without its dependencies
-# and without build isolation, so its build tools are the locked ones too.
+# pip refuses any file whose sha256 differs. The project itself and its sandbox (sandbox/, a
+# distribution of its own that the product's wheel and image never hold) go in without their
+# dependencies and without build isolation, so their build tools are the locked ones too.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: pyproject.toml requirements/build.txt requirements/dev.txt | $(BIN)/python
+$(VENV)/.installed: pyproject.toml sandbox/pyproject.toml requirements/build.txt requirements/dev.txt | $(BIN)/python
 	$(BIN)/pip install -q --require-hashes -r requirements/build.txt
 	$(BIN)/pip install -q --require-hashes -r requirements/dev.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e sandbox
 	touch $@
 
 venv: $(VENV)/.installed
@@ -37,10 +39,10 @@ tools: venv
 	@set -e; for script in scripts/tools/*.sh; do [ -e "$$script" ] || continue; bash "$$script" "$(TOOLS)" "$(CURDIR)/$(BIN)"; done
 
 demo: venv
-	$(BIN)/python -m examsync.sandbox.demo
+	$(BIN)/examsync-sandbox demo
 
 lint: venv
-	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff check operator sandbox tests bench
 
 typecheck: venv
 	$(BIN)/mypy
@@ -59,8 +61,8 @@ test-slow: tools
 	$(BIN)/pytest -q -m slow
 
 crd: venv
-	$(BIN)/examsync crd --output crds/institutions.examsync.io.yaml
-	cp crds/institutions.examsync.io.yaml charts/examsync/crds/institutions.examsync.io.yaml
+	$(BIN)/examsync crd --output crds/institutions.examsync.io.yaml \
+	  --chart-template charts/examsync/templates/crds/institutions.examsync.io.yaml
 
 bench: venv
 	$(BIN)/python bench/run.py

@@ -72,7 +72,7 @@ async def one_run(urls: Urls, n: int, url: str | None, server: PostgresServer | 
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     after = await stats(urls)
     items = sum(sum(r.pipelines["fs-inspera"].actions.values()) for r, _ in results)
-    failed = sum(r.pipelines["fs-inspera"].counts["failed"] for r, _ in results)
+    failed = sum(r.pipelines["fs-inspera"].counts.failed for r, _ in results)
     label = StoreUrl.parse(url).backend.value if url else "no store"
     line = (f"  {label:<10} wall {wall:7.2f} s (runs {ran:6.2f} s, final flush {flush:5.2f} s)  "
             f"CPU {cpu:6.2f} s  items {items}  created {after['tests'] - before['tests']}  failed {failed}")

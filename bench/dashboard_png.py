@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from examsync import metrics
+from examsync.commands.sync import sync_manifests
+from examsync.commands.upstream import configure_allowed_hosts
 from examsync.logs import setup_logging
 from examsync.manifests import load_manifests
-from examsync.oneshot import configure_allowed_hosts, sync_manifests
-from examsync.sandbox.demo import write_manifests
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.demo import write_manifests
+from examsync_sandbox.server import Sandbox
 
 Sample = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 ACTIONS = ("created", "updated", "unchanged", "skipped", "failed")

@@ -37,9 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "operator
 from kmock._internal import apps, rendering
 from kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess
 
-from examsync.kube.scheduler import parse_time
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
+from examsync.api.timestamps import parse_time
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
 
 FIRST_INSTITUTION_NUMBER = 5000
 # seeded UiO assessments every Institution gets a copy of (all of them created on a first run)

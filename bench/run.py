@@ -30,14 +30,14 @@ import httpx
 from aiohttp import web
 
 from examsync import hosts
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.inspera import simulator as inspera_sim
+from examsync.api.spec import InstitutionSpec
+from examsync.credentials import StaticSecrets
 from examsync.domain.fs import encode_id
 from examsync.pipelines.runner import RunOptions, run_institution
-from examsync.sandbox.simulator import Faults, SimServer
-from examsync.secrets import StaticSecrets
-from examsync.spec import InstitutionSpec
 from examsync.state import InstitutionState
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators.serving import Faults, SimServer
 
 USERS_PER_INSTITUTION = 40
 
@@ -216,13 +216,8 @@ def peak_rss_mb() -> float:
 
 
 async def bench(args: argparse.Namespace) -> None:
-    parent, child = mp.Pipe()
-    process = mp.get_context("spawn").Process(
-        target=serve, args=(child, args.institutions, args.assessments, args.latency), daemon=True)
-    process.start()
-    urls = Urls(**parent.recv())
     total = args.institutions * args.assessments
-    try:
+    with child_sandbox(args.institutions, args.assessments, args.latency) as urls:
         before = await stats(urls)
         elapsed, failed, states = await pipeline_run(urls, args.institutions, [InstitutionState()] * args.institutions)
         after = await stats(urls)
@@ -253,9 +248,6 @@ async def bench(args: argparse.Namespace) -> None:
                   f"{naive_elapsed:8.2f} s  {naive_rate:8.1f} assessments/s  "
                   f"{naive_calls / naive_items:.2f} calls per assessment")
             print(f"  speed-up over baseline: {(total / elapsed) / naive_rate:.1f}x")
-    finally:
-        process.terminate()
-        process.join(5)
 
 
 def main() -> None:
@@ -267,7 +259,7 @@ def main() -> None:
     parser.add_argument("--baseline-institutions", type=int, default=1,
                         help="institutions the naive baseline handles (0: skip)")
     args = parser.parse_args()
-    from examsync.adapters.http import HOST_LIMITS
+    from examsync.adapters.upstream.client import HOST_LIMITS
 
     HOST_LIMITS.per_host = args.per_host
     asyncio.run(bench(args))

@@ -6,12 +6,12 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from examsync.api.spec import parse_institution
+from examsync.credentials import StaticSecrets
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
-from examsync.sandbox.server import Sandbox
-from examsync.secrets import StaticSecrets
-from examsync.spec import parse_institution
 from examsync.state import InstitutionState
+from examsync_sandbox.server import Sandbox
 
 
 async def run_seeded(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from examsync.api.spec import PipelineName
 from examsync.domain.outcomes import Action, ItemResult
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ AUDIT_LOGGER = "examsync.audit"
 _log = logging.getLogger(AUDIT_LOGGER)
 
 
-def audit_record(ctx: RunContext, pipeline: str, result: ItemResult) -> dict[str, Any]:
+def audit_record(ctx: RunContext, pipeline: PipelineName, result: ItemResult) -> dict[str, Any]:
     spec = ctx.spec
     record: dict[str, Any] = {
         "moduleId": pipeline,
@@ -30,7 +31,7 @@ def audit_record(ctx: RunContext, pipeline: str, result: ItemResult) -> dict[str
             if result.responsibles_total is not None
             else None
         ),
-        "insperaInstance": _inspera_instance(ctx) if pipeline == "fs-inspera" else None,
+        "insperaInstance": _inspera_instance(ctx) if pipeline == PipelineName.FS_INSPERA else None,
         "success": result.action is not Action.FAILED,
         "action": result.action.value,
         "reason": result.reason.value if result.reason else None,

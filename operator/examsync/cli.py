@@ -1,4 +1,4 @@
-"""`examsync`: the one entry point (operator, one-shot sync, CRD generation, sandbox)."""
+"""`examsync`: the one entry point (operator, one-shot sync, CRD generation)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from examsync import __version__
+from examsync.commands.options import log_level_option
 
 
 class _LazyGroup(click.Group):
@@ -48,8 +49,7 @@ def main() -> None:
               help="JSON file keeping watermark, retry set and pending creates between runs.")
 @click.option("--metrics-file", type=click.Path(path_type=Path, dir_okay=False),
               help="Write Prometheus metrics here (node-exporter textfile collector).")
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@log_level_option("Level of the JSON log lines on stderr")
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST",
               help="Also allow this upstream host (repeatable; host, host:port, *.domain or an IP), besides "
                    "EXAMSYNC_ALLOWED_HOSTS. With neither, only the real systems' public hosts are allowed.")
@@ -62,10 +62,10 @@ def sync(files: tuple[Path, ...], dry_run: bool, output: str, state_path: Path |
          metrics_file: Path | None, log_level: str, allow_hosts: tuple[str, ...], allow_loopback: bool,
          audit_db: str | None, audit_retention_days: int) -> None:
     """Reconcile each Institution in the files once, out of cluster, and exit (0 ok, 1 failed, 2 invalid)."""
+    from examsync.commands.sync import sync_command
     from examsync.logs import setup_logging
-    from examsync.oneshot import sync_command
 
-    setup_logging(log_level.upper())
+    setup_logging(log_level)
     sys.exit(sync_command(files, dry_run=dry_run, output=output, state_path=state_path,
                           metrics_file=metrics_file, allow_hosts=allow_hosts, allow_loopback=allow_loopback,
                           audit_db=audit_db, audit_retention_days=audit_retention_days))
@@ -98,25 +98,19 @@ def history(name: str, key: str | None, namespace: str, since: str | None, outpu
 
 @main.command()
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here instead of stdout.")
-def crd(output: Path | None) -> None:
+@click.option("--chart-template", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the chart's template of the same CRD here (behind crds.install).")
+def crd(output: Path | None, chart_template: Path | None) -> None:
     """Print the Institution CRD generated from the spec model."""
-    from examsync.crd import render_crd_yaml
+    from examsync.crd import render_chart_template, render_crd_yaml
 
     text = render_crd_yaml()
     if output is None:
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-
-
-@main.command()
-@click.option("--write-manifests", type=click.Path(path_type=Path, file_okay=False),
-              help="Write the sandbox's Institutions and Secrets into this folder.")
-def sandbox(write_manifests: Path | None) -> None:
-    """Serve the simulated FS, Inspera, WISEflow and Praktikportalen on loopback until interrupted."""
-    from examsync.sandbox.demo import serve_forever
-
-    serve_forever(write_manifests)
+    if chart_template is not None:
+        chart_template.write_text(render_chart_template(), encoding="utf-8")
 
 
 def run_cli(argv: list[str] | None = None) -> Any:

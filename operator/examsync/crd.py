@@ -1,4 +1,4 @@
-"""The Institution CustomResourceDefinition, generated from the spec model.
+"""The Institution CustomResourceDefinition, generated from the spec and status models.
 
 pydantic writes JSON Schema 2020-12 (``$defs``/``$ref``, ``anyOf`` with ``null`` for optional fields,
 ``additionalProperties: false``); the API server wants a *structural* OpenAPI v3 schema. This module
@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from examsync.spec import (
+from examsync.api.conditions import ConditionType
+from examsync.api.spec import (
     API_GROUP,
     API_VERSION,
     CATEGORIES,
@@ -23,9 +24,10 @@ from examsync.spec import (
     SINGULAR,
     InstitutionSpec,
 )
+from examsync.api.status import InstitutionStatus
 
 CRD_NAME = f"{PLURAL}.{API_GROUP}"
-HEADER = "# Generated from examsync.spec by `examsync crd` (make crd). Do not edit by hand.\n"
+HEADER = "# Generated from examsync.api by `examsync crd` (make crd). Do not edit by hand.\n"
 
 # Rules the pydantic model checks in Python but cannot express in JSON Schema.
 _EXTRA_SPEC_RULES: list[dict[str, str]] = [
@@ -89,18 +91,21 @@ def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+def _structural(node: dict[str, Any], defs: dict[str, Any], *, defaults: bool = True) -> dict[str, Any]:
     node = _resolve(node, defs)
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key == "title" or (key == "default" and value is None):
+        if key == "title" or (key == "default" and (value is None or not defaults)):
+            continue
+        if key == "additionalProperties" and value is True:
+            out["x-kubernetes-preserve-unknown-fields"] = True  # a model that keeps unknown fields
             continue
         if key == "additionalProperties" and (value is False or "properties" in node):
             continue  # unknown fields are pruned by the API server (and warned about by kubectl)
         if key == "properties":
-            out[key] = {name: _structural(sub, defs) for name, sub in value.items()}
+            out[key] = {name: _structural(sub, defs, defaults=defaults) for name, sub in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
-            out[key] = _structural(value, defs)
+            out[key] = _structural(value, defs, defaults=defaults)
         elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
             # JSON Schema 2020-12 number form -> OpenAPI v3.0 boolean form.
             out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
@@ -119,74 +124,12 @@ def spec_schema() -> dict[str, Any]:
     return _ordered(schema)
 
 
-def _counts(*names: str) -> dict[str, Any]:
-    return {"type": "object", "properties": {n: {"type": "integer", "minimum": 0} for n in names}}
-
-
 def status_schema() -> dict[str, Any]:
-    """Typed where the contract fixes the shape; unknown fields are kept so new ones need no CRD change."""
-    condition = {
-        "type": "object",
-        "required": ["type", "status"],
-        "properties": {
-            "type": {"type": "string"},
-            "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
-            "reason": {"type": "string"},
-            "message": {"type": "string"},
-            "lastTransitionTime": {"type": "string"},
-            "observedGeneration": {"type": "integer"},
-        },
-    }
-    item_counts = _counts("discovered", "created", "updated", "unchanged", "skipped", "failed", "missingResponsible")
-    return {
-        "type": "object",
-        "description": "Observed state, written by the operator through the status subresource.",
-        "x-kubernetes-preserve-unknown-fields": True,
-        "properties": {
-            "observedGeneration": {"type": "integer"},
-            "mode": {"type": "string"},
-            "conditions": {
-                "type": "array",
-                "x-kubernetes-list-type": "map",
-                "x-kubernetes-list-map-keys": ["type"],
-                "items": condition,
-            },
-            "lastRunTime": {"type": "string"},
-            "lastSuccessTime": {"type": "string"},
-            "nextRunTime": {"type": "string"},
-            "lastHandledRequestedAt": {"type": "string"},
-            "pipelines": {
-                "type": "object",
-                "x-kubernetes-preserve-unknown-fields": True,
-                "properties": {
-                    "fs-inspera": {**item_counts, "x-kubernetes-preserve-unknown-fields": True},
-                    "fs-wiseflow": {**item_counts, "x-kubernetes-preserve-unknown-fields": True},
-                    "praktikportalen-wiseflow": {
-                        **_counts("flows", "supervisorsCreated", "supervisorsUpdated", "assessorsAdded",
-                                  "assessorsRemoved", "failed"),
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    },
-                },
-            },
-            "failures": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "x-kubernetes-preserve-unknown-fields": True,
-                    "properties": {
-                        "key": {"type": "string"},
-                        "reason": {"type": "string"},
-                        "message": {"type": "string"},
-                        "since": {"type": "string"},
-                    },
-                },
-            },
-            "history": {
-                "type": "array",
-                "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-            },
-        },
-    }
+    """The structural schema of ``status``, every field described. Without defaults: the API
+    server must not make up status the operator did not write."""
+    raw = InstitutionStatus.model_json_schema()
+    defs = raw.pop("$defs", {})
+    return _structural(raw, defs, defaults=False)
 
 
 def open_api_schema() -> dict[str, Any]:
@@ -206,9 +149,9 @@ def open_api_schema() -> dict[str, Any]:
 
 
 def _printer_columns() -> list[dict[str, Any]]:
-    ready = '.status.conditions[?(@.type=="Ready")]'
+    ready = f'.status.conditions[?(@.type=="{ConditionType.READY}")]'
     return [
-        {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
+        {"name": str(ConditionType.READY), "type": "string", "jsonPath": f"{ready}.status"},
         {"name": "Status", "type": "string", "jsonPath": f"{ready}.message"},
         {"name": "Suspended", "type": "boolean", "jsonPath": ".spec.suspend"},
         {"name": "Last Run", "type": "date", "jsonPath": ".status.lastRunTime"},
@@ -255,6 +198,32 @@ def render_crd() -> dict[str, Any]:
 
 def render_crd_yaml() -> str:
     return HEADER + yaml.safe_dump(render_crd(), sort_keys=False, allow_unicode=True, width=110)
+
+
+# The chart renders the same CRD from a template (so `helm upgrade` upgrades it), behind
+# `crds.install`, and kept on `helm uninstall` (deleting the CRD would delete every Institution).
+_CHART_TEMPLATE = """\
+{{{{- /* Generated from examsync.api by `examsync crd` (make crd); the spec equals crds/{name}.yaml.
+Do not edit by hand. */ -}}}}
+{{{{- if .Values.crds.install }}}}
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: {name}
+  labels:
+    {{{{- include "examsync.labels" . | nindent 4 }}}}
+  annotations:
+    helm.sh/resource-policy: keep
+{spec}{{{{- end }}}}
+"""
+
+
+def render_chart_template() -> str:
+    """The chart's template of the CRD: the spec of ``render_crd()``, helm's own braces escaped."""
+    spec = yaml.safe_dump({"spec": render_crd()["spec"]}, sort_keys=False, allow_unicode=True, width=110)
+    # a description holding "{{" would otherwise be read as a template action
+    spec = spec.replace("{{", '{{ "{{" }}')
+    return _CHART_TEMPLATE.format(name=CRD_NAME, spec=spec)
 
 
 def _default_fits(node: dict[str, Any], value: Any) -> bool:

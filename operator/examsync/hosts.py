@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-ENV_VAR = "EXAMSYNC_ALLOWED_HOSTS"
+from examsync.api.conditions import ConditionReason
+from examsync.errors import RunStoppingError
+from examsync.settings import env_name
+
+ENV_VAR = env_name("allowed_hosts")
 
 DEFAULT_ENTRIES: tuple[str, ...] = (
     "fsws.usit.no",
@@ -180,10 +184,10 @@ class HostAllowlist:
         return f"{text}{', loopback' if self.allow_loopback else ''}"
 
 
-class HostRefused(Exception):
+class HostRefused(RunStoppingError):
     """URLs of an Institution that name a host not allowed: (field, why) each, no URL path or secret."""
 
-    reason: ClassVar[str] = "HostNotAllowed"
+    condition_reason: ClassVar[ConditionReason] = ConditionReason.HOST_NOT_ALLOWED
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems

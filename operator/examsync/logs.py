@@ -34,11 +34,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
+    """JSON lines on stderr for every logger; ``level`` (any case) is the root logger's level."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
     # httpx logs full URLs at INFO; URLs can carry FS ids and FEIDE ids (personal data)
     for noisy in ("httpx", "httpcore", "aiohttp.access", "kubernetes"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 from examsync import hosts
-from examsync.secrets import OPAQUE, REQUIRED_KEYS, Secret, StaticSecrets, decode_secret
-from examsync.spec import Institution, SpecError, parse_institution
+from examsync.api.spec import Institution, SpecError, parse_institution
+from examsync.credentials import OPAQUE, Secret, SecretMissing, StaticSecrets, decode_secret, secret_problem
 
 # The most nodes that YAML aliases may add to one file (a "billion laughs" file of a few hundred
 # bytes would otherwise expand to millions); counted as the file is read, so refusing is cheap.
@@ -54,18 +54,15 @@ class ManifestSet:
         problems = []
         for source, inst in self.institutions:
             ns = inst.metadata.namespace
-            for path, name in inst.spec.secret_refs():
-                secret = self.secrets.get((ns, name))
-                if secret is None:
-                    problems.append(f"{source}: {inst.key}: {path}: Secret {name!r} not found in namespace {ns!r}")
-                    continue
-                if secret.refused:
-                    problems.append(f"{source}: {inst.key}: {path}: Secret {name!r} is of type {secret.type}, "
-                                    "which is never used")
-                    continue
-                missing = [k for k in REQUIRED_KEYS.get(path, ()) if not secret.data.get(k)]
-                if missing:
-                    problems.append(f"{source}: {inst.key}: {path}: Secret {name!r} lacks key {missing[0]!r}")
+            for use in inst.spec.secret_refs():
+                problem = secret_problem(use, self.secrets.get((ns, use.ref.name)))
+                if isinstance(problem, SecretMissing):
+                    # said as a file's reader needs it: where the Secret was looked for, or what it lacks
+                    what = (f"not found in namespace {ns!r}" if problem.key is None
+                            else f"lacks key {problem.key!r}")
+                    problems.append(f"{source}: {inst.key}: {use.path}: Secret {use.ref.name!r} {what}")
+                elif problem is not None:
+                    problems.append(f"{source}: {inst.key}: {problem}")
         if problems:
             raise ManifestError("\n".join(problems))
 

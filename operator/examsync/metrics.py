@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,14 +28,15 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from examsync import __version__
+from examsync.api.conditions import Condition, ConditionStatus, ConditionType
+from examsync.domain.outcomes import Reason
 
 if TYPE_CHECKING:
+    from examsync.api.spec import InstitutionSpec
     from examsync.report import InstitutionReport
-    from examsync.spec import InstitutionSpec
 
 SYSTEMS = ("fs", "inspera", "gravitee", "wiseflow", "praktikportalen", "slack", "humio")
 RUN_RESULTS = ("succeeded", "failed")
-CONDITION_STATUSES = ("True", "False", "Unknown")
 
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -129,7 +130,7 @@ class ConditionCollector(Collector):
             views = dict(_STATE.views)
         for institution, view in sorted(views.items()):
             for ctype, current in view.conditions:
-                for status in CONDITION_STATUSES:
+                for status in ConditionStatus:
                     family.add_metric([institution, ctype, status], 1.0 if status == current else 0.0)
         yield family
 
@@ -161,32 +162,30 @@ def record_run(institution: str, report: InstitutionReport, spec: InstitutionSpe
         _child(RUN_DURATION, institution, name).observe(pipeline.duration)
         for (action, reason), count in pipeline.reasons.items():
             _child(ITEMS, institution, name, action, reason or "").inc(count)
-        missing = sum(n for (_, reason), n in pipeline.reasons.items() if reason == "MissingResponsible")
+        missing = sum(n for (_, reason), n in pipeline.reasons.items() if reason is Reason.MISSING_RESPONSIBLE)
         _child(MISSING_RESPONSIBLE, institution, name).set(missing)
         if not failed:
             _child(LAST_SUCCESS, institution, name).set(now)
 
 
-def set_view(
-    institution: str, conditions: list[dict[str, Any]], suspended: bool, interval_seconds: float
-) -> None:
+def set_view(institution: str, conditions: Sequence[Condition], suspended: bool, interval_seconds: float) -> None:
     """The operator's current view of one Institution (called whenever it writes status)."""
-    pairs = tuple(
-        (str(c.get("type")), str(c.get("status")) if c.get("status") in CONDITION_STATUSES else "Unknown")
-        for c in conditions
-        if c.get("type")
-    )
+    pairs = tuple((str(c.type), str(c.status)) for c in conditions)
     with _STATE.lock:
         _STATE.views[institution] = _View(pairs)
     _child(SUSPENDED, institution).set(1 if suspended else 0)
     _child(INTERVAL, institution).set(interval_seconds)
 
 
-def conditions_for(report: InstitutionReport) -> list[dict[str, str]]:
+def conditions_for(report: InstitutionReport) -> list[Condition]:
     """Ready and Stalled as a run alone shows them (for the one-shot CLI, which has no status)."""
-    ready = "False" if report.failed else "True"
-    stalled = "True" if report.is_stalled else "False"
-    return [{"type": "Ready", "status": ready}, {"type": "Stalled", "status": stalled}]
+    def status(value: bool) -> ConditionStatus:
+        return ConditionStatus.TRUE if value else ConditionStatus.FALSE
+
+    return [
+        Condition(type=ConditionType.READY, status=status(not report.failed)),
+        Condition(type=ConditionType.STALLED, status=status(report.is_stalled)),
+    ]
 
 
 def forget(institution: str) -> None:

@@ -63,6 +63,18 @@ uid=$(buildah run --isolation chroot "$ctr" -- python3 -c 'import os; print(os.g
 [ "$uid" = 10001 ] || { echo "FAIL: runs as uid $uid"; exit 1; }
 # The operator's whole import graph (kopf, kubernetes client, pipelines) is in the image.
 buildah run --isolation chroot "$ctr" -- python3 -c 'import kopf, examsync.kube.main, examsync.pipelines.runner'
+# The sandbox is a distribution of its own: no examsync_sandbox, and no simulator, seed or sandbox
+# module inside examsync.
+buildah run --isolation chroot "$ctr" -- python3 -c '
+import importlib.util, pathlib, sys, examsync
+if importlib.util.find_spec("examsync_sandbox") is not None:
+    sys.exit("FAIL: examsync_sandbox is in the image")
+root = pathlib.Path(examsync.__file__).parent
+found = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+               if any(w in p.name for w in ("simulator", "sim_world", "seed")) or "sandbox" in p.parts)
+if found:
+    sys.exit(f"FAIL: sandbox modules in the image: {found}")
+'
 # Its Python packages are exactly the locked runtime ones (requirements/runtime.txt).
 buildah run --isolation chroot "$ctr" -- python3 -m pip freeze --no-cache-dir --exclude examsync >"$cache/freeze-from-image.txt"
 .venv/bin/python - "$cache/freeze-from-image.txt" requirements/runtime.txt <<'PY' || exit 1

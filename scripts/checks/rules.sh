@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# Alert rules: promtool checks the rule file the chart ships and runs the alert unit tests
-# (tests/observability/rules_test.yaml: every alert firing and not firing).
+# Alert rules: promtool checks the rule file the chart ships and the rule files the chart renders
+# for three releases (the default, a second one side by side, one with every rule option), and runs
+# the alert unit tests (tests/observability/rules_*test.yaml) against the rendered files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+export PATH="$PWD/.tools/bin:$PATH"
 RULES=charts/examsync/files/rules/examsync.rules.yaml
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
 promtool check rules "$RULES"
-promtool test rules tests/observability/rules_test.yaml
-# The rendered PrometheusRule carries the same groups (the chart must not drift from the file).
-HELM="$(command -v helm || echo .tools/bin/helm)"
-if [ -x "$HELM" ]; then
-  tmp="$(mktemp -d)"
-  trap 'rm -rf "$tmp"' EXIT
-  "$HELM" template examsync charts/examsync --set prometheusRule.enabled=true \
-    --show-only templates/prometheusrule.yaml >"$tmp/rule.yaml"
-  .venv/bin/python - "$tmp/rule.yaml" "$RULES" <<'PY'
+.venv/bin/python tests/observability/render_rules.py "$tmp" >/dev/null
+promtool check rules "$tmp"/*.rules.yaml
+promtool test rules "$tmp"/rules_*test.yaml
+# The default release renders the rule file as it is (one source, no drift).
+helm template examsync charts/examsync --set prometheusRule.enabled=true \
+  --show-only templates/prometheusrule.yaml >"$tmp/rule.yaml"
+.venv/bin/python - "$tmp/rule.yaml" "$RULES" <<'PY'
 import sys, yaml
 rendered = yaml.safe_load(open(sys.argv[1]))["spec"]
 plain = yaml.safe_load(open(sys.argv[2]))
 assert rendered == plain, "rendered PrometheusRule differs from the rule file"
-print("PrometheusRule matches", sys.argv[2])
+print("PrometheusRule of the release examsync matches", sys.argv[2])
 PY
-fi

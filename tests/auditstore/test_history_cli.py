@@ -17,9 +17,9 @@ from store_helpers import stored_records
 
 from examsync.auditstore import AuditStore, StoreUrl
 from examsync.auditstore.rows import format_timestamp
-from examsync.sandbox import seed_no
-from examsync.sandbox.demo import write_manifests
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import seed_no
+from examsync_sandbox.demo import write_manifests
+from examsync_sandbox.server import Sandbox
 from pg_server import PostgresServer, free_port
 
 INF1000 = "uio-new"

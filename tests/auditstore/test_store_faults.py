@@ -18,8 +18,8 @@ from store_helpers import dropped, stored_records, stored_rows
 from examsync.auditstore import AuditStore, InvalidStoreUrl, StoreUrl, with_audit_store
 from examsync.auditstore.history import HistoryQuery, run_history
 from examsync.report import InstitutionReport
-from examsync.sandbox.demo import write_manifests
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.demo import write_manifests
+from examsync_sandbox.server import Sandbox
 from pg_server import PostgresServer, free_port
 from seeded_runs import run_seeded
 
@@ -79,7 +79,7 @@ async def test_records_wait_while_postgres_is_down_and_are_written_when_it_is_ba
             server.start()
         finally:
             await store.close()  # flushes now: the server is back
-        assert report.pipelines["fs-inspera"].counts["created"] > 0
+        assert report.pipelines["fs-inspera"].counts.created > 0
         assert store.dropped == 0 and dropped() == before
         assert await stored_records(url, "examsync/uio") == audit
     finally:

@@ -10,9 +10,9 @@ from typing import Any
 from store_helpers import dropped, raw_dump, stored_records, stored_rows, written
 
 from examsync.auditstore import AuditStore, StoreUrl, with_audit_store
-from examsync.sandbox import seed_dk, seed_no
-from examsync.sandbox.server import Sandbox
 from examsync.sinks import build_sinks
+from examsync_sandbox import seed_dk, seed_no
+from examsync_sandbox.server import Sandbox
 from seeded_runs import run_seeded
 
 NAMESPACE = "examsync"

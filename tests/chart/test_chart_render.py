@@ -1,9 +1,12 @@
-"""The chart rendered by the real helm: the operator Deployment, least-privilege RBAC, Service."""
+"""The chart rendered by the real helm: the operator Deployment, least-privilege RBAC, Service, and
+the optional parts (peering, PDB, NetworkPolicy, pod options); values.schema.json covers every key."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,6 +15,7 @@ import yaml
 from kube_schema import ROOT
 
 CHART = ROOT / "charts/examsync"
+ALL_OPTIONS = CHART / "ci/all-options-values.yaml"
 HELM = shutil.which("helm") or str(ROOT / ".tools/bin/helm")
 
 pytestmark = pytest.mark.skipif(not shutil.which(HELM), reason="helm not installed (scripts/tools/helm.sh)")
@@ -22,10 +26,22 @@ def helm_template(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60, check=False)
 
 
-def render(*sets: str) -> list[dict[str, Any]]:
-    result = helm_template(*[a for s in sets for a in ("--set", s)])
+def render(*sets: str, values: Path | None = None) -> list[dict[str, Any]]:
+    args = [a for s in sets for a in ("--set", s)]
+    if values is not None:
+        args += ["-f", str(values)]
+    result = helm_template(*args)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def kinds(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def pod_of(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    pod: dict[str, Any] = one(docs, "Deployment")["spec"]["template"]["spec"]
+    return pod
 
 
 def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -59,7 +75,7 @@ def test_default_deployment(default_docs: list[dict[str, Any]]) -> None:
     assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
     args = container["args"]
     assert args[0] == "run" and "-A" in args and "-n" not in args and "--metrics-port=9464" in args
-    assert "--standalone" in args
+    assert "--standalone" in args and "--log-level=info" in args
     liveness = next(a for a in args if a.startswith("--liveness="))
     probe = container["livenessProbe"]["httpGet"]
     port = next(p for p in container["ports"] if p["name"] == probe["port"])
@@ -126,19 +142,223 @@ def test_peering_replaces_standalone() -> None:
 
 
 @pytest.mark.parametrize("bad", ["metrics.port=notaport", "watchNamespaces={Not_A_Namespace}",
-                                 "image.pullPolicy=Sometimes", "unknownKey=1"])
+                                 "image.pullPolicy=Sometimes", "unknownKey=1", "logLevel=trace",
+                                 "crds.install=yes", "networkPolicy.kubeApiServer.ports={}",
+                                 "podDisruptionBudget.minAvailable=2", "allowedHosts={fsws.usit.no.}",
+                                 "allowedHosts={https://fsws.usit.no}", "extraVolumeMounts[0].name=ca",
+                                 "topologySpreadConstraints[0].maxSkew=1", "tolerations[0].effect=Sometimes"])
 def test_values_schema_rejects(bad: str) -> None:
     result = helm_template("--set", bad)
     assert result.returncode != 0
-    key = bad.partition("=")[0].rpartition(".")[2]
+    path = bad.partition("=")[0]
+    key = path.rpartition(".")[2] if "[" not in path else path.partition("[")[0]
     assert key in result.stderr
 
 
-def test_crd_ships_with_the_chart() -> None:
-    result = helm_template("--include-crds")
-    assert result.returncode == 0, result.stderr
-    crds = [d for d in yaml.safe_load_all(result.stdout) if d and d["kind"] == "CustomResourceDefinition"]
+def test_crd_ships_with_the_chart(default_docs: list[dict[str, Any]]) -> None:
+    crds = kinds(default_docs, "CustomResourceDefinition")
     assert [c["metadata"]["name"] for c in crds] == ["institutions.examsync.io"]
+    assert crds[0]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_default_render_holds_nothing_optional(default_docs: list[dict[str, Any]]) -> None:
+    assert sorted(d["kind"] for d in default_docs) == sorted([
+        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "CustomResourceDefinition",
+    ])
+
+
+def test_more_replicas_roll_with_peering() -> None:
+    docs = render("replicas=2")
+    deploy = one(docs, "Deployment")["spec"]
+    assert deploy["replicas"] == 2
+    assert deploy["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    (container,) = deploy["template"]["spec"]["containers"]
+    assert "--peering=examsync" in container["args"] and "--standalone" not in container["args"]
+    crds = {c["metadata"]["name"]: c for c in kinds(docs, "CustomResourceDefinition")}
+    assert set(crds) == {"institutions.examsync.io", "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"}
+    for crd in crds.values():
+        assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    # the cluster does not serve kopf's kinds yet (helm template knows none): the peering object is
+    # created after the CRDs (a hook), with the release's ownership so the next upgrade adopts it
+    (peering,) = kinds(docs, "ClusterKopfPeering")
+    assert peering["metadata"]["name"] == "examsync"
+    assert peering["metadata"]["annotations"] == {
+        "helm.sh/hook": "post-install,post-upgrade",
+        "meta.helm.sh/release-name": "examsync",
+        "meta.helm.sh/release-namespace": "ops",
+    }
+    assert peering["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    assert kinds(docs, "PodDisruptionBudget") == []  # only when asked for
+
+
+@pytest.mark.parametrize("namespaces", [(), ("watchNamespaces={uio,ntnu}",)])
+def test_peering_object_is_part_of_the_release_once_the_cluster_serves_its_kind(namespaces: tuple[str, ...]) -> None:
+    kind = "KopfPeering" if namespaces else "ClusterKopfPeering"
+    sets = [a for s in ("replicas=2", *namespaces) for a in ("--set", s)]
+    result = helm_template(*sets, "--api-versions", f"kopf.dev/v1/{kind}")
+    assert result.returncode == 0, result.stderr
+    objects = kinds([d for d in yaml.safe_load_all(result.stdout) if d], kind)
+    assert len(objects) == (2 if namespaces else 1)
+    for peering in objects:
+        assert "annotations" not in peering["metadata"], "an ordinary object, never a hook again"
+
+
+def test_kopf_peering_crds_are_those_of_the_file() -> None:
+    shipped = [d for d in yaml.safe_load_all((CHART / "files/kopf-peering-crds.yaml").read_text()) if d]
+    rendered = kinds(render("replicas=2"), "CustomResourceDefinition")[1:]
+    assert [r["spec"] for r in rendered] == [s["spec"] for s in shipped]
+
+
+def test_peering_per_watched_namespace_and_without_crds() -> None:
+    docs = render("replicas=3", "watchNamespaces={uio,ntnu}", "crds.install=false", "peering.name=exams")
+    assert kinds(docs, "CustomResourceDefinition") == [] and kinds(docs, "ClusterKopfPeering") == []
+    assert {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in kinds(docs, "KopfPeering")} == {
+        ("uio", "exams"), ("ntnu", "exams"),
+    }
+    (container,) = pod_of(docs)["containers"]
+    assert "--peering=exams" in container["args"]
+
+
+def test_peering_with_one_replica_keeps_recreate() -> None:
+    docs = render("peering.enabled=true")
+    assert one(docs, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    assert kinds(docs, "ClusterKopfPeering")
+
+
+def test_pod_disruption_budget_only_with_standbys() -> None:
+    assert kinds(render("podDisruptionBudget.enabled=true"), "PodDisruptionBudget") == []
+    docs = render("podDisruptionBudget.enabled=true", "replicas=2")
+    pdb = one(docs, "PodDisruptionBudget")["spec"]
+    assert pdb["minAvailable"] == 1
+    labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert pdb["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_network_policy() -> None:
+    docs = render("networkPolicy.enabled=true", "metrics.port=9500")
+    policy = one(docs, "NetworkPolicy")["spec"]
+    labels = one(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    # ingress: the two named container ports only, from anywhere by default
+    ports = {(p["port"], p["protocol"]) for rule in policy["ingress"] for p in rule["ports"]}
+    assert ports == {("metrics", "TCP"), ("health", "TCP")}
+    assert all("from" not in rule for rule in policy["ingress"])
+    names = {p["name"] for p in pod_of(docs)["containers"][0]["ports"]}
+    assert names == {"metrics", "health"}
+    # egress: DNS, the API server's ports and 443, to any address; nothing else
+    egress = {(p["port"], p["protocol"]) for rule in policy["egress"] for p in rule["ports"]}
+    assert egress == {(53, "UDP"), (53, "TCP"), (443, "TCP"), (6443, "TCP")}
+    assert all("to" not in rule for rule in policy["egress"])
+
+
+def test_network_policy_options() -> None:
+    docs = render(values=ALL_OPTIONS)
+    values = yaml.safe_load(ALL_OPTIONS.read_text())["networkPolicy"]
+    policy = one(docs, "NetworkPolicy")["spec"]
+    (metrics,) = [r for r in policy["ingress"] if r["ports"][0]["port"] == "metrics"]
+    assert metrics["from"] == values["metricsFrom"]
+    (api,) = [r for r in policy["egress"] if r.get("to") and "ipBlock" in r["to"][0]
+              and r["to"][0]["ipBlock"]["cidr"] in values["kubeApiServer"]["cidrs"]]
+    assert [p["port"] for p in api["ports"]] == values["kubeApiServer"]["ports"]
+    assert [t["ipBlock"]["cidr"] for t in api["to"]] == values["kubeApiServer"]["cidrs"]
+    assert policy["egress"][-len(values["extraEgress"]):] == values["extraEgress"]
+
+
+def test_pod_options_are_passed_as_they_are() -> None:
+    values = yaml.safe_load(ALL_OPTIONS.read_text())
+    docs = render(values=ALL_OPTIONS)
+    deploy = one(docs, "Deployment")
+    pod = pod_of(docs)
+    (container,) = pod["containers"]
+    for key in ("tolerations", "affinity", "nodeSelector", "topologySpreadConstraints", "priorityClassName"):
+        assert pod[key] == values[key], key
+    assert values["extraVolumes"][0] in pod["volumes"] and len(pod["volumes"]) == 2
+    assert values["extraVolumeMounts"][0] in container["volumeMounts"] and len(container["volumeMounts"]) == 2
+    assert container["env"][-len(values["extraEnv"]):] == values["extraEnv"]
+    template = deploy["spec"]["template"]["metadata"]
+    assert template["annotations"] == values["podAnnotations"]
+    assert values["podLabels"].items() <= template["labels"].items()
+    assert "--log-level=debug" in container["args"]
+    assert pod["securityContext"] == values["podSecurityContext"]
+
+
+@pytest.mark.parametrize("level", ["debug", "info", "warning", "error"])
+def test_log_level(level: str) -> None:
+    (container,) = pod_of(render(f"logLevel={level}"))["containers"]
+    assert [a for a in container["args"] if a.startswith("--log-level")] == [f"--log-level={level}"]
+
+
+def test_allowed_hosts_render_into_the_environment() -> None:
+    (container,) = pod_of(render("allowedHosts={*.inspera.no,fsws.usit.no:443,10.1.2.3}"))["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["EXAMSYNC_ALLOWED_HOSTS"] == "*.inspera.no,fsws.usit.no:443,10.1.2.3"
+
+
+def key_paths(node: Any, prefix: str = "") -> set[str]:
+    """Every key of a values tree (lists are leaves)."""
+    paths = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            paths.add(path)
+            paths |= key_paths(value, path + ".")
+    return paths
+
+
+def resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = root["definitions"][schema["$ref"].rpartition("/")[2]]
+    return schema
+
+
+def uncovered(values: Any, schema: dict[str, Any], root: dict[str, Any], prefix: str = "") -> list[str]:
+    """Keys of values the schema does not define. Below an object the schema declares with its own
+    properties every key must be defined; an object without them (a Kubernetes object passed to
+    the pod as it is, a map of labels) is checked by its value schema only."""
+    schema = resolve(schema, root)
+    if not isinstance(values, dict) or "properties" not in schema:
+        return []
+    missing = []
+    for key, value in values.items():
+        if key not in schema["properties"]:
+            missing.append(f"{prefix}{key}")
+        else:
+            missing += uncovered(value, schema["properties"][key], root, f"{prefix}{key}.")
+    return missing
+
+
+def test_values_schema_covers_every_key() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    everything = yaml.safe_load(ALL_OPTIONS.read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert uncovered(values, schema, schema) == []
+    assert uncovered(everything, schema, schema) == []
+    assert set(schema["properties"]) - {"global"} == set(values)
+    assert schema["additionalProperties"] is False
+    # every object of the chart's own keys refuses unknown keys (a misspelt value fails)
+    for key, node in schema["properties"].items():
+        sub = resolve(node, schema)
+        if "properties" in sub:
+            assert sub.get("additionalProperties") is False, key
+
+
+def test_the_coverage_check_catches_an_undefined_key() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert uncovered({"networkPolicy": {"enabled": True, "egress": []}}, schema, schema) == ["networkPolicy.egress"]
+    assert uncovered({"podLabels": {"anything": "x"}}, schema, schema) == []
+
+
+def test_the_all_options_file_sets_every_key() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    everything = yaml.safe_load(ALL_OPTIONS.read_text())
+    assert key_paths(values) <= key_paths(everything), sorted(key_paths(values) - key_paths(everything))
+    for path in sorted(key_paths(everything)):
+        if path.endswith(".enabled") or path == "crds.install":
+            node = everything
+            for part in path.split("."):
+                node = node[part]
+            assert node is True, path
 
 
 def test_allowed_hosts_take_wildcards_ports_and_ip_literals() -> None:
@@ -176,8 +396,32 @@ def test_deployment_args_are_accepted_by_examsync_run(sets: tuple[str, ...]) -> 
         params = ctx.params
     assert params["metrics_port"] == 9464
     assert params["liveness_endpoint"] == "http://0.0.0.0:8080/healthz"
+    assert params["log_level"] == "info"
     if sets:
         assert params["namespaces"] == ("uio", "ntnu") and not params["clusterwide"]
         assert params["peering_name"] == "examsync" and not params["standalone"] and params["verbose"]
     else:
         assert params["clusterwide"] and params["namespaces"] == () and params["standalone"]
+
+
+KUBERNETES_VALIDATE = ROOT / ".venv/bin/kubernetes-validate"
+
+
+@pytest.mark.skipif(not KUBERNETES_VALIDATE.exists(), reason="kubernetes-validate not installed")
+@pytest.mark.parametrize("values", [None, ALL_OPTIONS], ids=["default", "all-options"])
+def test_lint_and_validate_with_the_real_tools(values: Path | None, tmp_path: Path) -> None:
+    """helm lint --strict, and every rendered object valid for Kubernetes 1.31 (strict: no unknown field)."""
+    args = ["-f", str(values)] if values else []
+    lint = subprocess.run([HELM, "lint", "--strict", str(CHART), *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    rendered = helm_template("--kube-version", "1.31.0", *args)
+    assert rendered.returncode == 0, rendered.stderr
+    manifest = tmp_path / "render.yaml"
+    manifest.write_text(rendered.stdout, encoding="utf-8")
+    result = subprocess.run([str(KUBERNETES_VALIDATE), "-k", "1.31.0", "--strict", "--quiet", str(manifest)],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    kinds_seen = {d["kind"] for d in yaml.safe_load_all(rendered.stdout) if d}
+    if values:
+        assert {"NetworkPolicy", "PodDisruptionBudget", "KopfPeering", "PrometheusRule", "ServiceMonitor"} <= kinds_seen

@@ -1,18 +1,33 @@
-"""The generated CRD: committed copies up to date, structural, CEL rules and printer columns."""
+"""The generated CRD: committed copies up to date, structural, CEL rules and printer columns; the
+chart renders the same CRD from its template, behind crds.install, kept on uninstall."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
 import yaml
 from kube_schema import ROOT
 
-from examsync.crd import render_crd, render_crd_yaml, structural_problems
-from examsync.spec import CRD_URL_PATTERN
+from examsync.api.spec import CRD_URL_PATTERN
+from examsync.crd import render_chart_template, render_crd, render_crd_yaml, structural_problems
 
 CRD_FILE = ROOT / "crds/institutions.examsync.io.yaml"
-CHART_CRD_FILE = ROOT / "charts/examsync/crds/institutions.examsync.io.yaml"
+CHART = ROOT / "charts/examsync"
+CHART_TEMPLATE = CHART / "templates/crds/institutions.examsync.io.yaml"
+HELM = shutil.which("helm") or str(ROOT / ".tools/bin/helm")
+needs_helm = pytest.mark.skipif(not shutil.which(HELM), reason="helm not installed (scripts/tools/helm.sh)")
+
+
+def helm_crds(*sets: str) -> list[dict[str, Any]]:
+    args = [HELM, "template", "examsync", str(CHART), "--namespace", "ops"]
+    for value in sets:
+        args += ["--set", value]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d and d["kind"] == "CustomResourceDefinition"]
 
 
 def walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
@@ -36,8 +51,60 @@ def test_committed_crd_is_current() -> None:
     assert CRD_FILE.read_text(encoding="utf-8") == render_crd_yaml(), "crds/ is stale: run `make crd`"
 
 
-def test_chart_copy_is_byte_identical() -> None:
-    assert CHART_CRD_FILE.read_bytes() == CRD_FILE.read_bytes(), "chart's crds/ copy differs: run `make crd`"
+def test_chart_template_is_current() -> None:
+    assert CHART_TEMPLATE.read_text(encoding="utf-8") == render_chart_template(), "chart template stale: `make crd`"
+
+
+def test_the_chart_has_no_crds_folder() -> None:
+    # helm installs a chart's crds/ once and never upgrades it; the template replaces it
+    assert not (CHART / "crds").exists()
+
+
+@needs_helm
+def test_chart_renders_the_crd_of_crds_folder_kept_on_uninstall() -> None:
+    committed = yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))
+    (crd,) = helm_crds()
+    assert crd["metadata"]["name"] == committed["metadata"]["name"]
+    assert crd["spec"] == committed["spec"]
+    assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+
+
+@needs_helm
+def test_crds_install_false_renders_no_crd() -> None:
+    assert helm_crds("crds.install=false") == []
+    assert helm_crds("crds.install=false", "replicas=2") == []
+
+
+@needs_helm
+def test_a_stale_chart_template_is_caught(tmp_path: Any) -> None:
+    """A spec change that `make crd` did not carry into the chart shows in the rendered comparison."""
+    chart = tmp_path / "examsync"
+    shutil.copytree(CHART, chart)
+    template = chart / "templates/crds/institutions.examsync.io.yaml"
+    original = template.read_text(encoding="utf-8")
+    assert "maxLength: 2048" in original
+    template.write_text(original.replace("maxLength: 2048", "maxLength: 4096"), encoding="utf-8")
+    result = subprocess.run([HELM, "template", "examsync", str(chart)], capture_output=True, text=True,
+                            timeout=60, check=True)
+    (crd,) = [d for d in yaml.safe_load_all(result.stdout) if d and d["kind"] == "CustomResourceDefinition"]
+    assert crd["spec"] != yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))["spec"]
+    assert template.read_text(encoding="utf-8") != render_chart_template()
+
+
+def test_helm_template_braces_in_the_spec_are_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import examsync.crd as crd_module
+
+    real = crd_module.render_crd
+
+    def with_braces() -> dict[str, Any]:
+        crd = real()
+        crd["spec"]["names"]["categories"] = ["{{ .Release.Name }}"]
+        return crd
+
+    monkeypatch.setattr(crd_module, "render_crd", with_braces)
+    text = crd_module.render_chart_template()
+    assert '{{ "{{" }} .Release.Name }}' in text and "- {{ .Release.Name }}" not in text
 
 
 def test_yaml_round_trips() -> None:
@@ -136,3 +203,41 @@ def test_status_keeps_unknown_fields_and_types_conditions(version: dict[str, Any
 def test_structural_checker_catches(node: dict[str, Any], problem: str) -> None:
     problems = structural_problems(node)
     assert any(problem in p for p in problems), problems
+
+
+def schema_nodes(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every schema node under ``node``: properties, array items and map values."""
+    nodes = [(path, node)]
+    for name, sub in node.get("properties", {}).items():
+        nodes += schema_nodes(sub, f"{path}.{name}")
+    if isinstance(node.get("items"), dict):
+        nodes += schema_nodes(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        nodes += schema_nodes(node["additionalProperties"], f"{path}{{*}}")
+    return nodes
+
+
+def test_every_status_field_is_described(version: dict[str, Any]) -> None:
+    """`kubectl explain institution.status...` says what each field holds, however deep."""
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+    nodes = schema_nodes(status, ".status")
+    assert len(nodes) > 60  # the conditions, counters, failures, history, plan and progress are all there
+    assert [path for path, node in nodes if not node.get("description")] == []
+
+
+def test_the_status_schema_comes_from_the_model(version: dict[str, Any]) -> None:
+    from examsync.api.status import InstitutionStatus
+    from examsync.domain.outcomes import FsCounts, PraktikportalenCounts
+
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert set(status["properties"]) == {f.alias or n for n, f in InstitutionStatus.model_fields.items()}
+    pipelines = status["properties"]["pipelines"]["properties"]
+    assert list(pipelines["fs-inspera"]["properties"]) == list(FsCounts.model_fields)
+    assert list(pipelines["fs-wiseflow"]["properties"]) == list(FsCounts.model_fields)
+    assert list(pipelines["praktikportalen-wiseflow"]["properties"]) == list(PraktikportalenCounts.model_fields)
+    # the status keeps what it does not know (a later version's fields, kopf's own); no defaults
+    assert all(pipelines[name]["x-kubernetes-preserve-unknown-fields"] for name in pipelines)
+    assert not [path for path, node in schema_nodes(status, ".status") if "default" in node]
+    # a reason is a plain string there: a later version's reason must not be refused by this CRD
+    reason = status["properties"]["conditions"]["items"]["properties"]["reason"]
+    assert reason["type"] == "string" and "enum" not in reason and "InvalidSpec" in reason["description"]

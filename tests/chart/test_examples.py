@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from kube_schema import ROOT, apply_defaults, cel_violations, load_docs, names_field, schema_errors
 
+from examsync.api.spec import SpecError, parse_institution
 from examsync.crd import open_api_schema
-from examsync.spec import SpecError, parse_institution
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 INVALID = sorted((Path(__file__).parent / "invalid").glob("*.yaml"))
@@ -60,7 +60,8 @@ def test_example_carries_every_secret_it_references(path: Path) -> None:
     secrets = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
     for doc in institutions(path):
         inst = parse_institution(doc)
-        for field, name in inst.spec.secret_refs():
+        for use in inst.spec.secret_refs():
+            field, name = use.path, use.ref.name
             assert name in secrets, f"{path.name}: {field} names Secret {name!r}, not in the file"
             secret = secrets[name]
             assert secret["metadata"]["namespace"] == inst.metadata.namespace

@@ -10,7 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from examsync.cli import main
-from examsync.oneshot import EXIT_INVALID, sync_command
+from examsync.commands.sync import EXIT_INVALID, sync_command
 
 
 def institution(**spec_over: Any) -> dict[str, Any]:

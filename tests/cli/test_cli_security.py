@@ -16,9 +16,9 @@ import pytest
 import yaml
 from aiohttp import web
 
-from examsync.sandbox.demo import write_manifests
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults, SimServer
+from examsync_sandbox.demo import write_manifests
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.serving import Faults, SimServer
 
 ESC = "\x1b"
 
@@ -246,8 +246,9 @@ async def test_small_yaml_aliases_are_still_read(sandbox: Sandbox, tmp_path: Pat
 
 
 class HostileFs:
-    """An FS that lists one id full of terminal control and markup, and answers its detail with a
-    reason phrase made of rich markup."""
+    """An FS that lists one id full of terminal control and markup, and answers its errors with
+    rich markup in the error message (the part of an error answer a failure repeats) and in the
+    reason phrase (never repeated: a failure names the standard phrase)."""
 
     LISTED_ID = f"A{ESC}[2J{ESC}]0;pwned\x07[bold red]x[/bold red]\u202e"
 
@@ -260,11 +261,12 @@ class HostileFs:
 
     async def listing(self, _: web.Request) -> web.Response:
         if self.list_status != 200:
-            return web.json_response({}, status=self.list_status, reason="[/bold] [link=https://evil.example]")
+            return web.json_response({"message": "[/bold] [link=https://evil.example]"}, status=self.list_status,
+                                     reason="[/bold] [link=https://evil.example]")
         return web.json_response({"eksamener": [{"id": self.LISTED_ID}]})
 
     async def detail(self, _: web.Request) -> web.Response:
-        return web.json_response({}, status=400, reason="[/bold]")
+        return web.json_response({"message": "[/bold]"}, status=400, reason="[/bold]")
 
 
 async def _hostile_run(sandbox: Sandbox, tmp_path: Path, list_status: int) -> tuple[int, str, str]:

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from examsync.sandbox.demo import write_manifests
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.demo import write_manifests
+from examsync_sandbox.server import Sandbox
 
 REPORT_KEYS = {"name", "namespace", "mode", "pipelines", "failures", "plan"}
 

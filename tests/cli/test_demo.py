@@ -11,7 +11,7 @@ from pathlib import Path
 
 async def test_demo_ends_with_the_history_of_one_assessment(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "examsync.sandbox.demo", cwd=tmp_path,
+        sys.executable, "-m", "examsync_sandbox.demo", cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()

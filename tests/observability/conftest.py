@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from obs_helpers import Probe
 
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.server import Sandbox
 
 
 @pytest.fixture

@@ -14,18 +14,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.humio.simulator import INGEST_TOKEN
-from examsync.adapters.inspera import simulator as inspera_sim
-from examsync.adapters.slack.simulator import webhook_url
+from examsync.api.spec import InstitutionSpec, parse_spec
+from examsync.credentials import StaticSecrets
 from examsync.domain.fs import encode_id
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
-from examsync.sandbox.server import Sandbox
-from examsync.secrets import StaticSecrets
 from examsync.sinks import build_sinks
-from examsync.spec import InstitutionSpec, parse_spec
 from examsync.state import InstitutionState
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators.humio import INGEST_TOKEN
+from examsync_sandbox.simulators.slack import webhook_url
 
 OSLO = ZoneInfo("Europe/Oslo")
 INSTITUTION_NUMBER = "999"

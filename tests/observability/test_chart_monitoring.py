@@ -67,3 +67,67 @@ async def test_monitoring_templates_render_the_shipped_files() -> None:
         assert json.loads(dashboards["data"][name]) == json.loads(
             (CHART / "files/dashboards" / name).read_text()
         )
+
+
+def rules_by_name(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    (rule,) = [d for d in docs if d["kind"] == "PrometheusRule"]
+    return {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+
+
+def shipped_rules() -> dict[str, dict[str, Any]]:
+    rules = yaml.safe_load((CHART / "files/rules/examsync.rules.yaml").read_text())
+    return {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+
+
+async def test_every_rule_matches_the_release_job_exactly() -> None:
+    for sets, job in ((("fullnameOverride=exams-operator",), "exams-operator"), ((), "examsync")):
+        rendered = rules_by_name(await render("prometheusRule.enabled=true", *sets))
+        service = next(d for d in await render(*sets) if d["kind"] == "Service")
+        assert service["metadata"]["name"] == job  # the Prometheus Operator's job label
+        for name, rule in rendered.items():
+            assert f'job="{job}"' in rule["expr"], name
+            assert "job=~" not in rule["expr"], name
+            if job != "examsync":
+                assert 'job="examsync"' not in rule["expr"], name
+        assert rendered["ExamsyncOperatorDown"]["expr"] == f'up{{job="{job}"}} == 0 or absent(up{{job="{job}"}})'
+
+
+async def test_operator_down_is_a_warning_after_ten_minutes() -> None:
+    rule = rules_by_name(await render("prometheusRule.enabled=true"))["ExamsyncOperatorDown"]
+    assert rule["for"] == "10m" and rule["labels"] == {"severity": "warning"}
+
+
+async def test_rule_options() -> None:
+    rendered = rules_by_name(await render(
+        "prometheusRule.enabled=true",
+        "prometheusRule.additionalLabels.team=exams",
+        "prometheusRule.disabled.ExamsyncSuspendedTooLong=true",
+        "prometheusRule.disabled.ExamsyncSyncStale=false",
+        "prometheusRule.runbookBaseUrl=https://wiki.example.org/runbook",
+    ))
+    shipped = shipped_rules()
+    assert set(rendered) == set(shipped) - {"ExamsyncSuspendedTooLong"}
+    for name, rule in rendered.items():
+        assert rule["labels"] == {**shipped[name]["labels"], "team": "exams"}, name
+        anchor = shipped[name]["annotations"]["runbook_url"].partition("#")[2]
+        assert rule["annotations"]["runbook_url"] == f"https://wiki.example.org/runbook#{anchor}"
+        assert rule["expr"] == shipped[name]["expr"] and rule["for"] == shipped[name]["for"]
+
+
+async def test_rule_names_in_the_values_schema_are_the_shipped_ones() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    rule_schema = schema["properties"]["prometheusRule"]["properties"]
+    assert set(rule_schema["disabled"]["propertyNames"]["enum"]) == set(shipped_rules())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["prometheusRule"]
+    for url in (r["annotations"]["runbook_url"] for r in shipped_rules().values()):
+        assert url.partition("#")[0] == values["runbookBaseUrl"]
+
+
+@pytest.mark.parametrize("bad", ["prometheusRule.disabled.OperatorDown=true",
+                                 "prometheusRule.additionalLabels.severity=critical",
+                                 "prometheusRule.additionalLabels.institution=x",
+                                 "prometheusRule.runbookBaseUrl=wiki/runbook"])
+async def test_rule_options_are_checked(bad: str) -> None:
+    args = [HELM, "template", "examsync", str(CHART), "--set", bad]
+    result = await asyncio.to_thread(subprocess.run, args, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0 and "prometheusRule" in result.stderr

@@ -1,5 +1,5 @@
 """A real Prometheus scrapes the operator's metrics after a real failing run and evaluates the
-shipped alert rules (with short `for:`): InstitutionNotReady becomes pending."""
+shipped alert rules (with short `for:`): ExamsyncInstitutionNotReady becomes pending."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ async def test_institution_not_ready_alert_goes_pending(probe: Probe, tmp_path: 
                 return [
                     a
                     for a in data["alerts"]
-                    if a["labels"]["alertname"] == "InstitutionNotReady"
+                    if a["labels"]["alertname"] == "ExamsyncInstitutionNotReady"
                     and a["labels"].get("institution") == probe.institution
                     and a["state"] in ("pending", "firing")
                 ]
@@ -118,12 +118,12 @@ async def test_institution_not_ready_alert_goes_pending(probe: Probe, tmp_path: 
             alerts = await poll(client, "/api/v1/alerts", not_ready, timeout=45)
             assert alerts[0]["labels"]["severity"] == "warning"
             assert probe.institution in alerts[0]["annotations"]["description"]
-            assert alerts[0]["annotations"]["runbook_url"].endswith("runbook.md#institutionnotready")
-            # Stalled too; the operator itself is up, so OperatorDown stays quiet
+            assert alerts[0]["annotations"]["runbook_url"].endswith("runbook.md#examsyncinstitutionnotready")
+            # Stalled too; the operator itself is up (job "examsync"), so ExamsyncOperatorDown stays quiet
             data = (await client.get("/api/v1/alerts")).json()["data"]
             names = {a["labels"]["alertname"] for a in data["alerts"]}
-            assert "InstitutionStalled" in names
-            assert "OperatorDown" not in names
+            assert "ExamsyncInstitutionStalled" in names
+            assert "ExamsyncOperatorDown" not in names
     finally:
         prometheus.terminate()
         try:

@@ -14,7 +14,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from examsync import metrics
-from examsync.spec import parse_spec
+from examsync.api.conditions import Condition, ConditionReason
+from examsync.api.conditions import ConditionStatus as S
+from examsync.api.conditions import ConditionType as T
+from examsync.api.spec import parse_spec
 
 SPEC = parse_spec(
     {
@@ -49,9 +52,9 @@ def test_condition_gauge_is_computed_at_scrape_time_and_forgotten() -> None:
     metrics.set_view(
         inst,
         [
-            {"type": "Ready", "status": "False"},
-            {"type": "Stalled", "status": "True"},
-            {"type": "Reconciling", "status": "weird"},
+            Condition(type=T.READY, status=S.FALSE),
+            Condition(type=T.STALLED, status=S.TRUE),
+            Condition(type=T.RECONCILING, status=S.UNKNOWN),  # an unreadable status is not loaded at all
         ],
         suspended=True,
         interval_seconds=600,
@@ -70,7 +73,7 @@ def test_condition_gauge_is_computed_at_scrape_time_and_forgotten() -> None:
     assert metrics.sample_value("examsync_interval_seconds", {"institution": inst}) == 600.0
 
     # the view changes: the next scrape shows the new value, no stale series
-    metrics.set_view(inst, [{"type": "Ready", "status": "True"}], suspended=False, interval_seconds=600)
+    metrics.set_view(inst, [Condition(type=T.READY, status=S.TRUE)], suspended=False, interval_seconds=600)
     assert metrics.sample_value("examsync_institution_condition", ready_false) == 0.0
     assert (
         metrics.sample_value(
@@ -87,7 +90,7 @@ def test_condition_gauge_is_computed_at_scrape_time_and_forgotten() -> None:
 def test_forget_drops_every_series_of_a_run(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from examsync.domain.outcomes import Action, ItemResult, Reason
+    from examsync.domain.outcomes import Action, FsCounts, ItemResult, Reason
     from examsync.report import InstitutionReport, PipelineReport
 
     inst = f"obs/forget-{uuid.uuid4().hex[:6]}"
@@ -97,14 +100,12 @@ def test_forget_drops_every_series_of_a_run(tmp_path: Path) -> None:
         report = InstitutionReport(
             name=name.split("/")[1], namespace="obs", mode="Apply", run_id="r1", started=now
         )
-        pipeline = PipelineReport(
-            name="fs-inspera", counts={"created": 0, "missingResponsible": 0}, started=now
-        )
+        pipeline = PipelineReport(name="fs-inspera", counts=FsCounts(), started=now)
         pipeline.add(ItemResult("fs-inspera:a", "a", Action.CREATED, Reason.MISSING_RESPONSIBLE), now)
         pipeline.add(ItemResult("fs-inspera:b", "b", Action.UNCHANGED), now)
         report.pipelines = {"fs-inspera": pipeline}
         metrics.record_run(name, report, SPEC)
-        metrics.set_view(name, [{"type": "Ready", "status": "True"}], False, 600)
+        metrics.set_view(name, [Condition(type=T.READY, status=S.TRUE)], False, 600)
     labels = {"institution": inst, "pipeline": "fs-inspera"}
     assert (
         metrics.sample_value("examsync_items_total", {**labels, "action": "unchanged", "reason": ""}) == 1.0
@@ -196,6 +197,7 @@ def test_run_that_could_not_start_counts_each_pipeline_failed() -> None:
         run_id="r",
         started=datetime.now(UTC),
         error="spec.fs.credentialsSecretRef: Secret 'fs' not found",
+        error_reason=ConditionReason.SECRET_MISSING,
         stalled=True,
     )
     metrics.record_run(inst, report, SPEC)
@@ -206,15 +208,15 @@ def test_run_that_could_not_start_counts_each_pipeline_failed() -> None:
         == 1.0
     )
     assert metrics.conditions_for(report) == [
-        {"type": "Ready", "status": "False"},
-        {"type": "Stalled", "status": "True"},
+        Condition(type=T.READY, status=S.FALSE),
+        Condition(type=T.STALLED, status=S.TRUE),
     ]
     metrics.forget(inst)
 
 
 def test_textfile_is_written_whole(tmp_path: Path) -> None:
     inst = f"obs/text-{uuid.uuid4().hex[:6]}"
-    metrics.set_view(inst, [{"type": "Ready", "status": "True"}], False, 60)
+    metrics.set_view(inst, [Condition(type=T.READY, status=S.TRUE)], False, 60)
     target = tmp_path / "examsync.prom"
     metrics.write_textfile(target)
     names = {family.name for family in text_string_to_metric_families(target.read_text())}

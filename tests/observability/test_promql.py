@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import render_rules
 import yaml
 
 from examsync import metrics
@@ -23,7 +24,7 @@ DASHBOARDS = sorted((ROOT / "charts/examsync/files/dashboards").glob("*.json"))
 NO_PROMTOOL = "promtool not installed (scripts/tools/promtool.sh installs it)"
 
 # Grafana's variables, replaced by something PromQL accepts
-GRAFANA_VARS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h", "$institution": ".*"}
+GRAFANA_VARS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h", "$institution": ".*", "$job": ".*"}
 FUNCTIONS = {
     "abs",
     "absent",
@@ -222,10 +223,15 @@ async def test_a_broken_expression_is_caught(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason=NO_PROMTOOL)
-async def test_alert_unit_tests_pass() -> None:
+@pytest.mark.skipif(render_rules.helm_binary() is None, reason="helm not installed (scripts/tools/helm.sh)")
+@pytest.mark.parametrize("test_file", [t.name for t in render_rules.TESTS])
+async def test_alert_unit_tests_pass(tmp_path: Path, test_file: str) -> None:
+    """promtool's alert tests against the rules as the chart renders them (one release, two side by
+    side, every rule option)."""
+    await asyncio.to_thread(render_rules.render, tmp_path)
     result = await asyncio.to_thread(
         subprocess.run,
-        ["promtool", "test", "rules", str(Path(__file__).with_name("rules_test.yaml"))],
+        ["promtool", "test", "rules", str(tmp_path / test_file)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -233,6 +239,27 @@ async def test_alert_unit_tests_pass() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def test_the_promtool_tests_cover_every_alert() -> None:
+    fired = set()
+    for test in render_rules.TESTS:
+        for case in yaml.safe_load(test.read_text())["tests"]:
+            fired |= {t["alertname"] for t in case.get("alert_rule_test", []) if t["exp_alerts"]}
+    assert fired == {name for name, _ in rule_exprs()}
+    names = {t.name for t in render_rules.TESTS}
+    assert {"rules_test.yaml", "rules_releases_test.yaml", "rules_options_test.yaml"} <= names
+
+
+def test_every_alert_is_prefixed_and_scoped_to_the_release_job() -> None:
+    """The chart replaces `job="examsync"` by the release's Service name: every expression must select
+    it exactly (a regex would match other releases), and in every selector of the expression."""
+    for name, expr in rule_exprs():
+        assert name.startswith("Examsync"), name
+        matchers = re.findall(r"\bjob\s*(=~|!=|!~|=)\s*\"([^\"]*)\"", expr)
+        assert matchers and set(matchers) == {("=", "examsync")}, (name, matchers)
+        selectors = re.findall(r"[a-z_:]+\{[^}]*\}|\b(?:up|examsync_[a-z_]+)\b(?!\{)", expr)
+        assert selectors and all('job="examsync"' in sel for sel in selectors), (name, selectors)
 
 
 def test_every_alert_has_annotations_and_a_runbook_section() -> None:
@@ -248,7 +275,7 @@ def test_every_alert_has_annotations_and_a_runbook_section() -> None:
             assert notes["summary"] and notes["description"], rule["alert"]
             url, _, anchor = notes["runbook_url"].partition("#")
             assert url.endswith("docs/runbook.md") and anchor in anchors, rule["alert"]
-            if rule["alert"] != "OperatorDown":
+            if rule["alert"] != "ExamsyncOperatorDown":
                 assert (
                     "$labels.institution" in notes["description"] or "$labels.system" in notes["description"]
                 )

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from obs_helpers import PERSONAL, Probe, forget_inspera_tests, inspera_world, seed_fs
 
 from examsync import metrics
-from examsync.adapters.humio.simulator import INGEST_TOKEN
+from examsync.credentials import ResolvedSecrets
 from examsync.report import InstitutionReport
-from examsync.secrets import ResolvedSecrets
 from examsync.sinks import HumioSink, SlackNotifier, build_sinks
+from examsync_sandbox.simulators.humio import INGEST_TOKEN
 
 
 def dropped() -> float:
@@ -194,5 +194,6 @@ def test_build_sinks_refuses_a_plain_http_webhook_off_loopback(probe: Probe) -> 
         }
     )
     assert [type(s) for s in build_sinks(spec, ok, probe.institution)] == [HumioSink, SlackNotifier]
-    assert ("spec.notifications.slack.webhookSecretRef", "obs-slack") in spec.secret_refs()
-    assert ("spec.audit.humio.tokenSecretRef", "obs-humio") in spec.secret_refs()
+    refs = [(use.path, use.ref.name) for use in spec.secret_refs()]
+    assert ("spec.notifications.slack.webhookSecretRef", "obs-slack") in refs
+    assert ("spec.audit.humio.tokenSecretRef", "obs-humio") in refs

@@ -34,8 +34,8 @@ from examsync.kube.api import KubeApi
 from examsync.kube.config import OperatorConfig
 from examsync.kube.main import build_registry
 from examsync.kube.status import merge_patch
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
 
 INSTITUTIONS = kmock.resource("examsync.io", "v1alpha1", "institutions")
 SECRETS = kmock.resource("", "v1", "secrets")
@@ -61,6 +61,11 @@ class Emulator(k8s.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self.writes: list[Write] = []
+        # sees each status patch of an Institution as sent; returns an HTTP status to refuse it
+        # with (a failed status write), or None to let it through
+        self.status_hook: Callable[[Any], int | None] | None = None
+        # an HTTP status to refuse every read of a Secret with (RBAC taken away, say), or None
+        self.secret_read_refusal: int | None = None
         self._serial = asyncio.Lock()
         self._inflight: set[int] = set()
         self._versions = itertools.count(1000)
@@ -94,6 +99,9 @@ class Emulator(k8s.KubernetesEmulator):
             self._inflight.discard(id(request))
 
     async def _serve(self, request: rendering.Request) -> Any:
+        if request.resource == SECRETS and request.action == enums.action.FETCH and self.secret_read_refusal:
+            error = k8s.KubernetesError(status=self.secret_read_refusal, reason="Forbidden", message="injected")
+            return await self._render_error(error)
         if request.resource is None or request.action not in (enums.action.CREATE, enums.action.UPDATE):
             return await super()._handle(request)
         self.writes.append(
@@ -106,6 +114,11 @@ class Emulator(k8s.KubernetesEmulator):
                 copy.deepcopy(request.data),
             )
         )
+        if request.resource == INSTITUTIONS and request.subresource == "status" and self.status_hook is not None:
+            refused = self.status_hook(request.data)
+            if refused is not None:
+                error = k8s.KubernetesError(status=refused, reason="InternalError", message="injected")
+                return await self._render_error(error)
         async with self._serial:  # prepare and store as one step: no write slips in between
             try:
                 if request.action == enums.action.CREATE:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from kube_harness import Cluster, OperatorProcess, apply_all, free_port, idle_after, uio
 
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.serving import Faults
 
 
 async def test_the_operator_keeps_every_institutions_records_in_one_store(

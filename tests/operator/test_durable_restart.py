@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 import pytest
 from kube_harness import Cluster, OperatorFactory, apply_all, idle_after, uio
 
-from examsync.kube.scheduler import parse_time
+from examsync.api.spec import parse_duration
+from examsync.api.timestamps import parse_time
 from examsync.pipelines.fs_source import WATERMARK_OVERLAP
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
-from examsync.spec import parse_duration
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
 
 pytestmark = pytest.mark.looptime
 

@@ -15,7 +15,7 @@ from kube_harness import INSTITUTIONS, NAMESPACE, Cluster, OperatorProcess, appl
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.server import Sandbox
 
 INSTITUTION = f"{NAMESPACE}/uio"
 PER_INSTITUTION = (

@@ -15,9 +15,9 @@ import pytest
 from kube_harness import Cluster, OperatorFactory, apply_all, idle_after, runs, uio
 
 from examsync import metrics
-from examsync.kube.scheduler import parse_time
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
+from examsync.api.timestamps import parse_time
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
 
 pytestmark = pytest.mark.looptime
 
@@ -166,18 +166,35 @@ async def test_suspend_stops_runs_but_status_follows(
     assert cluster.condition("uio", "Reconciling")["reason"] == "Idle"
 
 
+async def stalled_for(cluster: Cluster, reason: str) -> str:
+    """Wait until Stalled is True; Ready says False for the same reason. The Stalled message."""
+    await cluster.wait_for(lambda: cluster.condition("uio", "Stalled").get("status") == "True", timeout=30)
+    stalled = cluster.condition("uio", "Stalled")
+    assert stalled["reason"] == reason
+    ready = cluster.condition("uio", "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", reason)
+    return str(stalled["message"])
+
+
+async def run_again(cluster: Cluster) -> None:
+    """Request a run by hand and wait for it to end."""
+    await cluster.patch("uio", {"metadata": {"annotations": {"examsync.io/requested-at": "1"}}})
+    await cluster.wait_for(lambda: idle_after(cluster, 2), timeout=30)
+
+
+def recovered(cluster: Cluster) -> bool:
+    return (cluster.condition("uio", "Stalled")["status"], cluster.condition("uio", "Ready")["status"]) == (
+        "False", "True")
+
+
 async def test_missing_secret_stalls_naming_it_and_a_new_secret_is_read_on_the_next_run(
     cluster: Cluster, operator: OperatorFactory, sandbox: Sandbox
 ) -> None:
     inst, secrets = uio(sandbox)
     await cluster.apply(inst)  # no Secrets yet
     async with operator():
-        await cluster.wait_for(lambda: cluster.condition("uio", "Stalled").get("status") == "True", timeout=30)
-        stalled = cluster.condition("uio", "Stalled")
-        assert stalled["reason"] == "SecretMissing"
-        assert "spec.fs.credentialsSecretRef" in stalled["message"] and "uio-fs" in stalled["message"]
-        ready = cluster.condition("uio", "Ready")
-        assert (ready["status"], ready["reason"]) == ("False", "SecretMissing")
+        message = await stalled_for(cluster, "SecretMissing")
+        assert "spec.fs.credentialsSecretRef" in message and "uio-fs" in message
         await cluster.wait_for(
             lambda: any(e["reason"] == "Stalled" and e["type"] == "Warning" for e in cluster.emulator.events("uio"))
         )
@@ -185,11 +202,26 @@ async def test_missing_secret_stalls_naming_it_and_a_new_secret_is_read_on_the_n
 
         for secret in secrets:  # no restart: the next run reads them
             await cluster.apply(secret)
-        await cluster.patch("uio", {"metadata": {"annotations": {"examsync.io/requested-at": "1"}}})
-        await cluster.wait_for(lambda: idle_after(cluster, 2), timeout=30)
+        await run_again(cluster)
 
-    assert cluster.condition("uio", "Stalled")["status"] == "False"
-    assert cluster.condition("uio", "Ready")["status"] == "True"
+    assert recovered(cluster)
+
+
+async def test_a_secret_the_api_server_refuses_stalls_with_its_reason_and_the_next_run_reads_it(
+    cluster: Cluster, operator: OperatorFactory, sandbox: Sandbox
+) -> None:
+    inst, secrets = uio(sandbox)
+    await apply_all(cluster, inst, secrets)
+    cluster.emulator.secret_read_refusal = 403  # the operator may no longer read Secrets here
+    async with operator():
+        assert "HTTP 403" in await stalled_for(cluster, "SecretUnreadable")
+        assert cluster.condition("uio", "Reconciling")["status"] == "False"  # the run ended, no crash loop
+        assert sandbox.world("inspera").writes == {}
+
+        cluster.emulator.secret_read_refusal = None  # access given back: no restart needed
+        await run_again(cluster)
+
+    assert recovered(cluster)
 
 
 async def test_invalid_spec_stalls_naming_the_field(

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from kube_harness import Cluster, OperatorFactory, apply_all, idle_after, uio, write_kubeconfig
 
-from examsync.kube.scheduler import parse_time
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults
+from examsync.api.timestamps import parse_time
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.serving import Faults
 
 
 @pytest.mark.looptime

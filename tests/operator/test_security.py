@@ -7,7 +7,7 @@ import pytest
 from kube_harness import Cluster, OperatorFactory, apply_all, idle_after, uio
 
 from examsync import hosts
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.server import Sandbox
 
 pytestmark = pytest.mark.looptime
 

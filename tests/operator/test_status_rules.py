@@ -5,8 +5,12 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from examsync.domain.outcomes import Action, ItemResult, Reason
-from examsync.kube import conditions as c
+from examsync.api import conditions as c
+from examsync.api.conditions import ConditionReason as R
+from examsync.api.conditions import ConditionStatus as S
+from examsync.api.conditions import ConditionType as T
+from examsync.api.status import InstitutionStatus
+from examsync.domain.outcomes import Action, FsCounts, ItemResult, Reason
 from examsync.kube import status as st
 from examsync.kube.scheduler import INTERRUPTED, NEW, REQUESTED, SCHEDULED, SPEC_CHANGED, decide
 from examsync.report import InstitutionReport, PipelineReport
@@ -17,20 +21,20 @@ SIX_HOURS = timedelta(hours=6)
 
 
 def test_last_transition_time_moves_only_when_the_status_changes() -> None:
-    conds = c.set_condition([], c.READY, c.TRUE, c.SUCCEEDED, "a", generation=1, now=T0)
+    conds = c.set_condition([], T.READY, S.TRUE, R.SUCCEEDED, "a", generation=1, now=T0)
     later = T0 + timedelta(hours=1)
-    same = c.set_condition(conds, c.READY, c.TRUE, c.SUCCEEDED, "b", generation=2, now=later)
-    assert same[0]["lastTransitionTime"] == "2026-11-23T06:00:00Z"
-    assert (same[0]["message"], same[0]["observedGeneration"]) == ("b", 2)
-    flipped = c.set_condition(same, c.READY, c.FALSE, c.ITEMS_FAILED, "c", generation=2, now=later)
-    assert flipped[0]["lastTransitionTime"] == "2026-11-23T07:00:00Z"
+    same = c.set_condition(conds, T.READY, S.TRUE, R.SUCCEEDED, "b", generation=2, now=later)
+    assert same[0].model_dump(mode="json")["lastTransitionTime"] == "2026-11-23T06:00:00Z"
+    assert (same[0].message, same[0].observedGeneration) == ("b", 2)
+    flipped = c.set_condition(same, T.READY, S.FALSE, R.ITEMS_FAILED, "c", generation=2, now=later)
+    assert flipped[0].model_dump(mode="json")["lastTransitionTime"] == "2026-11-23T07:00:00Z"
 
 
 def test_conditions_keep_ready_reconciling_stalled_order() -> None:
-    conds = c.set_condition([], c.STALLED, c.FALSE, c.IDLE, "", generation=1, now=T0)
-    conds = c.set_condition(conds, c.RECONCILING, c.TRUE, c.PROGRESSING, "", generation=1, now=T0)
-    conds = c.set_condition(conds, c.READY, c.UNKNOWN, c.PROGRESSING, "", generation=1, now=T0)
-    assert [x["type"] for x in conds] == ["Ready", "Reconciling", "Stalled"]
+    conds = c.set_condition([], T.STALLED, S.FALSE, R.IDLE, "", generation=1, now=T0)
+    conds = c.set_condition(conds, T.RECONCILING, S.TRUE, R.PROGRESSING, "", generation=1, now=T0)
+    conds = c.set_condition(conds, T.READY, S.UNKNOWN, R.PROGRESSING, "", generation=1, now=T0)
+    assert [x.type for x in conds] == ["Ready", "Reconciling", "Stalled"]
 
 
 def test_merge_patch_is_minimal_and_removes_keys() -> None:
@@ -48,7 +52,7 @@ def test_progress_is_bounded_by_dropping_oldest_digests_only() -> None:
     assert len(str(data)) < 60_000
     assert kept["retry"] == ["a", "b"] and kept["watermark"]
     assert "target-04999" in kept["digests"] and "target-00000" not in kept["digests"]
-    assert st.read_progress({"progress": data}).pipeline("fs-inspera").retry == ["a", "b"]
+    assert st.read_progress(InstitutionStatus.load({"progress": data})).pipeline("fs-inspera").retry == ["a", "b"]
 
 
 def _report(
@@ -58,14 +62,16 @@ def _report(
     fatal: str | None = None,
     status: int | None = None,
     stalled: bool = False,
+    reason: R | None = None,
 ) -> InstitutionReport:
     report = InstitutionReport(name="uio", namespace="examsync", mode=mode, run_id="r1", started=T0)
     pipeline = PipelineReport(
         name="fs-inspera",
-        counts={"discovered": 0, "created": 0, "updated": 0, "unchanged": 0, "skipped": 0, "failed": 0},
+        counts=FsCounts(),
         started=T0,
         fatal=fatal,
         fatal_status=status,
+        fatal_reason=reason,
         stalled=stalled,
     )
     pipeline.add(ItemResult(key="fs-inspera:A", source_id="A", action=Action.CREATED), T0)
@@ -85,28 +91,28 @@ def _report(
 
 
 def test_outcome_reasons() -> None:
-    assert st.outcome(_report()) == (c.TRUE, c.SUCCEEDED, "1 created, 0 updated, 0 failed", False)
-    assert st.outcome(_report(2))[:2] == (c.FALSE, c.ITEMS_FAILED)
+    assert st.outcome(_report()) == (S.TRUE, R.SUCCEEDED, "1 created, 0 updated, 0 failed", False)
+    assert st.outcome(_report(2))[:2] == (S.FALSE, R.ITEMS_FAILED)
     assert st.outcome(_report(mode="DryRun"))[2] == "DryRun: 1 created, 0 updated, 0 failed"
-    unavailable = st.outcome(_report(fatal="fs list: HTTP 503", status=503))
-    assert unavailable[:2] == (c.FALSE, c.UPSTREAM_UNAVAILABLE) and not unavailable[3]
-    unauthorized = st.outcome(_report(fatal="fs list: HTTP 401", status=401, stalled=True))
-    assert unauthorized[1] == c.UNAUTHORIZED and unauthorized[3] and "fs-inspera: fs list" in unauthorized[2]
+    unavailable = st.outcome(_report(fatal="fs list: HTTP 503", status=503, reason=R.UPSTREAM_UNAVAILABLE))
+    assert unavailable[:2] == (S.FALSE, R.UPSTREAM_UNAVAILABLE) and not unavailable[3]
+    unauthorized = st.outcome(_report(fatal="fs list: HTTP 401", status=401, stalled=True, reason=R.UNAUTHORIZED))
+    assert unauthorized[1] == R.UNAUTHORIZED and unauthorized[3] and "fs-inspera: fs list" in unauthorized[2]
     missing = _report()
     missing.pipelines.clear()
     missing.error, missing.stalled = "spec.fs.credentialsSecretRef: Secret 'uio-fs' not found", True
-    assert st.outcome(missing) == (c.FALSE, c.SECRET_MISSING, missing.error, True)
+    missing.error_reason = R.SECRET_MISSING
+    assert st.outcome(missing) == (S.FALSE, R.SECRET_MISSING, missing.error, True)
 
 
 def test_finished_status_bounds_history_and_keeps_first_seen_time_of_failures() -> None:
-    previous: dict[str, object] = {}
+    previous = InstitutionStatus()
     for i in range(7):
         now = T0 + timedelta(hours=6 * i)
         report = _report(1)
         report.started = now
         for p in report.pipelines.values():
-            for f in p.failures:
-                object.__setattr__(f, "since", now)
+            p.failures = [f.model_copy(update={"since": now}) for f in p.failures]
         previous = st.finished(
             previous,
             report,
@@ -116,24 +122,24 @@ def test_finished_status_bounds_history_and_keeps_first_seen_time_of_failures() 
             requested_at=None,
             now=now,
         )
-    assert len(previous["history"]) == st.MAX_HISTORY  # type: ignore[arg-type]
-    assert previous["failures"][0]["since"] == "2026-11-23T06:00:00Z"  # type: ignore[index]
-    assert "lastSuccessTime" not in previous
+    assert len(previous.history or []) == st.MAX_HISTORY
+    assert previous.wire()["failures"][0]["since"] == "2026-11-23T06:00:00Z"
+    assert "lastSuccessTime" not in previous.wire()
 
 
 def test_suspended_keeps_ready_and_follows_generation() -> None:
-    ready = c.set_condition([], c.READY, c.TRUE, c.SUCCEEDED, "1 created", generation=1, now=T0)
+    ready = c.set_condition([], T.READY, S.TRUE, R.SUCCEEDED, "1 created", generation=1, now=T0)
     status = st.suspended(
-        {"conditions": ready, "observedGeneration": 1, "nextRunTime": "x"}, generation=2, now=T0 + SIX_HOURS
-    )
+        InstitutionStatus(conditions=ready, observedGeneration=1, nextRunTime=T0), generation=2, now=T0 + SIX_HOURS
+    ).wire()
     assert status["observedGeneration"] == 2 and "nextRunTime" not in status
-    got = c.get_condition(status["conditions"], c.READY)
+    got = next((x for x in status["conditions"] if x["type"] == T.READY), None)
     assert got is not None and (got["status"], got["message"], got["lastTransitionTime"]) == (
         "True",
         "1 created",
         "2026-11-23T06:00:00Z",
     )
-    rec = c.get_condition(status["conditions"], c.RECONCILING)
+    rec = next((x for x in status["conditions"] if x["type"] == T.RECONCILING), None)
     assert rec is not None and (rec["status"], rec["reason"]) == ("False", "Suspended")
 
 
@@ -146,7 +152,7 @@ def _decide(
     first: bool = False,
 ) -> tuple[str | None, datetime | None]:
     d = decide(
-        status,
+        InstitutionStatus.load(status),
         generation=generation,
         requested_at=requested,
         interval=SIX_HOURS,
@@ -188,7 +194,7 @@ def test_restart_spread_is_kept_across_later_looks() -> None:
     late = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 
     def look(now: datetime, *, first: bool = False, hold: datetime | None = None, requested: str | None = None):
-        return decide(ran, generation=1, requested_at=requested, interval=SIX_HOURS, now=now,
+        return decide(InstitutionStatus.load(ran), generation=1, requested_at=requested, interval=SIX_HOURS, now=now,
                       rng=random.Random(3), first=first, hold_until=hold)
 
     held = look(late, first=True)

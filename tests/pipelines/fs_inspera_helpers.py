@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from examsync.adapters.fs import simulator as fs_sim
 from examsync.domain.fs import encode_id
 from examsync.report import InstitutionReport
-from examsync.sandbox.server import Sandbox
 from examsync.state import InstitutionState
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators import fs as fs_sim
 from seeded_runs import run_seeded
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -29,7 +29,7 @@ class Run:
 
     @property
     def counts(self) -> dict[str, int]:
-        return self.report.pipelines[PIPELINE].counts
+        return self.report.pipelines[PIPELINE].counts.model_dump()
 
     def record(self, fs_id: str) -> dict[str, Any]:
         found = [r for r in self.audit if r["vurdId"] == fs_id]

@@ -12,13 +12,13 @@ import pytest
 from fs_inspera_helpers import PIPELINE, fs_record, fs_world, own_institution, run
 from prometheus_client import REGISTRY
 
-from examsync.adapters.http import RetryPolicy
-from examsync.adapters.inspera import simulator as inspera_sim
+from examsync.adapters.upstream.client import RetryPolicy
 from examsync.domain.fs import decode_id, encode_id
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults
 from examsync.state import InstitutionState
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators.serving import Faults
 
 C = seed_no.CASES
 
@@ -356,8 +356,8 @@ async def test_calls_per_new_assessment(sandbox: Sandbox) -> None:
 
 
 async def test_exam_date_window_handles_leap_day() -> None:
+    from examsync.api.spec import FsSpec, SecretRef
     from examsync.pipelines.fs_source import exam_date_window
-    from examsync.spec import FsSpec, SecretRef
 
     fs = FsSpec(baseUrl="https://fsws.usit.no", institutionNumber="185", startYear=2025,
                 credentialsSecretRef=SecretRef(name="x"))
@@ -366,7 +366,7 @@ async def test_exam_date_window_handles_leap_day() -> None:
 
 async def test_fs_simulator_reads_an_unencoded_offset_as_a_space(sandbox: Sandbox) -> None:
     # why the client encodes every value: FS would see `+01:00` as ` 01:00`
-    from examsync.adapters.fs import simulator as fs_sim
+    from examsync_sandbox.simulators import fs as fs_sim
 
     auth = httpx.BasicAuth(fs_sim.USERNAME, fs_sim.PASSWORD)
     query = "institusjonsnr=185&datofra=2025-01-01&datotil=2027-01-01&eksamenssystem=INSPERA"

@@ -12,9 +12,9 @@ import pytest
 from fs_inspera_helpers import PIPELINE, run
 
 from examsync.logs import setup_logging
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
 from examsync.state import InstitutionState
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
 
 
 def _personal_values(node: Any) -> Iterator[str]:

@@ -6,10 +6,12 @@ import httpx
 import pytest
 from reliability_support import TIMEOUT
 
-from examsync.adapters import http
+from examsync.adapters.upstream.defaults import DEFAULTS, UpstreamDefaults
+from examsync.adapters.upstream.retry import RetryPolicy
 
 
 @pytest.fixture(autouse=True)
 def fast_http(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http, "DEFAULT_TIMEOUT", httpx.Timeout(TIMEOUT, connect=TIMEOUT))
-    monkeypatch.setattr(http, "DEFAULT_RETRY", http.RetryPolicy(base_delay=0.01, max_delay=0.05, max_elapsed=10.0))
+    fast = UpstreamDefaults(timeout=httpx.Timeout(TIMEOUT, connect=TIMEOUT),
+                            retry=RetryPolicy(base_delay=0.01, max_delay=0.05, max_elapsed=10.0))
+    monkeypatch.setattr(DEFAULTS, "configured", fast)

@@ -9,21 +9,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.inspera import simulator as inspera_sim
+from examsync.api.spec import Institution, parse_institution
+from examsync.credentials import StaticSecrets, decode_secret
 from examsync.domain.fs import InvalidSourceData, ineligible_reason, parse_assessment
 from examsync.domain.inspera import changed_fields, desired_test, is_linked
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
-from examsync.sandbox import seed_no
-from examsync.sandbox.server import Sandbox
-from examsync.sandbox.simulator import Faults
-from examsync.secrets import StaticSecrets, decode_secret
-from examsync.spec import Institution, parse_institution
 from examsync.state import InstitutionState
+from examsync_sandbox import seed_no
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators.serving import Faults
 
 PIPELINE = "fs-inspera"
-SEEDED = ("uio", "uib")  # the fs-inspera Institutions of examsync.sandbox.seed_no
+SEEDED = ("uio", "uib")  # the fs-inspera Institutions of examsync_sandbox.seed_no
 TIMEOUT = 0.5  # the suite's client timeout (seconds); injected slow answers take SLOW seconds, past it
 SLOW = 1.0
 FAILURE_REASONS = {"InvalidSourceData", "Conflict", "UpstreamError", "UnknownPeriod"}
@@ -54,7 +54,7 @@ def seeded(sb: Sandbox) -> tuple[dict[str, Institution], StaticSecrets, list[dic
             if d["kind"] == "Secret" or d["metadata"]["name"] in SEEDED]
     institutions = {d["metadata"]["name"]: parse_institution(d) for d in docs if d["kind"] == "Institution"}
     secrets = StaticSecrets({d["metadata"]["name"]: decode_secret(d) for d in docs if d["kind"] == "Secret"})
-    keep = {ref for inst in institutions.values() for _, ref in inst.spec.secret_refs()}
+    keep = {use.ref.name for inst in institutions.values() for use in inst.spec.secret_refs()}
     manifests = [d for d in docs if d["kind"] == "Institution" or d["metadata"]["name"] in keep]
     return institutions, secrets, manifests
 

@@ -19,10 +19,10 @@ import pytest
 import yaml
 from reliability_support import PIPELINE, Fleet, NoSandbox, seeded
 
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.inspera import simulator as inspera_sim
-from examsync.sandbox.simulator import Faults
 from examsync.state import StateFile
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators.serving import Faults
 
 # a little latency so a run lasts long enough for kills to land inside it
 LATENCY = 0.004

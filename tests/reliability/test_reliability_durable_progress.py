@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from reliability_support import PIPELINE, Fleet, NoSandbox
 
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.inspera import simulator as inspera_sim
 from examsync.pipelines.fs_source import WATERMARK_OVERLAP
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import inspera as inspera_sim
 
 
 async def test_changes_made_while_nothing_ran_for_longer_than_lookback_are_all_applied() -> None:
@@ -45,8 +45,8 @@ async def test_changes_made_while_nothing_ran_for_longer_than_lookback_are_all_a
         assert len(fs.list_queries) == queries + 1
         cutoff = datetime.fromisoformat(fs.list_queries[-1]["sistEndret"])
         assert abs((cutoff - (t0 - WATERMARK_OVERLAP)).total_seconds()) < 1
-        assert report.counts["created"] == 1
-        assert report.counts["updated"] == 3
+        assert report.counts.created == 1
+        assert report.counts.updated == 3
 
         assert inspera.by_external_id(early)[0]["title"] == "Endret dag 1"
         assert inspera.by_external_id(late)[0]["duration"] == 300

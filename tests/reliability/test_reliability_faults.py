@@ -9,9 +9,9 @@ import httpx
 import pytest
 from reliability_support import PIPELINE, SLOW, Fleet, NoSandbox, assert_failures_visible
 
-from examsync.adapters.fs import simulator as fs_sim
-from examsync.adapters.inspera import simulator as inspera_sim
-from examsync.sandbox.simulator import Faults
+from examsync_sandbox.simulators import fs as fs_sim
+from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators.serving import Faults
 
 MAX_RUNS = 3
 
@@ -81,7 +81,7 @@ async def test_a_malformed_answer_fails_its_items_and_the_run_goes_on(system: st
         assert all(f.reason in ("UpstreamError", "InvalidSourceData") for f in odd)
         assert all(f.key.startswith(f"{PIPELINE}:") for f in odd)
         # the other items were all handled in the same run
-        discovered = sum(r.pipelines[PIPELINE].counts["discovered"] for r in first.values())
+        discovered = sum(r.pipelines[PIPELINE].counts.discovered_total for r in first.values())
         handled = sum(sum(r.pipelines[PIPELINE].actions.values()) for r in first.values())
         assert handled == discovered > 20
         assert_failures_visible(fleet, first)

@@ -10,10 +10,10 @@ import pytest
 from reliability_support import PIPELINE, SLOW, Fleet, NoSandbox
 
 from examsync.adapters.errors import UpstreamError
-from examsync.adapters.http import RetryPolicy, UpstreamClient
-from examsync.adapters.inspera import simulator as inspera_sim
-from examsync.sandbox.server import GRAVITEE_API_KEY, Sandbox
-from examsync.sandbox.simulator import Faults
+from examsync.adapters.upstream.client import RetryPolicy, UpstreamClient
+from examsync_sandbox.server import GRAVITEE_API_KEY, Sandbox
+from examsync_sandbox.simulators import inspera as inspera_sim
+from examsync_sandbox.simulators.serving import Faults
 
 CREATE = "POST /v1/test$"  # the create only, not the search (POST /v1/test/search)
 BODY: dict[str, Any] = {"externalTestId": "MTIzfHxYWVoxMDA=", "title": "Et emne", "externalTest": True}
@@ -89,7 +89,7 @@ async def test_a_lost_create_answer_converges_without_a_duplicate(institution: s
         await fleet.run()
         assert fleet.duplicates() == {}
         assert fleet.missing_or_stale() == {}
-        counts = first[institution].pipelines[PIPELINE].counts
+        counts = first[institution].pipelines[PIPELINE].counts.model_dump()
         assert counts["created"] + counts["failed"] > 0
 
 

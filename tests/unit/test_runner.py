@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from examsync.api.spec import parse_spec
+from examsync.credentials import StaticSecrets
 from examsync.pipelines.runner import run_institution
-from examsync.secrets import StaticSecrets
-from examsync.spec import parse_spec
 from examsync.state import InstitutionState
 
 SPEC = parse_spec({

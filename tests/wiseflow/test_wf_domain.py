@@ -14,28 +14,31 @@ from hypothesis import strategies as st
 from examsync.domain.fs import parse_assessment
 from examsync.domain.wiseflow import (
     Assessor,
-    FlowInfo,
-    FlowSummary,
+    FlowState,
+    FoundFlow,
+    SourceState,
     Supervisor,
+    Window,
     assessor_key,
     assessors_to_remove,
     body_digest,
     dates_diff,
     desired_flow,
     fs_reference,
+    is_reference,
     marking_end,
     metadata_diff,
     pending_matches,
     period_of,
+    pp_reference,
     source_told,
     supervisor_problem,
-    updated_metadata,
     user_body,
     user_key,
 )
 
 OSLO = ZoneInfo("Europe/Oslo")
-REFERENCE_ALPHABET = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_,.;:|")
+REFERENCE_ALPHABET = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 
 
 def test_reference_is_url_safe_base64_of_the_same_bytes() -> None:
@@ -48,7 +51,7 @@ def test_reference_is_url_safe_base64_of_the_same_bytes() -> None:
 @given(st.binary(min_size=1, max_size=80))
 def test_reference_holds_the_same_bytes_and_fits_the_pattern(raw: bytes) -> None:
     ref = fs_reference(base64.b64encode(raw).decode())
-    assert set(ref) <= REFERENCE_ALPHABET
+    assert set(ref) <= REFERENCE_ALPHABET and is_reference(ref)
     body = ref.removeprefix("fs-")
     assert base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)) == raw
 
@@ -90,54 +93,57 @@ def test_desired_flow_falls_back_for_missing_fields() -> None:
     assert d.title == "INF1000"
     assert d.participation.end - d.participation.start == 5400
     assert d.marking is None
-    assert d.dates_body() == {"participation": d.participation.as_dict()}
+    assert d.windows() == (d.participation, None)
+
+
+def _found(**changes: object) -> FoundFlow:
+    d = desired_flow(parse_assessment(_record()))
+    values: dict[str, object] = {
+        "flow_id": 5,
+        "title": d.title,
+        "subtitle": d.subtitle,
+        "state": FlowState.ACTIVATED,
+        "references": (),
+        "created_at": None,
+        "participation": d.participation,
+        "marking": d.marking,
+    }
+    values.update(changes)
+    return FoundFlow(**values)  # type: ignore[arg-type]
 
 
 def test_diffs_name_wiseflow_fields() -> None:
     d = desired_flow(parse_assessment(_record()))
-    same = FlowInfo(
-        id=1,
-        name=d.title,
-        subName=d.subtitle,
-        state=1,
-        participantStartDate=d.participation.start,
-        participantEndDate=d.participation.end,
-        markingStartDate=d.marking.start if d.marking else None,
-        markingEndDate=d.marking.end if d.marking else None,
-    )
+    same = _found()
     assert metadata_diff(d, same) == [] and dates_diff(d, same) == []
-    other = same.model_copy(update={"subName": "X", "markingEndDate": 0})
+    assert d.marking is not None
+    other = _found(subtitle="X", marking=Window(d.marking.start, 0))
     assert metadata_diff(d, other) == ["subtitle"] and dates_diff(d, other) == ["marking"]
-    meta = updated_metadata(
-        {
-            "title": "old",
-            "subtitle": "old",
-            "code": "C",
-            "term": "T",
-            "examinationType": None,
-            "purpose": "p",
-        },
-        d,
-    )
-    assert meta == {
-        "title": d.title,
-        "subtitle": d.subtitle,
-        "code": "C",
-        "term": "T",
-        "examinationType": None,
-        "purpose": "p",
-    }
+    # a flow whose dates were never set (the search answers no pair) gets both
+    assert dates_diff(d, _found(participation=None, marking=None)) == ["participation", "marking"]
+    assert d.windows(["marking"]) == (None, d.marking)
 
 
-def test_pending_matches_title_subtitle_and_creation_time() -> None:
+def test_pending_matches_title_subtitle_creation_time_state_and_no_fs_link() -> None:
     since = datetime(2026, 11, 1, 12, tzinfo=UTC)
-    hit = FlowSummary(flowId=5, title="T", subtitle="S", state=0)
     created = int(since.timestamp()) + 2
-    flow = FlowInfo(id=5, name="T", subName="S", state=0, created=created)
-    assert pending_matches(flow, hit, "T", "S", since)
-    assert not pending_matches(flow, hit, "T", "other", since)
-    old = flow.model_copy(update={"created": int((since - timedelta(hours=1)).timestamp())})
-    assert not pending_matches(old, hit, "T", "S", since)
+    flow = _found(title="T", subtitle="S", created_at=created, state=FlowState.NOT_ACTIVATED)
+    assert pending_matches(flow, "T", "S", since)
+    assert not pending_matches(flow, "T", "other", since)
+    assert not pending_matches(_found(title="T (copy)", subtitle="S", created_at=created), "T", "S", since)
+    old = _found(title="T", subtitle="S", created_at=int((since - timedelta(hours=1)).timestamp()))
+    assert not pending_matches(old, "T", "S", since)
+    # within the clock skew allowed between this host and WISEflow
+    skewed = _found(title="T", subtitle="S", created_at=int(since.timestamp()) - 30)
+    assert pending_matches(skewed, "T", "S", since)
+    linked = _found(title="T", subtitle="S", created_at=created, references=("fs-abc",))
+    assert not pending_matches(linked, "T", "S", since)
+    other_source = _found(title="T", subtitle="S", created_at=created, references=("praktikportalen-1",))
+    assert pending_matches(other_source, "T", "S", since)
+    closed = _found(title="T", subtitle="S", created_at=created, state=FlowState.ARCHIVED)
+    assert not pending_matches(closed, "T", "S", since)
+    # no creation time in the answer: the search's createdAt filter already chose it
+    assert pending_matches(_found(title="T", subtitle="S", created_at=None), "T", "S", since)
 
 
 def test_supervisor_problems_by_position_and_no_value_leaks() -> None:
@@ -173,27 +179,31 @@ def test_user_key_and_digest_are_keyed_hashes() -> None:
 
 
 def test_assessor_decisions() -> None:
-    assessors = [
-        Assessor(assessorId=1, userId=10),
-        Assessor(assessorId=2, userId=11),
-        Assessor(assessorId=3, userId=12),
-    ]
+    assessors = [Assessor(assessor_id=1, user_id=10), Assessor(assessor_id=2, user_id=11),
+                 Assessor(assessor_id=3, user_id=12)]
     ours = {11, 12}
-    # state 0: only ours, only those who left the period
-    assert [a.assessorId for a in assessors_to_remove(0, assessors, {12}, ours)] == [2]
+    # not activated: only ours, only those who left the period
+    assert [a.assessor_id for a in assessors_to_remove(FlowState.NOT_ACTIVATED, assessors, {12}, ours)] == [2]
     # an activated flow never loses an assessor
-    assert assessors_to_remove(1, assessors, set(), ours) == []
+    for state in FlowState:
+        if state is not FlowState.NOT_ACTIVATED:
+            assert assessors_to_remove(state, assessors, set(), ours) == []
     # nobody this integration did not add
-    assert assessors_to_remove(0, assessors, set(), set()) == []
+    assert assessors_to_remove(FlowState.NOT_ACTIVATED, assessors, set(), set()) == []
 
 
-def test_period_reference() -> None:
-    assert period_of("praktikportalen:4711") == "4711"
-    assert period_of("praktikportalen:") is None
+def test_period_reference_fits_the_reference_pattern() -> None:
+    assert pp_reference("4711") == "praktikportalen-4711" and is_reference(pp_reference("4711"))
+    assert period_of("praktikportalen-4711") == "4711"
+    assert period_of("praktikportalen-") is None
     assert period_of("fs-abc") is None
+    # the earlier form is still read (never written: WISEflow refuses `:`)
+    assert period_of("praktikportalen:4711") == "4711" and not is_reference("praktikportalen:4711")
 
 
 def test_source_outcome_is_reported_only_when_it_changes() -> None:
-    assert source_told("done", ok=True) and source_told("DONE", ok=True)
-    assert not source_told("failed", ok=True) and not source_told(None, ok=True)
-    assert source_told("failed", ok=False) and not source_told("pending", ok=False)
+    assert source_told(SourceState.SUCCESS, ok=True) and not source_told(SourceState.FAILED, ok=True)
+    assert source_told(SourceState.FAILED, ok=False) and not source_told(SourceState.SUCCESS, ok=False)
+    # a sync a manager requested, or a source never reported: told again
+    for state in (SourceState.PENDING, SourceState.NONE, None):
+        assert not source_told(state, ok=True) and not source_told(state, ok=False)

@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime
 
 from wf_helpers import FSWF, run, write_calls, writes
 
-from examsync.adapters.wiseflow.simulator import Flow, World
+from examsync.adapters.wiseflow.models import Purpose, Variant
 from examsync.domain.fs import parse_assessment
 from examsync.domain.wiseflow import desired_flow, fs_reference, marking_end
-from examsync.sandbox.seed_nowf import CASES, EXPECTED, FLOW_TYPE, PEOPLE
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox.seed_nowf import CASES, EXPECTED, FLOW_TYPE, PEOPLE
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.wiseflow import Flow, World
 
 
 def wf(sb: Sandbox) -> World:
@@ -81,12 +82,16 @@ async def test_updates_send_only_what_differs(sandbox: Sandbox) -> None:
     assert f"{FSWF}:{CASES['ntnu-unchanged']}" not in plan
     assert writes(sandbox) == 0  # dry run
 
-    await run(sandbox, "ntnu")
     world = wf(sandbox)
     titled = world.flows[CASES.flows["ntnu-update-title"]]
+    titled.term, titled.purpose, titled.variant = "Høst", Purpose.COURSE_WORK, Variant.REEXAMINATION
+    await run(sandbox, "ntnu")
     assert titled.title == "Algoritmer og datastrukturer"
-    # the PUT sent the whole metadata object back: the other fields survive
-    assert titled.metadata["code"] == "TDT4120"
+    # the PUT sent the whole metadata object back (the simulator clears what a PUT leaves out):
+    # the other fields survive
+    assert (titled.code, titled.term, titled.purpose, titled.variant) == (
+        "TDT4120", "Høst", Purpose.COURSE_WORK, Variant.REEXAMINATION
+    )
     calls = write_calls(sandbox)
     assert calls[f"PUT /flows/{titled.id}/metadata"] == 1
     assert f"PATCH /flows/{titled.id}/dates" not in calls
@@ -145,3 +150,15 @@ async def test_reads_fs_for_wiseflow_assessments_and_leaks_no_personal_data(sand
         for value in person.values():
             assert value not in text
     assert "stud0@stud.ntnu.no" not in text
+
+
+async def test_one_flow_search_per_assessment_and_no_look_up_per_flow(sandbox: Sandbox) -> None:
+    """The search answers state, titles, dates and references: reading a flow costs one request."""
+    first = await run(sandbox, "ntnu")
+    calls = sandbox.server("wiseflow").calls
+    calls.clear()
+    await run(sandbox, "ntnu")  # no state: every assessment is read again, all of them have a flow now
+    searched = len(EXPECTED) - 1  # the assessment without candidates is never searched for
+    assert calls["POST /flows/search"] == searched
+    assert calls["total"] == searched + 1  # and the token
+    assert first.counts(FSWF)["created"] == 3

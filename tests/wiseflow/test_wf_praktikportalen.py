@@ -9,17 +9,18 @@ from wf_helpers import PP, run, write_calls, writes
 
 from examsync.adapters.errors import ClientError
 from examsync.adapters.wiseflow.client import WiseflowClient
-from examsync.adapters.wiseflow.simulator import World
 from examsync.domain.wiseflow import (
     ASSESSOR_FIELDS,
     SOURCE_SYNC_FIELDS,
     USER_FIELDS,
     assessor_key,
     legacy_assessor_key,
+    pp_reference,
 )
-from examsync.sandbox import seed_dk
-from examsync.sandbox.seed_dk import CASES, PERIODS, PRAKTIKPORTAL_ID, SUPERVISORS, USER_DATA_TYPE
-from examsync.sandbox.server import Sandbox
+from examsync_sandbox import seed_dk
+from examsync_sandbox.seed_dk import CASES, PERIODS, PRAKTIKPORTAL_ID, SUPERVISORS, USER_DATA_TYPE
+from examsync_sandbox.server import Sandbox
+from examsync_sandbox.simulators.wiseflow import World
 
 
 def wf(sb: Sandbox) -> World:
@@ -78,7 +79,7 @@ async def test_outcomes_are_reported_on_each_source(sandbox: Sandbox) -> None:
     assert len(failures) == 2
     world = wf(sandbox)
     src = {
-        name: world.source(CASES[name], f"praktikportalen:{PERIODS[p]}")
+        name: world.source(CASES[name], pp_reference(PERIODS[p]))
         for name, p in (
             ("spring-activated", "spring"),
             ("autumn-not-activated", "autumn"),
@@ -220,7 +221,7 @@ async def test_every_imported_supervisor_can_get_an_access_token(sandbox: Sandbo
     try:
         for user in imported:
             token = await client.create_access_token(user.id, 1_900_000_000)
-            assert token["token"] and token["expires"] == 1_900_000_000
+            assert token.token and token.expires == 1_900_000_000
         # the endpoint really refuses a user without e-mail (why such a supervisor is not imported)
         bare = world.add_user("No", last_name="Mail", licence=seed_dk.LICENCE)
         try:
@@ -245,7 +246,7 @@ async def test_unknown_period_is_retried_and_reported_once(sandbox: Sandbox) -> 
         supervisors=[seed_dk.supervisor("peter")],
     )
     second = await run(sandbox, "ucx", first.state)
-    src = wf(sandbox).source(CASES["unknown-period"], f"praktikportalen:{PERIODS['unknown']}")
+    src = wf(sandbox).source(CASES["unknown-period"], pp_reference(PERIODS["unknown"]))
     assert src is not None and src.syncs == ["fail", "done"]
     assert second.counts(PP)["failed"] == 1  # only the supervisor without e-mail is left
 
@@ -269,7 +270,7 @@ async def test_a_refused_user_fails_that_supervisor_in_every_period_and_the_rest
         "supervisor 1 of 2: wiseflow write user: HTTP 400" in messages[key("autumn-not-activated", "autumn")]
     )
     assert user_id(sandbox, "karen") is None
-    src = wf(sandbox).source(CASES["autumn-not-activated"], f"praktikportalen:{PERIODS['autumn']}")
+    src = wf(sandbox).source(CASES["autumn-not-activated"], pp_reference(PERIODS["autumn"]))
     assert src is not None and src.syncs == ["fail"]
 
     wf(sandbox).refuse_user_write = None
@@ -282,7 +283,7 @@ async def test_a_refused_user_fails_that_supervisor_in_every_period_and_the_rest
 async def test_flows_counts_flows_not_periods(sandbox: Sandbox) -> None:
     # a second period on one flow: five (flow, period) items on four flows
     world = wf(sandbox)
-    world.link(world.flows[CASES["third-started"]], f"praktikportalen:{PERIODS['autumn']}", "Praktik")
+    world.link(world.flows[CASES["third-started"]], pp_reference(PERIODS["autumn"]), "Praktik")
     result = await run(sandbox, "ucx")
     items = [r for r in result.audit if r["submodule"] != "supervisor"]
     assert len(items) == 5
@@ -336,7 +337,7 @@ async def test_assessor_stored_but_answer_lost_is_not_sent_again(sandbox: Sandbo
     assert counts["assessorsAdded"] == 6 and counts["failed"] == 2
     assert assessor_users(sandbox, "third-started") == {user_id(sandbox, "lone")}
     assert len([k for k in result.state.pipeline(PP).digests if k.startswith("assessor-v2:")]) == 6
-    src = wf(sandbox).source(CASES["third-started"], f"praktikportalen:{PERIODS['third']}")
+    src = wf(sandbox).source(CASES["third-started"], pp_reference(PERIODS["third"]))
     assert src is not None and src.syncs == ["done"]
 
 
@@ -359,3 +360,15 @@ async def test_unexpected_period_shape_names_the_field_not_the_value(sandbox: Sa
     assert failure.reason == "UpstreamError"
     assert failure.message.endswith("unexpected response shape at supervisors.studentCount")
     assert "TS-10089" not in json.dumps(result.report.as_json())
+
+
+async def test_discovery_reads_sources_only_of_flows_that_take_part(sandbox: Sandbox) -> None:
+    """One search lists the active flows with their references; only flows carrying a
+    Praktikportalen reference have their source list read (for the state of their sources)."""
+    await run(sandbox, "ucx")
+    calls = sandbox.server("wiseflow").calls
+    assert calls["POST /flows/search"] == 1
+    listed = {k for k in calls if k.startswith("GET /flows/") and k.endswith("/external-sources")}
+    taking_part = ("spring-activated", "autumn-not-activated", "third-started", "unknown-period")
+    assert listed == {f"GET /flows/{CASES[name]}/external-sources" for name in taking_part}
+    assert not [k for k in calls if k.startswith("GET /flow/")]

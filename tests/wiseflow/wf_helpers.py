@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from examsync.report import InstitutionReport, PipelineReport
-from examsync.sandbox.server import Sandbox
 from examsync.state import InstitutionState
+from examsync_sandbox.server import Sandbox
 from seeded_runs import run_seeded
 
 PP = "praktikportalen-wiseflow"
@@ -28,7 +28,7 @@ class Run:
         return self.report.pipelines[name]
 
     def counts(self, name: str) -> dict[str, int]:
-        return self.report.pipelines[name].counts
+        return self.report.pipelines[name].counts.model_dump()
 
     def records(self, key: str) -> list[dict[str, Any]]:
         return [r for r in self.audit if r["key"] == key]

@@ -50,7 +50,16 @@ app.kubernetes.io/part-of: examsync
 {{- end }}
 {{- end }}
 
-{{/* Arguments of `examsync run`: which namespaces, metrics, liveness, peering. */}}
+{{/* kopf peering is on with more than one replica, or when asked for: "true" or "". */}}
+{{- define "examsync.peering" -}}
+{{- if or .Values.peering.enabled (gt (int .Values.replicas) 1) }}true{{ end }}
+{{- end }}
+
+{{- define "examsync.peeringName" -}}
+{{- default (include "examsync.fullname" .) .Values.peering.name }}
+{{- end }}
+
+{{/* Arguments of `examsync run`: which namespaces, metrics, liveness, peering, log level. */}}
 {{- define "examsync.args" -}}
 - run
 {{- if .Values.watchNamespaces }}
@@ -63,8 +72,9 @@ app.kubernetes.io/part-of: examsync
 {{- end }}
 - --metrics-port={{ .Values.metrics.port }}
 - --liveness=http://0.0.0.0:{{ .Values.liveness.port }}/healthz
-{{- if .Values.peering.enabled }}
-- --peering={{ .Values.peering.name }}
+- --log-level={{ .Values.logLevel }}
+{{- if include "examsync.peering" . }}
+- --peering={{ include "examsync.peeringName" . }}
 {{- else }}
 - --standalone
 {{- end }}

@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from examsync.api.spec import InstitutionSpec
 from examsync.auditstore.rows import AuditRow
 from examsync.auditstore.store import RETENTION_DAYS, AuditStore, RetentionPass, StoreRunSink
 from examsync.auditstore.url import Backend, InvalidStoreUrl, StoreUrl
+from examsync.credentials import ResolvedSecrets
 from examsync.pipelines.runner import RunSink, SinkFactory
-from examsync.secrets import ResolvedSecrets
-from examsync.spec import InstitutionSpec
 
 ENV_URL = "EXAMSYNC_AUDIT_DB"
 ENV_RETENTION_DAYS = "EXAMSYNC_AUDIT_RETENTION_DAYS"

@@ -15,12 +15,12 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from examsync.api.spec import parse_duration
 from examsync.auditstore import schema
 from examsync.auditstore.rows import AuditRow
 from examsync.auditstore.store import make_engine
 from examsync.auditstore.url import InvalidStoreUrl, StoreUrl
-from examsync.oneshot import EXIT_FAILED, EXIT_INVALID, EXIT_OK, plain
-from examsync.spec import parse_duration
+from examsync.commands.sync import EXIT_FAILED, EXIT_INVALID, EXIT_OK, plain
 
 INSTITUTION_LIMIT = 100  # rows shown for an Institution unless --limit says otherwise
 ITEM_LIMIT = 1000  # rows shown for one item (every run of 400 days at a 6 h interval is 1600)

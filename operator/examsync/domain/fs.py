@@ -157,6 +157,24 @@ def parse_assessment(data: Any) -> Assessment:
     )
 
 
+PERSON_LISTS = ("eksamensansvarlige", "kandidater")
+
+
+def people_of(record: Any) -> list[dict[str, Any]]:
+    """The person entries of a raw detail record (responsibles, candidates, graders), as FS sent
+    them: what an upstream's error text about this assessment must not repeat."""
+    if not isinstance(record, dict):
+        return []
+    people = [p for name in PERSON_LISTS for p in _dicts(record.get(name))]
+    for committee in _dicts(record.get("kommisjoner")):
+        people.extend(_dicts(committee.get("sensorer")))
+    return people
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def decode_id(fs_id: str) -> str | None:
     """`institusjonsnr||emnekode||...` from the standard-base64 FS id; None when it is not base64."""
     try:

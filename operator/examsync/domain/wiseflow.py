@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,18 +26,46 @@ from examsync.domain.fs import Assessment
 
 OSLO = ZoneInfo("Europe/Oslo")
 
-# Flow states
-NOT_ACTIVATED = 0
-PARTICIPATION_NOT_STARTED = 1
-PARTICIPATION_STARTED = 2
-PARTICIPATION_ENDED = 3
-CONCLUDED = 4
-ARCHIVED = 5
-ACTIVE_STATES = (NOT_ACTIVATED, PARTICIPATION_NOT_STARTED, PARTICIPATION_STARTED, PARTICIPATION_ENDED)
+
+class FlowState(StrEnum):
+    """A flow's state as WISEflow's flow search filters and answers it."""
+
+    NOT_ACTIVATED = "NOT_ACTIVATED"
+    ACTIVATED = "ACTIVATED"  # participation not started yet
+    PARTICIPATION_STARTED = "PARTICIPATION_STARTED"
+    PARTICIPATION_ENDED = "PARTICIPATION_ENDED"
+    CONCLUDED = "CONCLUDED"
+    ARCHIVED = "ARCHIVED"
+
+
+ACTIVE_STATES = (
+    FlowState.NOT_ACTIVATED,
+    FlowState.ACTIVATED,
+    FlowState.PARTICIPATION_STARTED,
+    FlowState.PARTICIPATION_ENDED,
+)
+
+
+class SourceState(StrEnum):
+    """The sync state of a flow's external source."""
+
+    NONE = "NONE"
+    SUCCESS = "SUCCESS"
+    PENDING = "PENDING"  # a sync was requested in WISEflow
+    FAILED = "FAILED"
+
+
+# An external source reference: WISEflow allows these characters only, at most 255 of them.
+REFERENCE_PATTERN = r"^[a-zA-Z0-9-_]+$"
+REFERENCE_MAX_LENGTH = 255
+_REFERENCE = re.compile(REFERENCE_PATTERN)
 
 FS_REFERENCE_PREFIX = "fs-"
 FS_SOURCE_DESCRIPTION = "FS"
-PP_REFERENCE_PREFIX = "praktikportalen:"
+PP_REFERENCE_PREFIX = "praktikportalen-"
+# The form earlier versions documented; WISEflow never accepts it (`:` is outside the pattern),
+# so it is only read, never written.
+LEGACY_PP_REFERENCE_PREFIX = "praktikportalen:"
 
 # Field names used in plans: the WISEflow API's own names.
 # A create sends the flow, then links it (reference, description), then sets its dates.
@@ -49,9 +79,14 @@ SOURCE_SYNC_FIELDS = ("state", "lastSync")
 PENDING_CLOCK_SKEW = timedelta(seconds=60)
 
 
-def is_closed(state: int) -> bool:
+def is_closed(state: FlowState) -> bool:
     """Concluded or archived flows are never changed."""
     return state not in ACTIVE_STATES
+
+
+def is_reference(text: str) -> bool:
+    """Whether WISEflow accepts `text` as an external source reference."""
+    return len(text) <= REFERENCE_MAX_LENGTH and _REFERENCE.match(text) is not None
 
 
 # --- Part A: FS assessments -> flows ---------------------------------------------------------
@@ -87,14 +122,13 @@ class DesiredFlow:
     participation: Window
     marking: Window | None  # None when FS gives no sensurfrist: the flow's marking is left alone
 
-    def dates_body(self, fields: Iterable[str] = ("participation", "marking")) -> dict[str, Any]:
-        body: dict[str, Any] = {}
+    def windows(self, fields: Iterable[str] = ("participation", "marking")) -> tuple[Window | None, Window | None]:
+        """(participation, marking) to send: those named in `fields`, None for the others."""
         wanted = set(fields)
-        if "participation" in wanted:
-            body["participation"] = self.participation.as_dict()
-        if "marking" in wanted and self.marking is not None:
-            body["marking"] = self.marking.as_dict()
-        return body
+        return (
+            self.participation if "participation" in wanted else None,
+            self.marking if "marking" in wanted else None,
+        )
 
 
 def desired_flow(assessment: Assessment) -> DesiredFlow:
@@ -114,88 +148,88 @@ def desired_flow(assessment: Assessment) -> DesiredFlow:
     )
 
 
-class FlowInfo(BaseModel):
-    """`GET /flow/{flowId}` as far as the rules need it."""
+@dataclass(frozen=True)
+class FoundFlow:
+    """A flow as the flow search answers it: all the rules need, with no further look-up."""
 
-    model_config = ConfigDict(extra="ignore")
-    id: int
-    name: str | None = None
-    subName: str | None = None
-    type: int | None = None
-    state: int
-    participantStartDate: int | None = None
-    participantEndDate: int | None = None
-    markingStartDate: int | None = None
-    markingEndDate: int | None = None
-    created: int | None = None
+    flow_id: int
+    title: str | None
+    subtitle: str | None
+    state: FlowState
+    references: tuple[str, ...]
+    created_at: int | None  # unix seconds
+    participation: Window | None  # None unless both start and end are set
+    marking: Window | None
 
 
-class FlowSummary(BaseModel):
-    """One hit of `POST /flows/search`."""
+@dataclass(frozen=True)
+class FlowSource:
+    """One external source of a flow."""
 
-    model_config = ConfigDict(extra="ignore")
-    flowId: int
-    title: str | None = None
-    subtitle: str | None = None
-    state: int
-
-
-class ExternalSource(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    id: int | str | None = None
     reference: str
-    description: str | None = None
-    state: str | None = None
-    lastSync: int | str | None = None
+    state: SourceState | None
 
 
-def metadata_diff(desired: DesiredFlow, flow: FlowInfo) -> list[str]:
+@dataclass(frozen=True)
+class Assessor:
+    """An assessor on a flow: the assessorId (what a removal names) and the user's userId."""
+
+    assessor_id: int
+    user_id: int
+
+
+def metadata_diff(desired: DesiredFlow, flow: FoundFlow) -> list[str]:
     fields = []
-    if (flow.name or "") != desired.title:
+    if (flow.title or "") != desired.title:
         fields.append("title")
-    if (flow.subName or "") != desired.subtitle:
+    if (flow.subtitle or "") != desired.subtitle:
         fields.append("subtitle")
     return fields
 
 
-def dates_diff(desired: DesiredFlow, flow: FlowInfo) -> list[str]:
+def dates_diff(desired: DesiredFlow, flow: FoundFlow) -> list[str]:
     fields = []
-    if (flow.participantStartDate, flow.participantEndDate) != (
-        desired.participation.start,
-        desired.participation.end,
-    ):
+    if flow.participation != desired.participation:
         fields.append("participation")
-    if desired.marking is not None and (flow.markingStartDate, flow.markingEndDate) != (
-        desired.marking.start,
-        desired.marking.end,
-    ):
+    if desired.marking is not None and flow.marking != desired.marking:
         fields.append("marking")
     return fields
 
 
-def updated_metadata(current: Mapping[str, Any], desired: DesiredFlow) -> dict[str, Any]:
-    """The whole metadata object back, with title and subtitle set (the PUT replaces it all)."""
-    return {**current, "title": desired.title, "subtitle": desired.subtitle}
+def pending_created_from(since: datetime) -> int:
+    """The earliest creation time (unix seconds) a pending create's flow can have."""
+    return unix(since - PENDING_CLOCK_SKEW)
 
 
-def pending_matches(
-    flow: FlowInfo, summary: FlowSummary, title: str, subtitle: str | None, since: datetime
-) -> bool:
-    """Whether a flow found by title is the one a recorded, unlinked create made."""
-    if summary.title != title or (subtitle is not None and (summary.subtitle or flow.subName) != subtitle):
+def pending_matches(flow: FoundFlow, title: str, subtitle: str | None, since: datetime) -> bool:
+    """Whether a flow found by the adoption search is the one a recorded, unlinked create made:
+    the same title and subtitle (the search matches partial strings), created since the create
+    was recorded, still open, and linked to no FS assessment. The search filtered by creation
+    time already; an answer without `createdAt` (the spec does not require it) is taken on that
+    filter's word rather than create a second flow."""
+    if flow.title != title or (subtitle is not None and (flow.subtitle or "") != subtitle):
         return False
-    return flow.created is not None and flow.created >= unix(since - PENDING_CLOCK_SKEW)
+    if is_closed(flow.state) or any(r.startswith(FS_REFERENCE_PREFIX) for r in flow.references):
+        return False
+    return flow.created_at is None or flow.created_at >= pending_created_from(since)
 
 
 # --- Part B: Praktikportalen supervisors -> external assessors -------------------------------
 
 
+def pp_reference(period: str) -> str:
+    """The external source reference that makes a flow take part in a period."""
+    return PP_REFERENCE_PREFIX + period
+
+
 def period_of(reference: str) -> str | None:
-    """`praktikportalen:{periodNumber}` → periodNumber."""
-    if not reference.startswith(PP_REFERENCE_PREFIX):
-        return None
-    number = reference[len(PP_REFERENCE_PREFIX) :].strip()
-    return number or None
+    """`praktikportalen-{periodNumber}` → periodNumber (the earlier `praktikportalen:` form is
+    read too, so a flow that somehow carries it is still the same (flow, period) item)."""
+    for prefix in (PP_REFERENCE_PREFIX, LEGACY_PP_REFERENCE_PREFIX):
+        if reference.startswith(prefix):
+            number = reference[len(prefix) :].strip()
+            return number or None
+    return None
 
 
 class Supervisor(BaseModel):
@@ -228,13 +262,10 @@ class Period(BaseModel):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-_DONE_STATES = frozenset({"done", "success", "succeeded", "synced", "ok"})
-_FAILED_STATES = frozenset({"fail", "failed", "error"})
-
-
-def source_told(state: str | None, ok: bool) -> bool:
-    """Whether an external source already shows this outcome (then it is not reported again)."""
-    return (state or "").strip().lower() in (_DONE_STATES if ok else _FAILED_STATES)
+def source_told(state: SourceState | None, ok: bool) -> bool:
+    """Whether an external source already shows this outcome (then it is not reported again);
+    a source whose sync was requested (PENDING) or never reported (NONE) is told again."""
+    return state is (SourceState.SUCCESS if ok else SourceState.FAILED)
 
 
 def supervisor_problem(supervisor: Supervisor, position: int, total: int) -> str | None:
@@ -290,21 +321,14 @@ def legacy_assessor_key(flow_id: int, user_id: int) -> str:
     return "assessor:" + hashlib.sha256(f"{flow_id}\x1f{user_id}".encode()).hexdigest()[:40]
 
 
-class Assessor(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    assessorId: int
-    userId: int
-    assessorTypeId: int | None = None
-
-
 def assessors_to_remove(
-    flow_state: int,
+    flow_state: FlowState,
     assessors: Iterable[Assessor],
     period_user_ids: set[int],
     added_by_us: set[int],
 ) -> list[Assessor]:
     """Assessors to remove: only on a flow not yet activated, only those this integration added
     (their userIds), and only when they are no longer in the period."""
-    if flow_state != NOT_ACTIVATED:
+    if flow_state is not FlowState.NOT_ACTIVATED:
         return []
-    return [a for a in assessors if a.userId not in period_user_ids and a.userId in added_by_us]
+    return [a for a in assessors if a.user_id not in period_user_ids and a.user_id in added_by_us]

@@ -13,8 +13,8 @@ from kubernetes.aio import client as kclient
 from kubernetes.aio import config as kconfig
 from kubernetes.aio.client.exceptions import ApiException
 
-from examsync.secrets import OPAQUE, REFUSED_TYPES, Secret
-from examsync.spec import API_GROUP, API_VERSION, PLURAL
+from examsync.api.spec import API_GROUP, API_VERSION, PLURAL
+from examsync.credentials import OPAQUE, REFUSED_TYPES, Secret
 
 __all__ = ["ApiException", "KubeApi"]
 

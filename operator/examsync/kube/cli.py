@@ -7,7 +7,8 @@ import secrets
 
 import click
 
-DEFAULT_PEERING = "examsync"
+from examsync.commands.options import from_settings, log_level_option
+from examsync.settings import Settings, env_name
 
 
 @click.command()
@@ -18,10 +19,9 @@ DEFAULT_PEERING = "examsync"
 @click.option(
     "--peering",
     "peering_name",
-    default=DEFAULT_PEERING,
-    show_default=True,
-    envvar="EXAMSYNC_PEERING",
-    help="kopf peering object: only the replica with the highest priority is active.",
+    default=from_settings(lambda s: s.peering),
+    show_default=str(Settings.model_fields["peering"].default),
+    help=f"kopf peering object: only the replica with the highest priority is active (env {env_name('peering')}).",
 )
 @click.option(
     "--priority",
@@ -30,8 +30,9 @@ DEFAULT_PEERING = "examsync"
     help="Priority of this replica in peering (default: a random one, so that of several replicas exactly "
     "one is active and the others take over when it is gone; equal priorities would all pause).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
-@click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
+@log_level_option("Level of the JSON log lines on stderr, the chart's logLevel")
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level (overrides --log-level).")
+@click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only (overrides --log-level).")
 @click.option("--metrics-port", type=int, default=9464, show_default=True, help="Serve /metrics on this port.")
 def run(
     *,
@@ -41,6 +42,7 @@ def run(
     liveness_endpoint: str | None,
     peering_name: str,
     priority: int | None,
+    log_level: str,
     verbose: bool,
     quiet: bool,
     metrics_port: int,
@@ -49,22 +51,25 @@ def run(
     import kopf
 
     from examsync import auditstore
+    from examsync.commands.upstream import configure_allowed_hosts
     from examsync.hosts import ENV_VAR, InvalidEntry
     from examsync.kube.config import OperatorConfig
     from examsync.kube.main import build_registry
     from examsync.logs import setup_logging
-    from examsync.oneshot import configure_allowed_hosts
+    from examsync.settings import SettingsError
     from examsync.sinks import build_sinks
 
     try:
-        allowlist = configure_allowed_hosts()
+        allowlist = configure_allowed_hosts(settings=Settings.load(log_level=log_level, peering=peering_name))
     except InvalidEntry as exc:
         raise click.UsageError(f"{ENV_VAR}: {exc}") from None
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
     try:  # the audit history store (EXAMSYNC_AUDIT_DB): one per process, shared by every Institution
         store = auditstore.from_environment()
     except ValueError as exc:  # InvalidStoreUrl too; its message never holds the password
         raise click.UsageError(f"{auditstore.ENV_URL} / {auditstore.ENV_RETENTION_DAYS}: {exc}") from None
-    setup_logging("DEBUG" if verbose else "WARNING" if quiet else "INFO")
+    setup_logging("debug" if verbose else "warning" if quiet else log_level)
     logging.getLogger("examsync.operator").info(
         "upstream hosts allowed", extra={"allowedHosts": str(allowlist), "defaultList": allowlist.default})
     if not namespaces:

@@ -10,9 +10,9 @@ from typing import Any
 
 import kopf
 
+from examsync.api.spec import API_GROUP, API_VERSION, PLURAL
 from examsync.kube.config import OperatorConfig, Shared
 from examsync.kube.handlers import institution, lifecycle
-from examsync.spec import API_GROUP, API_VERSION, PLURAL
 
 
 def build_registry(config: OperatorConfig | None = None) -> kopf.OperatorRegistry:

@@ -7,36 +7,35 @@ waits for its own write to come back through the watch stream.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ParamSpec
 
 from examsync import metrics
-from examsync.kube import conditions as c
+from examsync.api.conditions import ConditionReason, ConditionStatus, ConditionType, get_condition
+from examsync.api.spec import InstitutionSpec, SpecError, parse_duration, parse_spec
+from examsync.api.status import InstitutionStatus
 from examsync.kube import events
 from examsync.kube import status as st
 from examsync.kube.config import Shared
 from examsync.kube.scheduler import REQUESTED_AT, decide, next_run
-from examsync.kube.secrets import KubeSecrets, SecretReadError
+from examsync.kube.secrets import KubeSecrets
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
-from examsync.spec import InstitutionSpec, SpecError, parse_duration, parse_spec
 from examsync.state import InstitutionState
 
 log = logging.getLogger("examsync.operator")
 
+A = ParamSpec("A")
 
-def call_metrics(name: str, *args: Any) -> None:
-    """Metrics are best effort: a missing or failing function never stops a run."""
-    fn = getattr(metrics, name, None)
-    if fn is None:
-        return
+
+def observe(record: Callable[A, None], *args: A.args, **kwargs: A.kwargs) -> None:
+    """Metrics are best effort: a failing one never stops a run."""
     try:
-        fn(*args)
+        record(*args, **kwargs)
     except Exception:
-        log.exception("metrics call failed", extra={"call": name})
+        log.exception("metrics call failed", extra={"call": record.__name__})
 
 
 class InstitutionReconciler:
@@ -45,21 +44,23 @@ class InstitutionReconciler:
         self.name = name
         self.namespace = namespace
         self.key = f"{namespace}/{name}"
-        self.status: dict[str, Any] = copy.deepcopy(dict(status or {}))
+        self.status = InstitutionStatus.load(status)
+        self._written = self.status.wire()  # what the server holds of what this operator wrote
         self._write_lock = asyncio.Lock()
         self._pending: InstitutionState | None = None
         self._hold_until: datetime | None = None  # an overdue run spread out after a restart
 
     # -- status -------------------------------------------------------------------------------
 
-    async def write(self, desired: dict[str, Any]) -> bool:
+    async def write(self, desired: InstitutionStatus) -> bool:
         """Patch the status subresource from what was last written to ``desired``; False: no change."""
         async with self._write_lock:
-            patch = st.merge_patch(self.status, desired)
+            wire = desired.wire()
+            patch = st.merge_patch(self._written, wire)
             if not patch:
                 return False
             await self.shared.require_api().patch_status(self.namespace, self.name, patch)
-            self.status = copy.deepcopy(desired)
+            self.status, self._written = desired, wire
             return True
 
     async def checkpoint(self, state: InstitutionState) -> None:
@@ -70,20 +71,28 @@ class InstitutionReconciler:
             pending, self._pending = self._pending, None
             if pending is None:
                 return  # a write that started after this call's state was set already holds it
-            patch = {"progress": st.progress_dict(pending)}
-            diff = st.merge_patch({"progress": self.status.get("progress")}, patch)
+            progress = st.bounded_progress(pending)
+            wire = progress.model_dump(mode="json", exclude_none=True)
+            diff = st.merge_patch({"progress": self._written.get("progress")}, {"progress": wire})
             if not diff:
                 return
-            await self.shared.require_api().patch_status(self.namespace, self.name, diff)
-            self.status["progress"] = patch["progress"]
+            try:
+                await self.shared.require_api().patch_status(self.namespace, self.name, diff)
+            except BaseException:
+                # not written: the next caller (one that shared this write, or a later one) tries
+                # again rather than returning as if its state were saved
+                if self._pending is None:
+                    self._pending = pending
+                raise
+            self.status = self.status.model_copy(update={"progress": progress})
+            self._written = {**self._written, "progress": wire}
 
     def _view(self, spec_raw: Mapping[str, Any]) -> None:
         try:
             interval = parse_duration(str(spec_raw.get("interval") or "6h")).total_seconds()
         except ValueError:
             interval = 0.0
-        conditions = list(self.status.get("conditions") or [])
-        call_metrics("set_view", self.key, conditions, spec_raw.get("suspend") is True, interval)
+        observe(metrics.set_view, self.key, self.status.conditions or [], spec_raw.get("suspend") is True, interval)
 
     # -- one step of the daemon -----------------------------------------------------------------
 
@@ -104,9 +113,9 @@ class InstitutionReconciler:
         try:
             spec = parse_spec(spec_raw)
         except SpecError as exc:
-            was = c.get_condition(self.status.get("conditions"), c.STALLED) or {}
+            was = get_condition(self.status.conditions, ConditionType.STALLED)
             if await self.write(st.invalid(self.status, generation=generation, message=str(exc), now=now)):
-                if was.get("message") != str(exc) or was.get("status") != c.TRUE:
+                if was is None or was.message != str(exc) or was.status is not ConditionStatus.TRUE:
                     events.invalid_spec(body, str(exc))
                 log.warning("invalid spec", extra={"institution": self.key, "problems": exc.problems})
             self._view(spec_raw)
@@ -163,21 +172,18 @@ class InstitutionReconciler:
                 options,
                 checkpoint=self.checkpoint,
             )
-        except SecretReadError as exc:
-            report, new_state = (
-                self._failed_report(spec, options, started, str(exc), exc.status in (401, 403)),
-                state,
-            )
         except Exception as exc:  # a bug must not leave Reconciling True forever
             log.exception("run failed", extra={"institution": self.key, "runId": options.run_id})
-            report = self._failed_report(spec, options, started, f"internal error: {type(exc).__name__}", False)
-            new_state = state
+            report = self._failed_report(spec, options, started, f"internal error: {type(exc).__name__}")
+            # the progress last written, not the one the run started from: what the run saved
+            # (pending creates above all) must not be taken back
+            new_state = st.read_progress(self.status)
 
         finished = cfg.now()
         upcoming = next_run(finished, spec.interval_delta, cfg.rng)
         if stop.is_set():  # cut short by a shutdown: the next operator resumes it soon, not in hours
             upcoming = finished
-        previous_reasons = events.failure_reasons(self.status.get("failures"))
+        previous_reasons = events.failure_reasons(self.status.failures)
         await self.write(
             st.finished(
                 self.status,
@@ -190,7 +196,7 @@ class InstitutionReconciler:
             )
         )
         events.run_finished(body, report, upcoming - finished, previous_reasons)
-        call_metrics("record_run", self.key, report, spec)
+        observe(metrics.record_run, self.key, report, spec)
         self._view(body.get("spec") or {})
         log.info(
             "run finished",
@@ -204,17 +210,17 @@ class InstitutionReconciler:
         return report
 
     def _failed_report(
-        self, spec: InstitutionSpec, options: RunOptions, started: datetime, error: str, stalled: bool
+        self, spec: InstitutionSpec, options: RunOptions, started: datetime, error: str
     ) -> InstitutionReport:
         report = InstitutionReport(
             name=self.name,
             namespace=self.namespace,
-            mode="DryRun" if spec.mode == "DryRun" else "Apply",
+            mode=spec.mode,
             run_id=options.run_id,
             started=started,
         )
-        report.error, report.stalled = error, stalled
+        report.error, report.error_reason = error, ConditionReason.INTERNAL_ERROR
         return report
 
     def forget(self) -> None:
-        call_metrics("forget", self.key)
+        observe(metrics.forget, self.key)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from examsync.kube import conditions as c
+from examsync.api.conditions import ConditionType, is_true
+from examsync.api.status import InstitutionStatus
 
 REQUESTED_AT = "examsync.io/requested-at"
 JITTER = 0.1  # share of the interval added at random, so Institutions drift apart
@@ -28,22 +28,13 @@ class Decision:
     spread: bool = False  # an overdue run held back after a restart: keep holding until wake_at
 
 
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def next_run(after: datetime, interval: timedelta, rng: random.Random) -> datetime:
     """``interval`` plus up to 10 % of it."""
     return after + interval * (1 + rng.uniform(0, JITTER))
 
 
 def decide(
-    status: dict[str, Any],
+    status: InstitutionStatus,
     *,
     generation: int | None,
     requested_at: str | None,
@@ -60,18 +51,15 @@ def decide(
     Institutions do not all fire together after a restart. The caller keeps that time and passes
     it back as ``hold_until``: a watch event during the wait must not end it early.
     """
-    if not status.get("lastRunTime"):
+    if status.lastRunTime is None:
         return Decision(NEW)
-    if c.is_true(status.get("conditions"), c.RECONCILING):
+    if is_true(status.conditions, ConditionType.RECONCILING):
         return Decision(INTERRUPTED)  # a run was cut off (crash, eviction): resume it
-    if generation is not None and status.get("observedGeneration") != generation:
+    if generation is not None and status.observedGeneration != generation:
         return Decision(SPEC_CHANGED)
-    if requested_at is not None and requested_at != status.get("lastHandledRequestedAt"):
+    if requested_at is not None and requested_at != status.lastHandledRequestedAt:
         return Decision(REQUESTED)
-    due = parse_time(status.get("nextRunTime"))
-    if due is None:
-        last = parse_time(status.get("lastRunTime"))
-        due = (last or now) + interval
+    due = status.nextRunTime or status.lastRunTime + interval
     if due > now:
         return Decision(None, due)
     if first:

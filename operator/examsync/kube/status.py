@@ -1,31 +1,32 @@
 """The Institution's status (contracts/institution.md), built from run reports.
 
-Every function returns the whole desired status; ``merge_patch`` turns old → new into the
-smallest JSON merge patch (RFC 7386), so keys that disappear are removed on the server too.
+Every function returns the whole desired status (``InstitutionStatus``); the reconciler sends the
+smallest JSON merge patch (RFC 7386, ``merge_patch``) from the last status it wrote to it, so keys
+that disappear are removed on the server too.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from examsync.api.conditions import (
+    ConditionReason,
+    ConditionStatus,
+    ConditionType,
+    get_condition,
+    set_condition,
+    with_generation,
+)
+from examsync.api.spec import Mode
+from examsync.api.status import Failure, HistoryEntry, InstitutionStatus, PipelinesStatus
+from examsync.api.timestamps import timestamp
 from examsync.domain.outcomes import Action
-from examsync.kube import conditions as c
-from examsync.report import InstitutionReport, PipelineReport
-from examsync.state import MARKER_PREFIX, InstitutionState
-
-Status = dict[str, Any]
+from examsync.report import InstitutionReport
+from examsync.state import MAX_PROGRESS_BYTES, InstitutionState, bounded
 
 MAX_HISTORY = 5
 MAX_STATUS_PLAN = 50
-# status.progress must stay well inside etcd's object limit (1.5 MiB) beside everything else
-MAX_PROGRESS_BYTES = 512 * 1024
-
-# SecretMissing names the spec field first ("spec.fs.credentialsSecretRef: Secret 'x' not found")
-_SECRET_FIELD = re.compile(r"^spec\.[\w.]+SecretRef: ")
-SECRET_UNREADABLE_PREFIX = "Secret could not be read"
 
 
 def merge_patch(old: Any, new: Any) -> Any:
@@ -48,126 +49,104 @@ def merge_patch(old: Any, new: Any) -> Any:
     return patch
 
 
-def read_progress(status: Status | None) -> InstitutionState:
-    """The durable progress kept under ``status.progress`` (empty when absent or unreadable)."""
-    raw = (status or {}).get("progress")
-    if not isinstance(raw, dict):
-        return InstitutionState()
-    try:
-        return InstitutionState.model_validate(raw)
-    except ValueError:
-        return InstitutionState()
+def read_progress(status: InstitutionStatus) -> InstitutionState:
+    """The durable progress kept under ``status.progress`` (empty when absent or unreadable); a
+    copy, so the run's changes reach status only through what it writes."""
+    return status.progress.model_copy(deep=True) if status.progress is not None else InstitutionState()
 
 
 def progress_dict(state: InstitutionState, limit: int = MAX_PROGRESS_BYTES) -> dict[str, Any]:
-    """``state`` as JSON for status, bounded: the oldest digests go first when it is too big.
+    """``state`` as JSON for status, under ``limit`` bytes (see ``state.bounded``: digests that
+    only save work go first; the watermark, retry set and pending creates always stay)."""
+    return bounded(state, limit)
 
-    Digests only save work (an unchanged target is not compared field by field again); the
-    watermark, retry set and pending creates are what a crash must not lose, so they stay.
-    """
-    data: dict[str, Any] = state.model_dump(mode="json")
 
-    def droppable(pipeline: dict[str, Any]) -> list[str]:
-        return [k for k in pipeline.get("digests") or {} if not k.startswith(MARKER_PREFIX)]
-
-    while len(json.dumps(data, separators=(",", ":"))) > limit:
-        biggest: dict[str, Any] | None = max(data["pipelines"].values(), key=lambda p: len(droppable(p)),
-                                             default=None)
-        keys = droppable(biggest) if biggest is not None else []
-        if biggest is None or not keys:
-            break
-        for key in keys[: max(1, len(keys) // 4)]:
-            del biggest["digests"][key]
-    return data
+def bounded_progress(state: InstitutionState) -> InstitutionState:
+    """``state`` as status keeps it: within the bound of ``progress_dict``."""
+    return InstitutionState.model_validate(progress_dict(state))
 
 
 def counts_message(report: InstitutionReport) -> str:
     """What ``kubectl get inst`` shows in STATUS, e.g. "3 created, 5 updated, 1 failed"."""
     totals = report.totals()
-    text = ", ".join(f"{totals[a.value]} {a.value}" for a in (Action.CREATED, Action.UPDATED, Action.FAILED))
-    return f"DryRun: {text}" if report.mode == "DryRun" else text
+    text = ", ".join(f"{totals.of(a)} {a}" for a in (Action.CREATED, Action.UPDATED, Action.FAILED))
+    return f"DryRun: {text}" if report.mode == Mode.DRY_RUN else text
 
 
-def _error_reason(error: str) -> str:
-    """The run could not start: a Secret missing or unreadable, or an internal error."""
-    if _SECRET_FIELD.match(error):
-        return c.SECRET_MISSING
-    if error.startswith(SECRET_UNREADABLE_PREFIX):
-        return c.SECRET_UNREADABLE
-    return c.INTERNAL_ERROR
+class Outcome(NamedTuple):
+    """A finished run as the Ready (and Stalled) condition says it."""
+
+    ready: ConditionStatus
+    reason: ConditionReason
+    message: str
+    stalled: bool
 
 
-def _fatal_reason(pipeline: PipelineReport) -> str:
-    if pipeline.fatal and _SECRET_FIELD.match(pipeline.fatal):
-        return c.SECRET_MISSING
-    if pipeline.stalled:
-        if pipeline.fatal_status == 401:
-            return c.UNAUTHORIZED
-        if pipeline.fatal_status == 403:
-            return c.FORBIDDEN
-        return c.HOST_NOT_ALLOWED
-    return c.UPSTREAM_UNAVAILABLE
-
-
-def outcome(report: InstitutionReport) -> tuple[str, str, str, bool]:
-    """(Ready status, reason, message, stalled) of a finished run."""
+def outcome(report: InstitutionReport) -> Outcome:
     if report.error is not None:
-        return c.FALSE, report.error_reason or _error_reason(report.error), report.error, report.stalled
+        return Outcome(
+            ConditionStatus.FALSE, report.error_reason or ConditionReason.INTERNAL_ERROR, report.error, report.stalled
+        )
     fatal = [p for p in report.pipelines.values() if p.fatal is not None]
     stalled = [p for p in fatal if p.stalled]
-    if stalled or fatal:
-        first = (stalled or fatal)[0]
-        message = "; ".join(f"{p.name}: {p.fatal}" for p in (stalled or fatal))
-        return c.FALSE, _fatal_reason(first), message, bool(stalled)
+    if fatal:
+        told = stalled or fatal
+        message = "; ".join(f"{p.name}: {p.fatal}" for p in told)
+        return Outcome(
+            ConditionStatus.FALSE, told[0].fatal_reason or ConditionReason.UPSTREAM_UNAVAILABLE, message, bool(stalled)
+        )
     message = counts_message(report)
     if report.failed:
-        return c.FALSE, c.ITEMS_FAILED, message, False
-    return c.TRUE, c.SUCCEEDED, message, False
+        return Outcome(ConditionStatus.FALSE, ConditionReason.ITEMS_FAILED, message, False)
+    return Outcome(ConditionStatus.TRUE, ConditionReason.SUCCEEDED, message, False)
 
 
 def result_of(report: InstitutionReport) -> str:
-    status, reason, _, stalled = outcome(report)
+    ready, reason, _, stalled = outcome(report)
     if stalled:
-        return "Stalled"
-    return "Succeeded" if status == c.TRUE else reason
+        return str(ConditionType.STALLED)
+    return str(ConditionReason.SUCCEEDED) if ready is ConditionStatus.TRUE else str(reason)
 
 
-def _failures(report: InstitutionReport, previous: Status) -> list[dict[str, str]]:
+def _failures(report: InstitutionReport, previous: InstitutionStatus) -> list[Failure]:
     """Newest first, bounded; a failure that persists keeps the time it was first seen."""
-    seen = {(f.get("key"), f.get("reason")): f.get("since") for f in previous.get("failures") or []}
-    out = []
-    for failure in report.failures():
-        entry = failure.as_dict()
-        since = seen.get((entry["key"], entry["reason"]))
-        if since:
-            entry["since"] = since
-        out.append(entry)
-    out.sort(key=lambda f: f["since"], reverse=True)  # ISO times in UTC sort as text
+    seen = {(f.key, f.reason): f.since for f in previous.failures or []}
+    out = [
+        f.model_copy(update={"since": seen[(f.key, f.reason)]}) if (f.key, f.reason) in seen else f
+        for f in report.failures()
+    ]
+    out.sort(key=lambda f: timestamp(f.since), reverse=True)  # as written: to the second
     return out
 
 
-def started(previous: Status, *, generation: int | None, trigger: str, run_id: str, now: datetime) -> Status:
-    status = dict(previous)
-    conds = previous.get("conditions") or []
-    if c.get_condition(conds, c.READY) is None:
-        conds = c.set_condition(
-            conds, c.READY, c.UNKNOWN, c.PROGRESSING, "First run in progress", generation=generation, now=now
+def started(
+    previous: InstitutionStatus, *, generation: int | None, trigger: str, run_id: str, now: datetime
+) -> InstitutionStatus:
+    conds = previous.conditions
+    if get_condition(conds, ConditionType.READY) is None:
+        conds = set_condition(
+            conds,
+            ConditionType.READY,
+            ConditionStatus.UNKNOWN,
+            ConditionReason.PROGRESSING,
+            "First run in progress",
+            generation=generation,
+            now=now,
         )
-    conds = c.set_condition(
+    conds = set_condition(
         conds,
-        c.RECONCILING,
-        c.TRUE,
-        c.PROGRESSING,
+        ConditionType.RECONCILING,
+        ConditionStatus.TRUE,
+        ConditionReason.PROGRESSING,
         f"Run {run_id} in progress ({trigger})",
         generation=generation,
         now=now,
     )
-    status["conditions"] = conds
-    return status
+    return previous.model_copy(update={"conditions": conds})
 
 
 def finished(
-    previous: Status,
+    previous: InstitutionStatus,
     report: InstitutionReport,
     *,
     state: InstitutionState,
@@ -175,87 +154,111 @@ def finished(
     next_run: datetime,
     requested_at: str | None,
     now: datetime,
-) -> Status:
+) -> InstitutionStatus:
     ready, reason, message, stalled = outcome(report)
-    conds = previous.get("conditions") or []
-    conds = c.set_condition(conds, c.READY, ready, reason, message, generation=generation, now=now)
-    conds = c.set_condition(
+    conds = set_condition(
+        previous.conditions, ConditionType.READY, ready, reason, message, generation=generation, now=now
+    )
+    conds = set_condition(
         conds,
-        c.RECONCILING,
-        c.FALSE,
-        c.IDLE,
-        f"Next run at {c.timestamp(next_run)}",
+        ConditionType.RECONCILING,
+        ConditionStatus.FALSE,
+        ConditionReason.IDLE,
+        f"Next run at {timestamp(next_run)}",
         generation=generation,
         now=now,
     )
     if stalled:
-        conds = c.set_condition(conds, c.STALLED, c.TRUE, reason, message, generation=generation, now=now)
+        conds = set_condition(
+            conds, ConditionType.STALLED, ConditionStatus.TRUE, reason, message, generation=generation, now=now
+        )
     else:
-        conds = c.set_condition(conds, c.STALLED, c.FALSE, c.IDLE, "", generation=generation, now=now)
-    totals = report.totals()
-    entry = {
-        "runId": report.run_id,
-        "start": c.timestamp(report.started),
-        "duration": round(max(report.duration, (now - report.started).total_seconds()), 3),
-        "result": result_of(report),
-        "counts": {k: totals[k] for k in sorted(totals)},
-    }
-    status: Status = {
-        **previous,
+        conds = set_condition(
+            conds,
+            ConditionType.STALLED,
+            ConditionStatus.FALSE,
+            ConditionReason.IDLE,
+            "",
+            generation=generation,
+            now=now,
+        )
+    entry = HistoryEntry(
+        runId=report.run_id,
+        start=report.started,
+        duration=round(max(report.duration, (now - report.started).total_seconds()), 3),
+        result=result_of(report),
+        counts=report.totals(),
+    )
+    update: dict[str, Any] = {
         "observedGeneration": generation,
         "conditions": conds,
-        "mode": report.mode,
-        "lastRunTime": c.timestamp(report.started),
-        "nextRunTime": c.timestamp(next_run),
-        "pipelines": {name: dict(p.counts) for name, p in report.pipelines.items()},
+        "mode": Mode(report.mode),
+        "lastRunTime": report.started,
+        "nextRunTime": next_run,
+        "pipelines": PipelinesStatus.model_validate({str(n): p.counts for n, p in report.pipelines.items()}),
         "failures": _failures(report, previous),
-        "history": [entry, *(previous.get("history") or [])][:MAX_HISTORY],
+        "history": [entry, *(previous.history or [])][:MAX_HISTORY],
     }
     if not report.failed:
-        status["lastSuccessTime"] = c.timestamp(report.started)
+        update["lastSuccessTime"] = report.started
     if requested_at is not None:
-        status["lastHandledRequestedAt"] = requested_at
-    plan = [e for p in report.pipelines.values() for e in p.plan]
-    if report.mode == "DryRun":
-        status["plan"] = plan[:MAX_STATUS_PLAN]
-        status["planTotal"] = len(plan)
+        update["lastHandledRequestedAt"] = requested_at
+    plan = report.plan()
+    if report.mode == Mode.DRY_RUN:
+        update["plan"], update["planTotal"] = plan[:MAX_STATUS_PLAN], len(plan)
     else:
-        status.pop("plan", None)
-        status.pop("planTotal", None)
-        status["progress"] = progress_dict(state)
-    if generation is None:
-        status.pop("observedGeneration", None)
-    return status
+        update["plan"], update["planTotal"] = None, None
+        update["progress"] = bounded_progress(state)
+    return previous.model_copy(update=update)
 
 
-def suspended(previous: Status, *, generation: int | None, now: datetime) -> Status:
+def suspended(previous: InstitutionStatus, *, generation: int | None, now: datetime) -> InstitutionStatus:
     """No runs: Ready and Stalled keep their values, Reconciling says why nothing happens."""
-    conds = c.set_condition(
-        previous.get("conditions") or [],
-        c.RECONCILING,
-        c.FALSE,
-        c.SUSPENDED,
+    conds = set_condition(
+        previous.conditions,
+        ConditionType.RECONCILING,
+        ConditionStatus.FALSE,
+        ConditionReason.SUSPENDED,
         "spec.suspend is true",
         generation=generation,
         now=now,
     )
-    status = {**previous, "conditions": c.with_generation(conds, generation)}
+    update: dict[str, Any] = {"conditions": with_generation(conds, generation), "nextRunTime": None}
     if generation is not None:
-        status["observedGeneration"] = generation
-    status.pop("nextRunTime", None)
-    return status
+        update["observedGeneration"] = generation
+    return previous.model_copy(update=update)
 
 
-def invalid(previous: Status, *, generation: int | None, message: str, now: datetime) -> Status:
+def invalid(previous: InstitutionStatus, *, generation: int | None, message: str, now: datetime) -> InstitutionStatus:
     """The spec cannot be used: Stalled until someone changes it."""
-    conds = previous.get("conditions") or []
-    conds = c.set_condition(conds, c.READY, c.FALSE, c.INVALID_SPEC, message, generation=generation, now=now)
-    conds = c.set_condition(
-        conds, c.RECONCILING, c.FALSE, c.IDLE, "Waiting for a valid spec", generation=generation, now=now
+    conds = set_condition(
+        previous.conditions,
+        ConditionType.READY,
+        ConditionStatus.FALSE,
+        ConditionReason.INVALID_SPEC,
+        message,
+        generation=generation,
+        now=now,
     )
-    conds = c.set_condition(conds, c.STALLED, c.TRUE, c.INVALID_SPEC, message, generation=generation, now=now)
-    status = {**previous, "conditions": conds}
+    conds = set_condition(
+        conds,
+        ConditionType.RECONCILING,
+        ConditionStatus.FALSE,
+        ConditionReason.IDLE,
+        "Waiting for a valid spec",
+        generation=generation,
+        now=now,
+    )
+    conds = set_condition(
+        conds,
+        ConditionType.STALLED,
+        ConditionStatus.TRUE,
+        ConditionReason.INVALID_SPEC,
+        message,
+        generation=generation,
+        now=now,
+    )
+    update: dict[str, Any] = {"conditions": conds, "nextRunTime": None}
     if generation is not None:
-        status["observedGeneration"] = generation
-    status.pop("nextRunTime", None)
-    return status
+        update["observedGeneration"] = generation
+    return previous.model_copy(update=update)

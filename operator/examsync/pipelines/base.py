@@ -3,21 +3,28 @@
 discover → plan → apply → report: a pipeline lists source ids (discover), reads source and target
 for one id and decides what to write (plan), writes it (apply, skipped in DryRun); the driver in
 ``pipelines.driver`` does the rest the same way for every pipeline (report).
+
+Each item has a `MaskingContext`: the pipeline adds the names and identifiers of the item's
+people as it reads them, and every upstream error about the item is rendered with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from examsync.adapters.errors import UpstreamError
+from examsync.adapters.upstream.error_text import MaskingContext
+from examsync.api.spec import InstitutionSpec, PipelineName
+from examsync.credentials import ResolvedSecrets
 from examsync.domain.outcomes import ItemResult, PlannedWrite
-from examsync.spec import InstitutionSpec
 from examsync.state import PipelineState
 
 AuditEmitter = Callable[[dict[str, Any]], None]
+
+P = TypeVar("P")
 
 
 def utcnow() -> datetime:
@@ -51,43 +58,42 @@ class Discovery:
     ids: list[str]
     listed: bool = True
     error: UpstreamError | None = None
+    # the watermark under which the next run's listing holds every id this one listed: kept when
+    # not every failed id fits into the retry set (None: keep the watermark the run started with)
+    relist_watermark: datetime | None = None
     # what the pipeline's discovered counter reports when it is not one per id (Praktikportalen
     # counts flows, and one flow may carry several periods)
     discovered: int | None = None
 
 
 @dataclass
-class Plan:
+class Plan(Generic[P]):
     """What one item needs. `outcome` is the result when nothing is written or, with writes,
-    what Apply will report (so DryRun can report it unchanged)."""
+    what Apply will report (so DryRun can report it unchanged). `payload` is the pipeline's own
+    account of the writes, for its `apply` (None when there is nothing to write)."""
 
     outcome: ItemResult
     writes: tuple[PlannedWrite, ...] = ()
-    payload: Any = None  # pipeline-private data apply() needs
+    payload: P | None = None
+
+    def work(self) -> P:
+        """The payload of a plan with writes (the driver applies only those)."""
+        if self.payload is None:
+            raise ValueError(f"{self.outcome.key}: a plan with writes carries what apply needs")
+        return self.payload
 
 
-class Pipeline(Protocol):
-    name: ClassVar[str]
-    # status/report counters of this pipeline, every one always present
-    count_keys: ClassVar[tuple[str, ...]]
-    # which counter counts discovered items ("discovered", or "flows" for Praktikportalen)
-    discovered_key: ClassVar[str]
+class Pipeline(Protocol[P]):
+    name: ClassVar[PipelineName]
 
     async def discover(self) -> Discovery: ...
 
-    async def plan(self, source_id: str) -> Plan: ...
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan[P]: ...
 
-    async def apply(self, plan: Plan) -> ItemResult: ...
+    async def apply(self, plan: Plan[P], masking: MaskingContext) -> ItemResult: ...
 
     async def aclose(self) -> None: ...
 
 
-FS_COUNT_KEYS = ("discovered", "created", "updated", "unchanged", "skipped", "failed", "missingResponsible")
-
-
-@dataclass
-class PipelineFactoryArgs:
-    """Everything a pipeline factory receives."""
-
-    ctx: RunContext
-    secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # Secret name -> data
+# Builds a pipeline for one run, from its context and the run's Secrets.
+PipelineFactory = Callable[[RunContext, ResolvedSecrets], Pipeline[Any]]

@@ -11,31 +11,31 @@ import asyncio
 import dataclasses
 from typing import Any, ClassVar
 
-from examsync.adapters.errors import FATAL_ERRORS, UpstreamError
+from examsync.adapters import factory
+from examsync.adapters.errors import UpstreamError
 from examsync.adapters.fs.client import FsClient
 from examsync.adapters.inspera.client import InsperaClient
+from examsync.adapters.upstream.error_text import MaskingContext
+from examsync.api.spec import PipelineName
+from examsync.credentials import ResolvedSecrets
 from examsync.domain.fs import Assessment
 from examsync.domain.inspera import changed_fields, desired_test, is_linked
-from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
-from examsync.pipelines.base import FS_COUNT_KEYS, Discovery, Plan, RunContext
-from examsync.pipelines.fs_source import FsSource, finished, fs_credentials
+from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason, WriteAction
+from examsync.errors import RunStoppingError
+from examsync.pipelines.base import Discovery, Plan, RunContext
+from examsync.pipelines.fs_source import FsSource, finished
 from examsync.pipelines.lookups import LookupCache
-from examsync.pipelines.runner import FACTORIES
-from examsync.secrets import ResolvedSecrets
-from examsync.spec import PIPELINE_FS_INSPERA
 
 
 @dataclasses.dataclass(frozen=True)
 class _Write:
-    action: str  # "create" | "update"
+    action: WriteAction
     test_id: int | None
     body: dict[str, Any]
 
 
 class FsInsperaPipeline:
-    name: ClassVar[str] = PIPELINE_FS_INSPERA
-    count_keys: ClassVar[tuple[str, ...]] = FS_COUNT_KEYS
-    discovered_key: ClassVar[str] = "discovered"
+    name: ClassVar[PipelineName] = PipelineName.FS_INSPERA
 
     def __init__(self, ctx: RunContext, fs: FsClient, inspera: InsperaClient) -> None:
         self.ctx = ctx
@@ -43,7 +43,7 @@ class FsInsperaPipeline:
         self.inspera = inspera
         self.source = FsSource(self.name, "INSPERA", ctx, fs)
         # FEIDE id -> Inspera userId (or None): one look-up per person per run
-        self._users: LookupCache[str, int | None] = LookupCache(inspera.find_user, FATAL_ERRORS)
+        self._users: LookupCache[str, int | None] = LookupCache(inspera.find_user)
 
     async def discover(self) -> Discovery:
         return await self.source.discover()
@@ -58,10 +58,10 @@ class FsInsperaPipeline:
         found = await asyncio.gather(*(self._users.get(f) for f in a.responsibles))
         return list(dict.fromkeys(uid for uid in found if uid is not None))
 
-    async def plan(self, source_id: str) -> Plan:
-        return await self.source.plan(source_id, self._plan_assessment)
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan[_Write]:
+        return await self.source.plan(source_id, masking, self._plan_assessment)
 
-    async def _plan_assessment(self, a: Assessment) -> Plan:
+    async def _plan_assessment(self, a: Assessment) -> Plan[_Write]:
         contributors = await self._contributors(a)
 
         def result(action: Action, reason: Reason | None = None, message: str = "",
@@ -78,9 +78,9 @@ class FsInsperaPipeline:
             return Plan(outcome=result(Action.FAILED, Reason.CONFLICT,
                                        f"{len(hits)} Inspera tests carry this externalId; none touched"))
         if not hits:
-            writes = (PlannedWrite("create", tuple(body)),)
+            writes = (PlannedWrite(WriteAction.CREATE, tuple(body)),)
             return Plan(outcome=result(Action.CREATED, missing, writes=writes), writes=writes,
-                        payload=_Write("create", None, body))
+                        payload=_Write(WriteAction.CREATE, None, body))
         test_id = hits[0].assessmentRunId
         existing = await self.inspera.get_test(test_id)
         if existing is None:
@@ -91,47 +91,28 @@ class FsInsperaPipeline:
         changed = changed_fields(body, existing)
         if not changed:
             return Plan(outcome=result(Action.UNCHANGED, target=test_id))
-        writes = (PlannedWrite("update", tuple(changed)),)
+        writes = (PlannedWrite(WriteAction.UPDATE, tuple(changed)),)
         return Plan(outcome=result(Action.UPDATED, missing, target=test_id, writes=writes), writes=writes,
-                    payload=_Write("update", test_id, body))
+                    payload=_Write(WriteAction.UPDATE, test_id, body))
 
-    async def apply(self, plan: Plan) -> ItemResult:
-        write: _Write = plan.payload
+    async def apply(self, plan: Plan[_Write], masking: MaskingContext) -> ItemResult:
+        write = plan.work()
         try:
-            if write.action == "create":
+            if write.action is WriteAction.CREATE:
                 test_id = await self.inspera.create_test(write.body)
             else:
                 assert write.test_id is not None
                 test_id = await self.inspera.update_test(write.test_id, write.body)
-        except FATAL_ERRORS:
+        except RunStoppingError:
             raise
         except UpstreamError as exc:
             return dataclasses.replace(plan.outcome, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR,
-                                       message=str(exc), writes=())
+                                       message=exc.describe(masking), writes=())
         return dataclasses.replace(plan.outcome, target_id=str(test_id))
 
 
-def inspera_client_for(ctx: RunContext, secrets: ResolvedSecrets) -> InsperaClient:
-    """The Institution's Inspera route: through Gravitee when a gateway is set, else direct."""
-    spec = ctx.spec.inspera
-    if spec is None:
-        raise ValueError("spec.inspera is required for fs-inspera")
-    if spec.gateway is not None:
-        ref = spec.gateway.apiKeySecretRef.name
-        key = secrets.value("spec.inspera.gateway.apiKeySecretRef", ref, "apiKey")
-        return InsperaClient.gateway(spec.gateway.baseUrl, key)
-    assert spec.baseUrl is not None and spec.clientId is not None and spec.credentialsSecretRef is not None
-    ref = spec.credentialsSecretRef.name
-    key = secrets.value("spec.inspera.credentialsSecretRef", ref, "apiKey")
-    return InsperaClient.direct(spec.baseUrl, spec.clientId, key)
-
-
 def build(ctx: RunContext, secrets: ResolvedSecrets) -> FsInsperaPipeline:
-    # every Secret value is read before any client opens, so a missing key leaks nothing
-    username, password = fs_credentials(ctx, secrets)
-    assert ctx.spec.fs is not None
-    inspera = inspera_client_for(ctx, secrets)
-    return FsInsperaPipeline(ctx, FsClient(ctx.spec.fs.baseUrl, username, password), inspera)
-
-
-FACTORIES[PIPELINE_FS_INSPERA] = build
+    if ctx.spec.fs is None or ctx.spec.inspera is None:
+        raise ValueError("spec.fs and spec.inspera are required for fs-inspera")
+    fs = factory.fs_client(ctx.spec.fs, secrets)
+    return FsInsperaPipeline(ctx, fs, factory.inspera_client(ctx.spec.inspera, secrets))

@@ -10,27 +10,38 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
-from examsync.adapters.errors import FATAL_ERRORS, UpstreamError
+from examsync.adapters.errors import UpstreamError
 from examsync.adapters.fs.client import FsClient
-from examsync.domain.fs import Assessment, InvalidSourceData, decode_id, ineligible_reason, parse_assessment
+from examsync.adapters.upstream.error_text import MaskingContext
+from examsync.api.spec import FsSpec, PipelineName
+from examsync.domain.fs import (
+    Assessment,
+    InvalidSourceData,
+    decode_id,
+    ineligible_reason,
+    parse_assessment,
+    people_of,
+)
 from examsync.domain.outcomes import Action, ItemResult, Reason
+from examsync.errors import RunStoppingError
 from examsync.pipelines.base import Discovery, Plan, RunContext
-from examsync.secrets import ResolvedSecrets
-from examsync.spec import FsSpec
 
 log = logging.getLogger("examsync.fs")
+
+P = TypeVar("P")
 
 # Later runs ask FS for changes since the last run's start minus this overlap (clock skew, slow commits).
 WATERMARK_OVERLAP = timedelta(minutes=15)
 
 
-def item_key(pipeline: str, source_id: str) -> str:
+def item_key(pipeline: PipelineName, source_id: str) -> str:
     return f"{pipeline}:{source_id}"
 
 
 def finished(
-    pipeline: str,
+    pipeline: PipelineName,
     source_id: str,
     action: Action,
     reason: Reason | None = None,
@@ -68,20 +79,10 @@ def exam_date_window(fs: FsSpec, today: date) -> tuple[date, date]:
     return date(fs.startYear, 1, 1), until
 
 
-def fs_credentials(ctx: RunContext, secrets: ResolvedSecrets) -> tuple[str, str]:
-    """(username, password) of the Institution's FS account; raises SecretMissing naming the key."""
-    fs = ctx.spec.fs
-    if fs is None:
-        raise ValueError("spec.fs is required for an FS pipeline")
-    field_path = "spec.fs.credentialsSecretRef"
-    name = fs.credentialsSecretRef.name
-    return secrets.value(field_path, name, "username"), secrets.value(field_path, name, "password")
-
-
 class FsSource:
     """FS for one pipeline run: `pipeline` names item keys, `exam_system` is INSPERA or WISEFLOW."""
 
-    def __init__(self, pipeline: str, exam_system: str, ctx: RunContext, client: FsClient) -> None:
+    def __init__(self, pipeline: PipelineName, exam_system: str, ctx: RunContext, client: FsClient) -> None:
         fs = ctx.spec.fs
         if fs is None:
             raise ValueError("spec.fs is required for an FS pipeline")
@@ -107,23 +108,27 @@ class FsSource:
             "institution": self.ctx.institution, "pipeline": self.pipeline, "runId": self.ctx.run_id,
             "changedSince": cutoff.isoformat(), "listed": len(listed), "retried": len(retry),
         })
-        return Discovery(ids=ids)
+        # listed again from this cut-off, whatever failed in this run is found again
+        return Discovery(ids=ids, relist_watermark=cutoff + WATERMARK_OVERLAP)
 
-    async def plan(self, source_id: str, plan_assessment: Callable[[Assessment], Awaitable[Plan]]) -> Plan:
+    async def plan(self, source_id: str, masking: MaskingContext,
+                   plan_assessment: Callable[[Assessment], Awaitable[Plan[P]]]) -> Plan[P]:
         """Fetch and check one assessment, then let the pipeline plan it. An upstream failure fails
         this item only (with its decoded id); run-stopping errors go on to the driver."""
         try:
-            fetched = await self.fetch(source_id)
+            fetched = await self.fetch(source_id, masking)
             if isinstance(fetched, ItemResult):
                 return Plan(outcome=fetched)
             return await plan_assessment(fetched)
-        except FATAL_ERRORS:
+        except RunStoppingError:
             raise
         except UpstreamError as exc:
-            return Plan(outcome=finished(self.pipeline, source_id, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc)))
+            return Plan(outcome=finished(self.pipeline, source_id, Action.FAILED, Reason.UPSTREAM_ERROR,
+                                         exc.describe(masking)))
 
-    async def fetch(self, source_id: str) -> Assessment | ItemResult:
+    async def fetch(self, source_id: str, masking: MaskingContext) -> Assessment | ItemResult:
         """The in-scope Assessment, or the item's end when FS says it is gone, invalid or out of scope.
+        The record's people go into `masking`.
 
         Raises UpstreamError (the driver fails the item, or the run for auth trouble).
         """
@@ -131,6 +136,7 @@ class FsSource:
             record = await self.client.get_assessment(self.exam_system, source_id)
             if record is None:
                 return finished(self.pipeline, source_id, Action.SKIPPED, Reason.GONE, "FS answered 404")
+            masking.add_people(people_of(record))
             assessment = parse_assessment(record)
         except InvalidSourceData as exc:
             return finished(self.pipeline, source_id, Action.FAILED, Reason.INVALID_SOURCE_DATA,

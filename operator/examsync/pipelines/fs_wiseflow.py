@@ -5,9 +5,13 @@ FS external-source reference → create (with managers found by FEIDE id), updat
 dates that differ, or leave alone (unchanged, FlowClosed, Conflict). Rules: contracts/fs.md and
 contracts/wiseflow.md (A).
 
+The flow search answers everything the rules compare (state, title, subtitle, both date pairs,
+the external source references, the creation time): one search per item, no per-flow look-up.
+
 Create and link are two calls. A pending create is recorded in state (and saved) before the
-create is sent; a later run that finds no flow by reference but has a pending create looks the
-flow up by title, subtitle and creation time and links it instead of creating a second one.
+create is sent; a later run that finds no flow by reference but has a pending create searches
+for open flows with its title and subtitle created since it was recorded (the search's
+`createdAt` filter), and links the one that carries no FS reference instead of creating a second.
 """
 
 from __future__ import annotations
@@ -16,31 +20,34 @@ import asyncio
 import dataclasses
 from typing import ClassVar
 
-from examsync.adapters.errors import FATAL_ERRORS, ClientError, UpstreamError
+from examsync.adapters import factory
+from examsync.adapters.errors import ClientError, UpstreamError
 from examsync.adapters.fs.client import FsClient
-from examsync.adapters.wiseflow.client import WiseflowClient, client_for
+from examsync.adapters.upstream.error_text import MaskingContext
+from examsync.adapters.wiseflow.client import WiseflowClient
+from examsync.adapters.wiseflow.models import CreatedAtFilter, FlowSearch, SearchMetadata
+from examsync.api.spec import FsFlowsSpec, PipelineName
+from examsync.credentials import ResolvedSecrets
 from examsync.domain.fs import Assessment
-from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
+from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason, WriteAction
 from examsync.domain.wiseflow import (
+    ACTIVE_STATES,
     CREATE_FIELDS,
-    FS_REFERENCE_PREFIX,
     FS_SOURCE_DESCRIPTION,
     DesiredFlow,
-    FlowInfo,
+    FoundFlow,
     dates_diff,
     desired_flow,
     fs_reference,
     is_closed,
     metadata_diff,
+    pending_created_from,
     pending_matches,
-    updated_metadata,
 )
-from examsync.pipelines.base import FS_COUNT_KEYS, Discovery, Plan, RunContext
-from examsync.pipelines.fs_source import FsSource, finished, fs_credentials
+from examsync.errors import RunStoppingError
+from examsync.pipelines.base import Discovery, Plan, RunContext
+from examsync.pipelines.fs_source import FsSource, finished
 from examsync.pipelines.lookups import LookupCache
-from examsync.pipelines.runner import FACTORIES
-from examsync.secrets import ResolvedSecrets
-from examsync.spec import PIPELINE_FS_WISEFLOW, FsFlowsSpec
 from examsync.state import PendingCreate
 
 LINK_FIELD = "reference"  # the external source's field: what linking a found flow writes
@@ -57,9 +64,7 @@ class _Write:
 
 
 class FsWiseflowPipeline:
-    name: ClassVar[str] = PIPELINE_FS_WISEFLOW
-    count_keys: ClassVar[tuple[str, ...]] = FS_COUNT_KEYS
-    discovered_key: ClassVar[str] = "discovered"
+    name: ClassVar[PipelineName] = PipelineName.FS_WISEFLOW
 
     def __init__(self, ctx: RunContext, spec: FsFlowsSpec, fs: FsClient, wiseflow: WiseflowClient) -> None:
         self.ctx = ctx
@@ -69,7 +74,7 @@ class FsWiseflowPipeline:
         self.source = FsSource(self.name, "WISEFLOW", ctx, fs)
         # FEIDE id -> WISEflow userId (or None): one look-up per person per run
         self._users: LookupCache[str, int | None] = LookupCache(
-            lambda feide_id: wiseflow.find_user(spec.feideUserDataTypeId, feide_id), FATAL_ERRORS
+            lambda feide_id: wiseflow.find_user(spec.feideUserDataTypeId, feide_id)
         )
 
     async def discover(self) -> Discovery:
@@ -82,8 +87,8 @@ class FsWiseflowPipeline:
 
     # --- plan ----------------------------------------------------------------------------------
 
-    async def plan(self, source_id: str) -> Plan:
-        return await self.source.plan(source_id, self._plan)
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan[_Write]:
+        return await self.source.plan(source_id, masking, self._plan)
 
     def _result(
         self,
@@ -112,9 +117,11 @@ class FsWiseflowPipeline:
             responsibles_total=a.responsibles_listed if found is not None else None,
         )
 
-    async def _plan(self, a: Assessment) -> Plan:
+    async def _plan(self, a: Assessment) -> Plan[_Write]:
         desired = desired_flow(a)
-        hits = await self.wf.search_flows({"externalSourceReference": fs_reference(a.id)})
+        reference = fs_reference(a.id)
+        found = await self.wf.search_flows(FlowSearch(metadata=SearchMetadata(externalSourceReference=reference)))
+        hits = [f for f in found if reference in f.references]  # the filter's own matching is not ours
         if len(hits) > 1:
             return Plan(
                 outcome=self._result(
@@ -128,7 +135,7 @@ class FsWiseflowPipeline:
             if not self.ctx.dry_run:
                 # linked: a create recorded as pending is finished
                 self.ctx.state.pending.pop(a.id, None)
-            return await self._plan_found(a, desired, hits[0].flowId)
+            return self._plan_found(a, desired, hits[0])
         pending = self.ctx.state.pending.get(a.id)
         if pending is not None:
             adopted = await self._find_pending(pending)
@@ -144,47 +151,37 @@ class FsWiseflowPipeline:
             if adopted:
                 flow = adopted[0]
                 fields = (LINK_FIELD, *metadata_diff(desired, flow), *dates_diff(desired, flow))
-                writes = (PlannedWrite("update", fields),)
-                outcome = self._result(a, Action.CREATED, flow_id=flow.id, writes=writes)
+                writes = (PlannedWrite(WriteAction.UPDATE, fields),)
+                outcome = self._result(a, Action.CREATED, flow_id=flow.flow_id, writes=writes)
                 return Plan(
                     outcome=outcome,
                     writes=writes,
-                    payload=_Write("link", a, desired, flow_id=flow.id, fields=fields[1:]),
+                    payload=_Write("link", a, desired, flow_id=flow.flow_id, fields=fields[1:]),
                 )
         return await self._plan_create(a, desired)
 
-    async def _plan_found(self, a: Assessment, desired: DesiredFlow, flow_id: int) -> Plan:
-        flow = await self.wf.get_flow(flow_id)
-        if flow is None:
-            return Plan(
-                outcome=self._result(
-                    a,
-                    Action.FAILED,
-                    Reason.UPSTREAM_ERROR,
-                    "wiseflow get flow: HTTP 404: flow found by search is gone",
-                    flow_id=flow_id,
-                )
-            )
+    def _plan_found(self, a: Assessment, desired: DesiredFlow, flow: FoundFlow) -> Plan[_Write]:
+        flow_id = flow.flow_id
         if is_closed(flow.state):
             return Plan(outcome=self._result(a, Action.SKIPPED, Reason.FLOW_CLOSED, flow_id=flow_id))
         fields = (*metadata_diff(desired, flow), *dates_diff(desired, flow))
         if not fields:
             return Plan(outcome=self._result(a, Action.UNCHANGED, flow_id=flow_id))
-        writes = (PlannedWrite("update", fields),)
+        writes = (PlannedWrite(WriteAction.UPDATE, fields),)
         return Plan(
             outcome=self._result(a, Action.UPDATED, flow_id=flow_id, writes=writes),
             writes=writes,
             payload=_Write("update", a, desired, flow_id=flow_id, fields=fields),
         )
 
-    async def _plan_create(self, a: Assessment, desired: DesiredFlow) -> Plan:
+    async def _plan_create(self, a: Assessment, desired: DesiredFlow) -> Plan[_Write]:
         managers = await self._managers(a)
         reason = None
         if not managers:
             managers, reason = [self.spec.fallbackManagerUserId], Reason.MISSING_RESPONSIBLE
         found = 0 if reason else len(managers)
         fields = tuple(f for f in CREATE_FIELDS if f != "marking" or desired.marking is not None)
-        writes = (PlannedWrite("create", fields),)
+        writes = (PlannedWrite(WriteAction.CREATE, fields),)
         outcome = self._result(a, Action.CREATED, reason, writes=writes, found=found)
         return Plan(
             outcome=outcome, writes=writes, payload=_Write("create", a, desired, managers=tuple(managers))
@@ -195,38 +192,34 @@ class FsWiseflowPipeline:
         found = await asyncio.gather(*(self._users.get(f) for f in a.responsibles))
         return list(dict.fromkeys(uid for uid in found if uid is not None))
 
-    async def _find_pending(self, pending: PendingCreate) -> list[FlowInfo]:
-        """Flows an earlier, unconfirmed create may have made: same title and subtitle, created since
-        it was recorded, and linked to no FS assessment."""
-        hits = await self.wf.search_flows({"title": pending.title})
-        out: list[FlowInfo] = []
-        for hit in hits:
-            if is_closed(hit.state):
-                continue
-            flow = await self.wf.get_flow(hit.flowId)
-            if flow is None or not pending_matches(flow, hit, pending.title, pending.subtitle, pending.since):
-                continue
-            sources = await self.wf.external_sources(hit.flowId)
-            if any(s.reference.startswith(FS_REFERENCE_PREFIX) for s in sources):
-                continue
-            out.append(flow)
-        return out
+    async def _find_pending(self, pending: PendingCreate) -> list[FoundFlow]:
+        """Flows an earlier, unconfirmed create may have made: open, the same title and subtitle,
+        created since it was recorded, and linked to no FS assessment."""
+        metadata = SearchMetadata(
+            title=pending.title,
+            states=list(ACTIVE_STATES),
+            createdAt=CreatedAtFilter(from_=pending_created_from(pending.since)),
+        )
+        if pending.subtitle:
+            metadata.subtitle = pending.subtitle
+        hits = await self.wf.search_flows(FlowSearch(metadata=metadata))
+        return [f for f in hits if pending_matches(f, pending.title, pending.subtitle, pending.since)]
 
     # --- apply ---------------------------------------------------------------------------------
 
-    async def apply(self, plan: Plan) -> ItemResult:
-        write: _Write = plan.payload
+    async def apply(self, plan: Plan[_Write], masking: MaskingContext) -> ItemResult:
+        write = plan.work()
         flow_id = write.flow_id
         try:
             if write.kind == "create":
                 flow_id = await self._create(write)
-                await self.wf.patch_dates(flow_id, write.desired.dates_body())
+                await self.wf.patch_dates(flow_id, *write.desired.windows())
             else:
                 assert flow_id is not None
                 if write.kind == "link":
                     await self._link(write.assessment.id, flow_id)
                 await self._update(flow_id, write)
-        except FATAL_ERRORS:
+        except RunStoppingError:
             raise
         except UpstreamError as exc:
             target = str(flow_id) if flow_id is not None else None
@@ -234,7 +227,7 @@ class FsWiseflowPipeline:
                 plan.outcome,
                 action=Action.FAILED,
                 reason=Reason.UPSTREAM_ERROR,
-                message=str(exc),
+                message=exc.describe(masking),
                 writes=(),
                 target_id=target,
             )
@@ -267,22 +260,17 @@ class FsWiseflowPipeline:
 
     async def _update(self, flow_id: int, write: _Write) -> None:
         if {"title", "subtitle"} & set(write.fields):
-            current = await self.wf.get_metadata(flow_id)
-            await self.wf.put_metadata(flow_id, updated_metadata(current, write.desired))
+            await self.wf.retitle(flow_id, write.desired.title, write.desired.subtitle)
         dates = [f for f in write.fields if f in ("participation", "marking")]
         if dates:
-            await self.wf.patch_dates(flow_id, write.desired.dates_body(dates))
+            await self.wf.patch_dates(flow_id, *write.desired.windows(dates))
 
 
 def build(ctx: RunContext, secrets: ResolvedSecrets) -> FsWiseflowPipeline:
     wiseflow = ctx.spec.wiseflow
     if wiseflow is None or wiseflow.fsFlows is None:
         raise ValueError("spec.wiseflow.fsFlows is required for fs-wiseflow")
-    # every Secret value is read before any client opens, so a missing key leaks nothing
-    username, password = fs_credentials(ctx, secrets)
-    assert ctx.spec.fs is not None
-    wf = client_for(wiseflow, secrets)
-    return FsWiseflowPipeline(ctx, wiseflow.fsFlows, FsClient(ctx.spec.fs.baseUrl, username, password), wf)
-
-
-FACTORIES[PIPELINE_FS_WISEFLOW] = build
+    if ctx.spec.fs is None:
+        raise ValueError("spec.fs is required for an FS pipeline")
+    fs = factory.fs_client(ctx.spec.fs, secrets)
+    return FsWiseflowPipeline(ctx, wiseflow.fsFlows, fs, factory.wiseflow_client(wiseflow, secrets))

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from examsync.adapters.errors import UpstreamError
+from examsync.errors import RunStoppingError
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -16,13 +17,11 @@ class LookupCache(Generic[K, V]):
     """One look-up per key per run, shared by every item that asks while it is in flight.
 
     A failed look-up is not remembered: it fails the item that started it; an item that only
-    shared it asks once more on its own, unless the error is one of `fatal` (no point asking).
+    shared it asks once more on its own, unless the error stops the run (no point asking).
     """
 
-    def __init__(self, fetch: Callable[[K], Awaitable[V]],
-                 fatal: tuple[type[UpstreamError], ...] = ()) -> None:
+    def __init__(self, fetch: Callable[[K], Awaitable[V]]) -> None:
         self._fetch = fetch
-        self._fatal = fatal
         self._tasks: dict[K, asyncio.Future[V]] = {}
 
     async def get(self, key: K, *, retried: bool = False) -> V:
@@ -35,7 +34,7 @@ class LookupCache(Generic[K, V]):
         except UpstreamError as exc:
             if self._tasks.get(key) is task:
                 del self._tasks[key]
-            if owner or retried or isinstance(exc, self._fatal):
+            if owner or retried or isinstance(exc, RunStoppingError):
                 raise
             return await self.get(key, retried=True)
 

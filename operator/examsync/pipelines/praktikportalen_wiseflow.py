@@ -1,7 +1,9 @@
 """Pipeline praktikportalen-wiseflow: internship supervisors become external assessors on flows.
 
-An item is one (flow, period): a flow in states 0-3 carrying the external source
-`praktikportalen:{period}`. Per item: read the period → look up each supervisor's user →
+An item is one (flow, period): an active flow (not concluded or archived) carrying the external
+source `praktikportalen-{period}`. Discovery is one flow search (its answer names each flow's
+state and references) plus the source list of the flows that take part (for the state of their
+sources). Per item: read the period → look up each supervisor's user →
 write users whose fields changed (a digest in state says so) → add missing assessors →
 on a flow not yet activated remove those this integration added who left the period → report
 done/fail on the source. Rules: contracts/wiseflow.md (B) and contracts/praktikportalen.md.
@@ -14,18 +16,28 @@ import contextlib
 import dataclasses
 from typing import Any, ClassVar
 
-from examsync.adapters.errors import FATAL_ERRORS, ClientError, UpstreamError
+from examsync.adapters import factory
+from examsync.adapters.errors import ClientError, UpstreamError
 from examsync.adapters.praktikportalen.client import PraktikportalenClient
-from examsync.adapters.wiseflow.client import WiseflowClient, client_for
+from examsync.adapters.upstream.error_text import MaskingContext
+from examsync.adapters.wiseflow.client import WiseflowClient
+from examsync.adapters.wiseflow.models import FlowSearch, SearchMetadata, UserWrite
+from examsync.api.spec import PipelineName, PraktikportalenSpec
 from examsync.audit import audit_record
-from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
+from examsync.credentials import ResolvedSecrets
+from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, PraktikportalenCounts, Reason, WriteAction
 from examsync.domain.wiseflow import (
     ACTIVE_STATES,
     ASSESSOR_FIELDS,
+    ASSESSOR_KEY_PREFIX,
     LEGACY_KEY_PREFIXES,
+    PP_REFERENCE_PREFIX,
     SOURCE_SYNC_FIELDS,
     USER_FIELDS,
     Assessor,
+    FlowState,
+    FoundFlow,
+    SourceState,
     Supervisor,
     assessor_key,
     assessors_to_remove,
@@ -37,31 +49,22 @@ from examsync.domain.wiseflow import (
     user_body,
     user_key,
 )
+from examsync.errors import RunStoppingError
 from examsync.pipelines.base import Discovery, Plan, RunContext
 from examsync.pipelines.lookups import LookupCache
-from examsync.pipelines.runner import FACTORIES
-from examsync.secrets import ResolvedSecrets
-from examsync.spec import PIPELINE_PP_WISEFLOW, PraktikportalenSpec
+from examsync.pipelines.tasks import settle
 
-COUNT_KEYS = (
-    "flows",
-    "supervisorsCreated",
-    "supervisorsUpdated",
-    "assessorsAdded",
-    "assessorsRemoved",
-    "failed",
-)
-SOURCE_READS = 8  # external-source look-ups in flight during discovery
+SOURCE_READS = 8  # source lists read at once during discovery
 
 
 @dataclasses.dataclass(frozen=True)
 class _Source:
     flow_id: int
-    flow_state: int
+    flow_state: FlowState
     flow_title: str | None
     reference: str
     period: str
-    source_state: str | None
+    source_state: SourceState | None
     shared: bool  # the flow has more than one praktikportalen source
 
 
@@ -72,7 +75,7 @@ class _Supervisor:
     user_id: int | None  # found (or, after apply, written)
     body: dict[str, Any]
     digest: str
-    write: str | None = None  # "create" | "update" when this item sends the user
+    write: WriteAction | None = None  # when this item sends the user
     wait: bool = False  # another item of this run creates the user: take its userId
     add: bool = False  # not yet an assessor on the flow
     error: str | None = None
@@ -86,14 +89,11 @@ class _Work:
     problems: list[tuple[int, str]]  # (position, why) of supervisors that cannot be imported
     total: int
     unknown_period: bool = False
+    masking: MaskingContext = dataclasses.field(default_factory=MaskingContext)  # the period's people
 
 
 class PraktikportalenWiseflowPipeline:
-    name: ClassVar[str] = PIPELINE_PP_WISEFLOW
-    count_keys: ClassVar[tuple[str, ...]] = COUNT_KEYS
-    # The driver adds one per item to this counter; items after the first of a flow take theirs
-    # back (extra_counts), so `flows` counts flows, not (flow, period) items.
-    discovered_key: ClassVar[str] = "flows"
+    name: ClassVar[PipelineName] = PipelineName.PRAKTIKPORTALEN_WISEFLOW
 
     def __init__(
         self,
@@ -113,7 +113,7 @@ class PraktikportalenWiseflowPipeline:
         # praktikportal-ID -> WISEflow userId (or None): one look-up per supervisor per run, kept in
         # memory only (the durable state holds hashed keys)
         self._lookups: LookupCache[str, int | None] = LookupCache(
-            lambda pid: wiseflow.find_user(spec.userDataTypeId, pid), FATAL_ERRORS
+            lambda pid: wiseflow.find_user(spec.userDataTypeId, pid)
         )
         # hashed user key -> the userId once written: the one item that writes a user claims it,
         # so a supervisor in two periods is written once and counted once
@@ -124,31 +124,30 @@ class PraktikportalenWiseflowPipeline:
 
     async def discover(self) -> Discovery:
         try:
-            flows = await self.wf.search_flows({"states": list(ACTIVE_STATES)})
+            flows = await self.wf.search_flows(FlowSearch(metadata=SearchMetadata(states=list(ACTIVE_STATES))))
+            taking_part = [(f, periods) for f in flows if f.state in ACTIVE_STATES and (periods := _periods(f))]
             gate = asyncio.Semaphore(SOURCE_READS)
 
-            async def sources(flow_id: int) -> list[Any]:
+            async def states(flow_id: int) -> dict[str, SourceState | None]:
                 async with gate:
-                    return list(await self.wf.external_sources(flow_id))
+                    return {s.reference: s.state for s in await self.wf.external_sources(flow_id)}
 
-            listed = await asyncio.gather(*(sources(f.flowId) for f in flows))
+            listed = await settle([states(f.flow_id) for f, _ in taking_part])  # none left running on a failure
         except UpstreamError as exc:
             return Discovery(ids=[], listed=False, error=exc)
         self._take_legacy_keys()
+        self._forget_closed_flows({f.flow_id for f in flows if f.state in ACTIVE_STATES})
         ids: list[str] = []
-        for flow, flow_sources in zip(flows, listed, strict=True):
-            if flow.state not in ACTIVE_STATES:
-                continue
-            periods = [(s, p) for s in flow_sources if (p := period_of(s.reference)) is not None]
-            for source, period in periods:
-                source_id = f"{flow.flowId}:{period}"
+        for (flow, periods), source_states in zip(taking_part, listed, strict=True):
+            for period, reference in periods.items():
+                source_id = f"{flow.flow_id}:{period}"
                 self._sources[source_id] = _Source(
-                    flow_id=flow.flowId,
+                    flow_id=flow.flow_id,
                     flow_state=flow.state,
                     flow_title=flow.title,
-                    reference=source.reference,
+                    reference=reference,
                     period=period,
-                    source_state=source.state,
+                    source_state=source_states.get(reference),
                     shared=len(periods) > 1,
                 )
                 ids.append(source_id)
@@ -164,6 +163,17 @@ class PraktikportalenWiseflowPipeline:
             for k in legacy:
                 del digests[k]
 
+    def _forget_closed_flows(self, active: set[int]) -> None:
+        """Drop (Apply) the assessor markers of flows no longer active: a concluded or archived flow
+        is never changed again, so they can never be used; kept, they would only grow the state.
+        A marker's value names its flow; markers of an older format (value "added") stay."""
+        if self.ctx.dry_run:
+            return
+        digests = self.ctx.state.digests
+        for key in [k for k, v in digests.items() if k.startswith(ASSESSOR_KEY_PREFIX) and v.isdigit()]:
+            if int(digests[key]) not in active:
+                del digests[key]
+
     def _marker(self, flow_id: int, user_id: int) -> str:
         return assessor_key(self._secret, flow_id, user_id)
 
@@ -172,13 +182,15 @@ class PraktikportalenWiseflowPipeline:
         digests = self.ctx.state.digests
         ours: set[int] = set()
         for a in assessors:
-            marker = self._marker(flow_id, a.userId)
+            marker = self._marker(flow_id, a.user_id)
             if marker in digests:
-                ours.add(a.userId)
-            elif legacy_assessor_key(flow_id, a.userId) in self._legacy_markers:
-                ours.add(a.userId)
+                ours.add(a.user_id)
                 if not self.ctx.dry_run:
-                    digests[marker] = "added"
+                    digests[marker] = str(flow_id)  # markers of an older format learn their flow
+            elif legacy_assessor_key(flow_id, a.user_id) in self._legacy_markers:
+                ours.add(a.user_id)
+                if not self.ctx.dry_run:
+                    digests[marker] = str(flow_id)
         return ours
 
     async def aclose(self) -> None:
@@ -191,7 +203,7 @@ class PraktikportalenWiseflowPipeline:
     def _key(self, source_id: str) -> str:
         return f"{self.name}:{source_id}"
 
-    async def plan(self, source_id: str) -> Plan:
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan[_Work]:
         source = self._sources.get(source_id)
         if source is None:
             return Plan(
@@ -200,29 +212,33 @@ class PraktikportalenWiseflowPipeline:
                 )
             )
         try:
-            return await self._plan(source_id, source)
-        except FATAL_ERRORS:
+            return await self._plan(source_id, source, masking)
+        except RunStoppingError:
             raise
         except UpstreamError as exc:
             return Plan(
-                outcome=self._result(source_id, source, Action.FAILED, Reason.UPSTREAM_ERROR, str(exc))
+                outcome=self._result(
+                    source_id, source, Action.FAILED, Reason.UPSTREAM_ERROR, exc.describe(masking)
+                )
             )
 
-    async def _plan(self, source_id: str, source: _Source) -> Plan:
+    async def _plan(self, source_id: str, source: _Source, masking: MaskingContext) -> Plan[_Work]:
         period = await self.pp.period(self.spec.praktikportalId, source.period)
         if period is None:
-            work = _Work(source, [], [], [], 0, unknown_period=True)
+            work = _Work(source, [], [], [], 0, unknown_period=True, masking=masking)
             message = f"Praktikportalen has no period {source.period} under this licence"
             outcome = self._result(source_id, source, Action.FAILED, Reason.UNKNOWN_PERIOD, message)
             writes: tuple[PlannedWrite, ...] = (
                 ()
                 if source_told(source.source_state, ok=False)
-                else (PlannedWrite("update", SOURCE_SYNC_FIELDS),)
+                else (PlannedWrite(WriteAction.UPDATE, SOURCE_SYNC_FIELDS),)
             )
             outcome = dataclasses.replace(outcome, writes=writes)
             return Plan(outcome=outcome, writes=writes, payload=work)
 
         total = len(period.supervisors)
+        for person in period.supervisors:
+            masking.add(person.firstName, person.lastName, person.email, person.praktikportalId)
         problems: list[tuple[int, str]] = []
         valid: list[tuple[int, Supervisor]] = []
         seen: set[str] = set()
@@ -247,7 +263,7 @@ class PraktikportalenWiseflowPipeline:
         in_period = {uid for uid in found if uid is not None}  # who must never be removed
 
         assessors = await self.wf.assessors(source.flow_id)
-        present = {a.userId for a in assessors}
+        present = {a.user_id for a in assessors}
         supervisors: list[_Supervisor] = []
         for position, supervisor in valid:
             assert supervisor.praktikportalId is not None
@@ -265,7 +281,7 @@ class PraktikportalenWiseflowPipeline:
                 if key in self._claims:
                     entry.wait = entry.user_id is None
                 else:
-                    entry.write = "create" if entry.user_id is None else "update"
+                    entry.write = WriteAction.CREATE if entry.user_id is None else WriteAction.UPDATE
                     self._claims[key] = _quiet_future()
             entry.add = entry.user_id is None or entry.user_id not in present
             supervisors.append(entry)
@@ -274,11 +290,11 @@ class PraktikportalenWiseflowPipeline:
         removals: list[Assessor] = []
         if not source.shared:  # with several periods on one flow, "left the period" is not knowable here
             removals = assessors_to_remove(source.flow_state, assessors, in_period, ours)
-        work = _Work(source, supervisors, removals, problems, total)
+        work = _Work(source, supervisors, removals, problems, total, masking=masking)
         writes = self._writes(work)
         # the outcome goes to the source when something was written or it changed since last told
         if writes or not source_told(source.source_state, ok=not problems):
-            writes = (*writes, PlannedWrite("update", SOURCE_SYNC_FIELDS))
+            writes = (*writes, PlannedWrite(WriteAction.UPDATE, SOURCE_SYNC_FIELDS))
         outcome = self._outcome(source_id, work, writes)
         if self.ctx.dry_run or not writes:
             self._audit_supervisors(source_id, work)
@@ -287,9 +303,9 @@ class PraktikportalenWiseflowPipeline:
     @staticmethod
     def _writes(work: _Work) -> tuple[PlannedWrite, ...]:
         writes = [PlannedWrite(s.write, USER_FIELDS) for s in work.supervisors if s.write is not None]
-        writes += [PlannedWrite("create", ASSESSOR_FIELDS) for s in work.supervisors if s.add]
+        writes += [PlannedWrite(WriteAction.CREATE, ASSESSOR_FIELDS) for s in work.supervisors if s.add]
         if work.removals:
-            writes.append(PlannedWrite("update", ("assessors",)))
+            writes.append(PlannedWrite(WriteAction.UPDATE, ("assessors",)))
         return tuple(writes)
 
     def _result(
@@ -300,7 +316,7 @@ class PraktikportalenWiseflowPipeline:
         reason: Reason | None = None,
         message: str = "",
         *,
-        extra: dict[str, int] | None = None,
+        counts: PraktikportalenCounts | None = None,
     ) -> ItemResult:
         return ItemResult(
             key=self._key(source_id),
@@ -310,7 +326,7 @@ class PraktikportalenWiseflowPipeline:
             message=message,
             target_id=str(source.flow_id) if source else None,
             title=source.flow_title if source else None,
-            extra_counts=dict(extra or {}),
+            counts=counts,
         )
 
     def _outcome(self, source_id: str, work: _Work, writes: tuple[PlannedWrite, ...]) -> ItemResult:
@@ -318,24 +334,24 @@ class PraktikportalenWiseflowPipeline:
         failed = [why for _, why in work.problems] + [
             f"supervisor {s.position} of {work.total}: {s.error}" for s in sups if s.error
         ]
-        extra = {
-            "supervisorsCreated": sum(1 for s in sups if s.write == "create" and not s.error),
-            "supervisorsUpdated": sum(1 for s in sups if s.write == "update" and not s.error),
-            "assessorsAdded": sum(1 for s in sups if s.add and not s.error),
-            "assessorsRemoved": len(work.removals),
-        }
+        counts = PraktikportalenCounts(
+            supervisorsCreated=sum(1 for s in sups if s.write is WriteAction.CREATE and not s.error),
+            supervisorsUpdated=sum(1 for s in sups if s.write is WriteAction.UPDATE and not s.error),
+            assessorsAdded=sum(1 for s in sups if s.add and not s.error),
+            assessorsRemoved=len(work.removals),
+        )
         if failed:
             # the driver counts the failed item once; each further failed supervisor counts too
-            extra["failed"] = len(failed) - 1
+            counts.failed = len(failed) - 1
             reason = Reason.INVALID_SOURCE_DATA if work.problems else Reason.UPSTREAM_ERROR
             message = "; ".join(failed)
             if len(message) > 280:
                 message = f"{len(failed)} of {work.total} supervisors failed: {failed[0]}"
-            result = self._result(source_id, work.source, Action.FAILED, reason, message, extra=extra)
-        elif any(extra.values()):
-            result = self._result(source_id, work.source, Action.UPDATED, extra=extra)
+            result = self._result(source_id, work.source, Action.FAILED, reason, message, counts=counts)
+        elif any(counts.model_dump().values()):
+            result = self._result(source_id, work.source, Action.UPDATED, counts=counts)
         else:
-            result = self._result(source_id, work.source, Action.UNCHANGED, extra=extra)
+            result = self._result(source_id, work.source, Action.UNCHANGED, counts=counts)
         return dataclasses.replace(result, writes=writes)
 
     def _audit_supervisors(self, source_id: str, work: _Work) -> None:
@@ -356,8 +372,8 @@ class PraktikportalenWiseflowPipeline:
 
     # --- apply ---------------------------------------------------------------------------------
 
-    async def apply(self, plan: Plan) -> ItemResult:
-        work: _Work = plan.payload
+    async def apply(self, plan: Plan[_Work], masking: MaskingContext) -> ItemResult:
+        work = plan.work()
         source = work.source
         source_id = f"{source.flow_id}:{source.period}"
         try:
@@ -368,13 +384,14 @@ class PraktikportalenWiseflowPipeline:
             await self.wf.report_sync(source.flow_id, source.reference, outcome.action is not Action.FAILED)
         except UpstreamError as exc:
             self._release(work, exc)
-            if isinstance(exc, FATAL_ERRORS):
+            if isinstance(exc, RunStoppingError):
                 raise
             self._audit_supervisors(source_id, work)
             # what was written before the failure still counts
             done = plan.outcome if work.unknown_period else self._outcome(source_id, work, ())
             return dataclasses.replace(
-                done, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR, message=str(exc), writes=()
+                done, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR, message=exc.describe(masking),
+                writes=(),
             )
         except BaseException:
             self._release(work, None)  # items waiting on this one's users must not wait forever
@@ -394,22 +411,22 @@ class PraktikportalenWiseflowPipeline:
             if entry.write is not None:
                 claim = self._claims[entry.key]
                 try:
-                    user_id, created = await self.wf.upsert_user(entry.body)
-                except FATAL_ERRORS:
+                    user_id, created = await self.wf.upsert_user(UserWrite.model_validate(entry.body))
+                except RunStoppingError:
                     raise
                 except UpstreamError as exc:
-                    entry.error = str(exc)
+                    entry.error = exc.describe(work.masking)
                     claim.set_exception(exc)
                     continue
                 entry.user_id = user_id
-                entry.write = "create" if created else "update"
+                entry.write = WriteAction.CREATE if created else WriteAction.UPDATE
                 self.ctx.state.digests[entry.key] = entry.digest
                 claim.set_result(user_id)
             elif entry.wait:
                 try:
                     entry.user_id = await asyncio.shield(self._claims[entry.key])
                 except UpstreamError as exc:
-                    entry.error = str(exc)
+                    entry.error = exc.describe(work.masking)
 
     async def _apply_assessors(self, work: _Work) -> None:
         flow_id = work.source.flow_id
@@ -423,44 +440,57 @@ class PraktikportalenWiseflowPipeline:
             marker = self._marker(flow_id, entry.user_id)
             newly_marked = marker not in self.ctx.state.digests
             # recorded before the add, so a crash right after it still knows who added the assessor
-            self.ctx.state.digests[marker] = "added"
+            self.ctx.state.digests[marker] = str(flow_id)
             await self.ctx.save()
             try:
                 await self.wf.add_assessor(flow_id, entry.user_id, self.spec.externalAssessorTypeId)
-            except FATAL_ERRORS:
+            except RunStoppingError:
                 raise
             except ClientError as exc:
-                if exc.status == 409:  # already an assessor (added by someone else meanwhile)
+                # refused: the spec defines no answer for a user who is an assessor already, so
+                # look; one added meanwhile by someone else is not this integration's
+                if await self._is_assessor(flow_id, entry.user_id):
                     entry.add = False
                     if newly_marked:
                         del self.ctx.state.digests[marker]
                     continue
-                entry.error = str(exc)
+                entry.error = exc.describe(work.masking)
             except UpstreamError as exc:
                 # not resent (it may have been stored with its answer lost): look before failing
                 if not await self._is_assessor(flow_id, entry.user_id):
-                    entry.error = str(exc)
+                    entry.error = exc.describe(work.masking)
         for assessor in work.removals:
-            await self.wf.remove_assessor(flow_id, assessor.assessorId)
-            self.ctx.state.digests.pop(self._marker(flow_id, assessor.userId), None)
+            await self.wf.remove_assessor(flow_id, assessor.assessor_id)
+            self.ctx.state.digests.pop(self._marker(flow_id, assessor.user_id), None)
 
 
     async def _is_assessor(self, flow_id: int, user_id: int) -> bool:
         try:
-            return any(a.userId == user_id for a in await self.wf.assessors(flow_id))
-        except FATAL_ERRORS:
+            return any(a.user_id == user_id for a in await self.wf.assessors(flow_id))
+        except RunStoppingError:
             raise
         except UpstreamError:
             return False
+
+
+def _periods(flow: FoundFlow) -> dict[str, str]:
+    """The Praktikportalen periods a flow takes part in: period -> the reference that names it
+    (a reference of the current form wins over one of the earlier form for the same period)."""
+    found: dict[str, str] = {}
+    for reference in flow.references:
+        period = period_of(reference)
+        if period is not None and (period not in found or reference.startswith(PP_REFERENCE_PREFIX)):
+            found[period] = reference
+    return found
 
 
 def _supervisor_action(entry: _Supervisor) -> Action:
     """created: this item created the user; updated: the user or the flow's assessors changed."""
     if entry.error:
         return Action.FAILED
-    if entry.write == "create":
+    if entry.write is WriteAction.CREATE:
         return Action.CREATED
-    if entry.write == "update" or entry.add:
+    if entry.write is WriteAction.UPDATE or entry.add:
         return Action.UPDATED
     return Action.UNCHANGED
 
@@ -483,18 +513,9 @@ def build(ctx: RunContext, secrets: ResolvedSecrets) -> PraktikportalenWiseflowP
     if wiseflow is None or wiseflow.praktikportalen is None:
         raise ValueError("spec.wiseflow.praktikportalen is required for praktikportalen-wiseflow")
     spec = wiseflow.praktikportalen
-    # every Secret value is read before any client opens, so a missing key leaks nothing
-    api_key = secrets.value(
-        "spec.wiseflow.praktikportalen.credentialsSecretRef", spec.credentialsSecretRef.name, "apiKey"
-    )
     # the state's HMAC key: a per-Institution secret the run holds anyway
-    state_secret = secrets.value(
-        "spec.wiseflow.credentialsSecretRef", wiseflow.credentialsSecretRef.name, "clientSecret"
-    ).encode("utf-8")
-    wf = client_for(wiseflow, secrets)
+    state_secret = secrets.value(wiseflow.credentialsSecretRef, "clientSecret").encode("utf-8")
     return PraktikportalenWiseflowPipeline(
-        ctx, spec, wf, PraktikportalenClient(spec.baseUrl, api_key), state_secret
+        ctx, spec, factory.wiseflow_client(wiseflow, secrets), factory.praktikportalen_client(spec, secrets),
+        state_secret,
     )
-
-
-FACTORIES[PIPELINE_PP_WISEFLOW] = build

@@ -6,6 +6,7 @@ The kopf layer, the CLI, the tests and the benchmark all call `run_institution`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,18 +14,19 @@ from datetime import datetime
 from typing import Protocol
 
 from examsync import hosts
+from examsync.api.conditions import ConditionReason
+from examsync.api.spec import InstitutionSpec, Mode, PipelineName
 from examsync.audit import log_audit
-from examsync.pipelines.base import AuditEmitter, Pipeline, RunContext, utcnow
+from examsync.credentials import ResolvedSecrets, SecretSource, resolve_secrets
+from examsync.errors import RunStoppingError
+from examsync.pipelines.base import AuditEmitter, RunContext, utcnow
 from examsync.pipelines.driver import ProgressHook, run_pipeline
+from examsync.pipelines.registry import PIPELINES
+from examsync.pipelines.tasks import settle
 from examsync.report import InstitutionReport, PipelineReport
-from examsync.secrets import REQUIRED_KEYS, ResolvedSecrets, SecretMissing, SecretNotAllowed, SecretSource
-from examsync.spec import InstitutionSpec
 from examsync.state import InstitutionState, PipelineState
 
-PipelineFactory = Callable[[RunContext, ResolvedSecrets], Pipeline]
-
-# name -> factory; filled by `examsync.pipelines.registry` so the runner stays independent of adapters
-FACTORIES: dict[str, PipelineFactory] = {}
+log = logging.getLogger("examsync.pipeline")
 
 
 class RunSink(Protocol):
@@ -56,23 +58,6 @@ async def _noop_checkpoint(state: InstitutionState) -> None:
     return None
 
 
-async def resolve_secrets(spec: InstitutionSpec, source: SecretSource) -> ResolvedSecrets:
-    data: dict[str, dict[str, str]] = {}
-    for field_path, name in spec.secret_refs():
-        if name in data:
-            continue
-        secret = await source.get(name)
-        if secret is None:
-            raise SecretMissing(field_path, name)
-        if secret.refused:
-            raise SecretNotAllowed(field_path, name, secret.type)
-        missing = [key for key in REQUIRED_KEYS.get(field_path, ()) if not secret.data.get(key)]
-        if missing:
-            raise SecretMissing(field_path, name, missing[0])
-        data[name] = dict(secret.data)
-    return ResolvedSecrets(data)
-
-
 def check_hosts(spec: InstitutionSpec, allowlist: hosts.HostAllowlist) -> None:
     """The spec's URLs name allowed hosts (before any Secret is read). Raises HostRefused."""
     hosts.check_urls(allowlist, spec.urls())
@@ -80,8 +65,8 @@ def check_hosts(spec: InstitutionSpec, allowlist: hosts.HostAllowlist) -> None:
 
 def check_secret_hosts(spec: InstitutionSpec, secrets: ResolvedSecrets, allowlist: hosts.HostAllowlist) -> None:
     """URLs held in Secrets (the Slack webhook) name allowed hosts. Raises HostRefused."""
-    hosts.check_urls(allowlist, [(field_path, secrets.value(field_path, name, key))
-                                 for field_path, name, key in spec.secret_urls()])
+    hosts.check_urls(allowlist, [(use.path, secrets.value(use.ref, use.url_key))
+                                 for use in spec.secret_refs() if use.url_key is not None])
 
 
 async def run_institution(
@@ -93,14 +78,14 @@ async def run_institution(
     options: RunOptions | None = None,
     checkpoint: Checkpoint = _noop_checkpoint,
 ) -> tuple[InstitutionReport, InstitutionState]:
-    """Run every enabled pipeline of one Institution once. Never raises for upstream trouble."""
-    from examsync.pipelines import registry  # noqa: F401  (registers the factories)
-
+    """Run every enabled pipeline of one Institution once. Never raises for what the pipelines,
+    the Secrets or the upstreams do: a run that cannot start is reported with its reason, a
+    pipeline that fails is reported failed, and the others run to their end."""
     opts = options or RunOptions()
-    dry_run = opts.dry_run or spec.mode == "DryRun"
+    dry_run = opts.dry_run or spec.mode == Mode.DRY_RUN
     started = opts.now()
     institution = f"{namespace}/{name}"
-    report = InstitutionReport(name=name, namespace=namespace, mode="DryRun" if dry_run else "Apply",
+    report = InstitutionReport(name=name, namespace=namespace, mode=Mode.DRY_RUN if dry_run else Mode.APPLY,
                                run_id=opts.run_id, started=started, enabled=spec.pipelines())
     allowlist = hosts.current()
     try:
@@ -108,11 +93,12 @@ async def run_institution(
         resolved = await resolve_secrets(spec, secrets)
         check_secret_hosts(spec, resolved, allowlist)
         sinks = list(opts.sinks(spec, resolved, institution)) if opts.sinks else []
-    except (hosts.HostRefused, SecretNotAllowed) as exc:
-        report.error, report.error_reason, report.stalled = str(exc), exc.reason, True
+    except RunStoppingError as exc:
+        report.could_not_start(exc)
         return report, state
-    except SecretMissing as exc:
-        report.error, report.stalled = str(exc), True
+    except Exception as exc:  # a Secret store or sink that failed in a way no rule foresaw
+        log.error("run could not start", exc_info=True, extra={"institution": institution, "runId": opts.run_id})
+        report.error, report.error_reason = f"internal error: {type(exc).__name__}", ConditionReason.INTERNAL_ERROR
         return report, state
 
     current = InstitutionState(pipelines=dict(state.pipelines))
@@ -123,7 +109,7 @@ async def run_institution(
         for sink in sinks:
             sink.record(record)
 
-    async def run_one(pipeline_name: str) -> PipelineReport:
+    async def run_one(pipeline_name: PipelineName) -> PipelineReport:
         async def save(pstate: PipelineState) -> None:
             async with lock:
                 current.pipelines[pipeline_name] = pstate
@@ -132,23 +118,29 @@ async def run_institution(
         ctx = RunContext(institution=institution, spec=spec, run_id=opts.run_id, started=started,
                          dry_run=dry_run, state=current.pipeline(pipeline_name), audit=emit,
                          checkpoint=save, now=opts.now)
-        # every Secret and key was checked above, so building a pipeline cannot fail on them
-        pipeline = FACTORIES[pipeline_name](ctx, resolved)
-        concurrency = _concurrency(spec, pipeline_name)
-        result = await run_pipeline(pipeline, ctx, concurrency=concurrency, progress=opts.progress, stop=opts.stop)
-        current.pipelines[pipeline_name] = ctx.state
-        return result
+        kind = PIPELINES[pipeline_name]
+        try:
+            pipeline = kind.build(ctx, resolved)
+            return await run_pipeline(pipeline, ctx, kind.counts(), concurrency=kind.concurrency(spec),
+                                      progress=opts.progress, stop=opts.stop)
+        except Exception as exc:
+            # One pipeline's trouble is that pipeline's failure: the others go on. Its state stays
+            # as far as it got (never advanced), so its retry ids and pending creates are kept.
+            log.error("pipeline failed", exc_info=True,
+                      extra={"institution": institution, "pipeline": pipeline_name, "runId": opts.run_id})
+            failed = PipelineReport(name=pipeline_name, counts=kind.counts(), started=started)
+            failed.fail_internally(f"internal error in the pipeline ({type(exc).__name__})", opts.now())
+            return failed
+        finally:
+            current.pipelines[pipeline_name] = ctx.state
 
-    results = await asyncio.gather(*(run_one(p) for p in spec.pipelines()))
+    # The run reports only once every pipeline has stopped, and nothing of it runs on after that.
+    results = await settle([run_one(p) for p in spec.pipelines()])
     report.pipelines = {r.name: r for r in results}
     for sink in sinks:
-        await sink.finish(report)
+        try:
+            await sink.finish(report)
+        except Exception:  # a sink never changes a run's result
+            log.warning("run sink failed", exc_info=True, extra={"institution": institution, "runId": opts.run_id})
     return report, current
 
-
-def _concurrency(spec: InstitutionSpec, pipeline: str) -> int:
-    if pipeline == "fs-inspera" and spec.inspera is not None:
-        return spec.inspera.concurrency
-    if spec.wiseflow is not None:
-        return spec.wiseflow.concurrency
-    return 8

@@ -9,8 +9,8 @@ from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from examsync.adapters.http import per_loop
 from examsync.adapters.slack.client import SlackClient
+from examsync.adapters.upstream.limits import per_loop
 from examsync.report import InstitutionReport
 
 log = logging.getLogger("examsync.sinks.slack")

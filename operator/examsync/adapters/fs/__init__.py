@@ -1,1 +1,1 @@
-"""FS (Felles studentsystem), DigEks `eksamen` service: the client and its sandbox simulator."""
+"""FS (Felles studentsystem), DigEks `eksamen` service: the client."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
@@ -10,7 +9,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from examsync.adapters.http import CircuitBreaker, HostLimits, RetryPolicy, UpstreamClient, parse_json
+from examsync.adapters.upstream.client import CircuitBreaker, HostLimits, RetryPolicy, UpstreamClient
+from examsync.adapters.upstream.decode import json_body, parse_json
 from examsync.domain.fs import InvalidSourceData
 
 SYSTEM = "fs"
@@ -90,17 +90,14 @@ class FsClient:
     async def get_assessment(self, exam_system: str, fs_id: str) -> dict[str, Any] | None:
         """The raw detail record, or None when FS answers 404 (the assessment is gone).
 
-        Raises UpstreamError for transport/HTTP trouble and InvalidSourceData for a body that is
-        not a JSON object.
+        Raises UpstreamError for transport/HTTP trouble and for a body that is not JSON or nested
+        too deep (InvalidResponse), and InvalidSourceData for JSON that is not an object.
         """
         path = f"/eksamen/{quote(exam_system.upper(), safe='')}/{quote(fs_id, safe='')}"
         response = await self.http.request("GET", path, operation="get")
         if response.status_code == 404:
             return None
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            raise InvalidSourceData([], "record is not JSON") from None
+        body = json_body(SYSTEM, "get", response)
         if not isinstance(body, dict):
             raise InvalidSourceData([], "record is not a JSON object")
         return body

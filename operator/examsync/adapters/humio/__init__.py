@@ -1,1 +1,1 @@
-"""Humio/LogScale structured ingest (audit sink): the client and its sandbox simulator."""
+"""Humio/LogScale structured ingest (audit sink): the client."""

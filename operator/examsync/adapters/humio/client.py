@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from examsync.adapters.http import CircuitBreaker, RetryPolicy, UpstreamClient
+from examsync.adapters.upstream.client import CircuitBreaker, RetryPolicy, UpstreamClient
 
 SYSTEM = "humio"
 INGEST_PATH = "/api/v1/ingest/humio-structured"

@@ -1,1 +1,1 @@
-"""Inspera Assessment (direct or through the Gravitee gateway): the client and its sandbox simulator."""
+"""Inspera Assessment (direct or through the Gravitee gateway): the client."""

@@ -1,16 +1,13 @@
 """Client for Inspera Assessment (contracts/inspera.md), direct or through Gravitee.
 
-Direct: a token from `POST /authenticate/token/`, single-flight per client (Inspera answers 409
-to parallel token requests), renewed before expiry and once after a 401. Gravitee: an API key
-header on every call and no token call (the gateway attaches Inspera's token).
+Direct: a bearer token from Inspera's token exchange (`auth.InsperaTokenAuth`: single-flight per
+Inspera instance, renewed before expiry and once after a 401). Gravitee: an API key header on
+every call and no token call (the gateway attaches Inspera's token).
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
-import time
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -24,28 +21,17 @@ from examsync.adapters.errors import (
     HostNotAllowed,
     UpstreamError,
 )
-from examsync.adapters.http import CircuitBreaker, HostLimits, RetryPolicy, UpstreamClient, parse_json, per_loop
+from examsync.adapters.inspera.auth import InsperaTokenAuth
+from examsync.adapters.upstream.client import CircuitBreaker, HostLimits, RetryPolicy, UpstreamClient
+from examsync.adapters.upstream.decode import parse_json
 
 DIRECT = "inspera"
 GATEWAY = "gravitee"
-RENEW_MARGIN = 60.0  # seconds before expiry a token is replaced
-TOKEN_CONFLICT_RETRIES = 6
 CREATE_ATTEMPTS = 3  # creates sent at most this often in one run, each after a search found nothing
-
-_INSTANCE_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}  # one token request at a time per instance
-
-
-def _instance_lock(host: str) -> asyncio.Lock:
-    return per_loop(_INSTANCE_LOCKS, host, asyncio.Lock)
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
-
-
-class TokenResponse(_Model):
-    access_token: str
-    expires_in: float = 3600.0
 
 
 class InsperaUser(_Model):
@@ -74,17 +60,9 @@ class WriteResponse(_Model):
 class InsperaClient:
     """One Institution's Inspera route. Use `direct(...)` or `gateway(...)`."""
 
-    def __init__(self, http: UpstreamClient, *, client_id: str | None = None,
-                 api_key: str | None = None) -> None:
+    def __init__(self, http: UpstreamClient) -> None:
         self.http = http
         self.system = http.system
-        self._client_id = client_id
-        self._api_key = api_key  # direct route only; the gateway key is a default header
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = asyncio.Lock()
-        self.token_requests = 0
-        self._refused: AuthError | None = None
 
     @classmethod
     def direct(cls, base_url: str, client_id: str, api_key: str, *, retry: RetryPolicy | None = None,
@@ -92,7 +70,8 @@ class InsperaClient:
                transport: httpx.AsyncBaseTransport | None = None) -> InsperaClient:
         http = UpstreamClient(DIRECT, base_url, retry=retry, limits=limits, breaker=breaker,
                               transport=transport)
-        return cls(http, client_id=client_id, api_key=api_key)
+        http.auth = InsperaTokenAuth(http, client_id, api_key)
+        return cls(http)
 
     @classmethod
     def gateway(cls, base_url: str, api_key: str, *, retry: RetryPolicy | None = None,
@@ -104,81 +83,18 @@ class InsperaClient:
         return cls(http)
 
     @property
-    def uses_token(self) -> bool:
-        return self._api_key is not None
-
-    @property
     def calls(self) -> int:
         return self.http.calls
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    # -- auth ---------------------------------------------------------------------------------
-
-    async def _ensure_token(self, stale: str | None = None) -> str:
-        """A valid token; one request at a time per client. `stale` is a token the server refused."""
-        async with self._lock:
-            if self._refused is not None:
-                # the key was refused once this run; asking again per item would only repeat it
-                raise self._refused
-            fresh = self._token is not None and self._token != stale and time.monotonic() < self._expires_at
-            if not fresh:
-                try:
-                    # single-flight per Inspera instance, across every client in the process:
-                    # Institutions sharing an instance would otherwise race into 409s
-                    async with _instance_lock(self.http.host):
-                        await self._fetch_token()
-                except AuthError as exc:
-                    self._refused = exc
-                    raise
-            assert self._token is not None
-            return self._token
-
-    async def _fetch_token(self) -> None:
-        assert self._api_key is not None and self._client_id is not None
-        query = f"grant_type=authorization_code&client_id={quote(self._client_id, safe='')}"
-        for attempt in range(1, TOKEN_CONFLICT_RETRIES + 1):
-            self.token_requests += 1
-            try:
-                response = await self.http.request(
-                    "POST", f"/authenticate/token/?{query}", operation="token", data={},
-                    headers={"code": self._api_key}, accept=frozenset(),
-                )
-            except ClientError as exc:
-                # 409: another process of ours holds a token request open; wait and ask again
-                if exc.status != 409 or attempt == TOKEN_CONFLICT_RETRIES:
-                    raise
-                await asyncio.sleep(random.uniform(0.1, 0.3) * attempt)  # jittered: peers drift apart
-                continue
-            token = parse_json(self.system, "token", response, TokenResponse)
-            self._token = token.access_token
-            # renew a little before expiry (a tenth of the lifetime for short-lived tokens)
-            margin = min(RENEW_MARGIN, token.expires_in / 10)
-            self._expires_at = time.monotonic() + max(0.0, token.expires_in - margin)
-            return
-
     async def _request(
         self, method: str, path: str, *, operation: str, json: Any = None,
         accept: frozenset[int] = frozenset(), idempotent: bool = True,
     ) -> httpx.Response:
-        http = self.http
-        if not self.uses_token:
-            return await http.request(method, path, operation=operation, json=json, accept=accept,
-                                      idempotent=idempotent)
-        used: list[str] = []
-
-        async def auth_headers() -> Mapping[str, str]:
-            token = await self._ensure_token()
-            used.append(token)
-            return {"Authorization": f"Bearer {token}"}
-
-        async def on_unauthorized() -> None:
-            await self._ensure_token(stale=used[-1] if used else None)
-
-        return await http.request(method, path, operation=operation, json=json, accept=accept,
-                                  idempotent=idempotent, auth_headers=auth_headers,
-                                  on_unauthorized=on_unauthorized)
+        return await self.http.request(method, path, operation=operation, json=json, accept=accept,
+                                       idempotent=idempotent)
 
     # -- calls --------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from examsync.adapters.http import UpstreamClient, shape_error
+from examsync.adapters.upstream.client import UpstreamClient
+from examsync.adapters.upstream.decode import shape_error
 from examsync.domain.wiseflow import Period
 
 SYSTEM = "praktikportalen"

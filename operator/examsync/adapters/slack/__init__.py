@@ -1,1 +1,1 @@
-"""Slack incoming webhook (notifications): the client and its sandbox simulator."""
+"""Slack incoming webhook (notifications): the client."""

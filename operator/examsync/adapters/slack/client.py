@@ -8,8 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from examsync.adapters.errors import InvalidResponse
-from examsync.adapters.http import CircuitBreaker, RetryPolicy, UpstreamClient
-from examsync.spec import check_url
+from examsync.adapters.upstream.client import CircuitBreaker, RetryPolicy, UpstreamClient
+from examsync.api.spec import check_url
 
 SYSTEM = "slack"
 SINK_RETRY = RetryPolicy(max_attempts=3, max_elapsed=5.0, base_delay=0.3, max_delay=2.0)

@@ -1,30 +1,53 @@
-"""WISEflow API client (contracts/wiseflow.md): OAuth2 client credentials, both response shapes,
-paging, and a client-side rate limit per credential that stays under WISEflow's own."""
+"""WISEflow API client (contracts/wiseflow.md; WISEflow's OpenAPI description is the authority):
+OAuth2 client credentials (`auth`), each operation's request and answer as typed models (`models`), paging,
+and a client-side rate limit per credential that stays under WISEflow's own."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
-from examsync.adapters.errors import InvalidResponse
-from examsync.adapters.http import UpstreamClient, per_loop, shape_error, unwrap_envelope
-from examsync.domain.wiseflow import Assessor, ExternalSource, FlowInfo, FlowSummary
-from examsync.secrets import ResolvedSecrets
-from examsync.spec import WiseflowSpec
+from examsync.adapters.errors import AuthError, ClientError, InvalidResponse
+from examsync.adapters.upstream import paging
+from examsync.adapters.upstream.client import UpstreamClient
+from examsync.adapters.upstream.decode import shape_error, upstream_text
+from examsync.adapters.upstream.limits import per_loop
+from examsync.adapters.wiseflow.auth import WiseflowClientCredentials
+from examsync.adapters.wiseflow.models import (
+    AccessTokenAnswer,
+    AccessTokenRequest,
+    AddAssessor,
+    AssessorAnswer,
+    CreatedFlow,
+    CreateFlow,
+    DatesPatch,
+    Envelope,
+    ExternalSourceAnswer,
+    FlowItem,
+    FlowSearch,
+    MetadataAnswer,
+    MetadataPut,
+    NewExternalSource,
+    NoData,
+    Page,
+    Request,
+    UserAnswer,
+    UserWrite,
+    WrittenUser,
+)
+from examsync.domain.wiseflow import Assessor, FlowSource, FoundFlow, Window
 
 M = TypeVar("M", bound=BaseModel)
 
 SYSTEM = "wiseflow"
-PAGE_LIMIT = 100
-ASSESSOR_PAGE_LIMIT = 50
+PAGE_LIMIT = 100  # the most /flows/search and /users/search give per page
+ASSESSOR_PAGE_LIMIT = 50  # the most GET /flows/{flowId}/assessors gives per page
 
 # WISEflow's limits per credential. The client keeps under both in every sliding window: a leaky
 # bucket lets `burst` through at once and then `rate`, so burst + rate * window <= limit.
@@ -53,15 +76,6 @@ def shared_limiters(
     ))
 
 
-class _Token:
-    """One access token per client, fetched by one caller at a time (single flight)."""
-
-    def __init__(self) -> None:
-        self.value: str | None = None
-        self.expires_at = 0.0
-        self.lock = asyncio.Lock()
-
-
 class WiseflowClient:
     def __init__(
         self,
@@ -73,60 +87,16 @@ class WiseflowClient:
         per_second: int = PER_SECOND,
         per_minute: int = PER_MINUTE,
     ) -> None:
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._token = _Token()
         self.http = UpstreamClient(
             SYSTEM,
             base_url,
             transport=transport,
             rate_limiter=shared_limiters(base_url, client_id, per_second, per_minute),
         )
+        self.http.auth = WiseflowClientCredentials(self.http, client_id, client_secret)
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-    # --- auth ----------------------------------------------------------------------------------
-
-    async def _fetch_token(self) -> None:
-        response = await self.http.request(
-            "POST",
-            "/oauth2/token",
-            operation="token",
-            accept=frozenset(),
-            data={
-                "client_id": self._client_id,
-                "client_secret": self._client_secret,
-                "grant_type": "client_credentials",
-            },
-        )
-        body = _json(response, "token")
-        body = unwrap_envelope(body)
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise InvalidResponse(
-                SYSTEM, "token", "unexpected response shape at access_token", response.status_code
-            )
-        expires_in = body.get("expires_in")
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) else 300.0
-        self._token.value = token
-        # renew a little early so a token never expires in flight
-        self._token.expires_at = time.monotonic() + max(1.0, lifetime - 30.0)
-
-    async def _current_token(self) -> str:
-        token = self._token
-        if token.value is None or time.monotonic() >= token.expires_at:
-            async with token.lock:
-                if token.value is None or time.monotonic() >= token.expires_at:
-                    await self._fetch_token()
-        assert token.value is not None
-        return token.value
-
-    async def _reauthenticate(self, refused: str | None) -> None:
-        """After a 401 on a request sent with `refused`: renew unless another caller already has."""
-        async with self._token.lock:
-            if self._token.value == refused:
-                await self._fetch_token()
 
     async def _call(
         self,
@@ -134,116 +104,96 @@ class WiseflowClient:
         path: str,
         operation: str,
         *,
-        json: Any = None,
+        json: Request | None = None,
         params: Mapping[str, str] | None = None,
         accept: frozenset[int] = frozenset(),
         idempotent: bool = True,
+        flow_write: bool = False,
     ) -> httpx.Response:
-        used: list[str] = []  # the token each attempt of this request was sent with
-
-        async def auth_headers() -> Mapping[str, str]:
-            token = await self._current_token()
-            used.append(token)
-            return {"Authorization": f"Bearer {token}"}
-
-        async def on_unauthorized() -> None:
-            await self._reauthenticate(used[-1] if used else None)
-
-        return await self.http.request(
+        """One request with a bearer token. `flow_write`: a change to one flow, which WISEflow
+        refuses with 403 when the flow may not be changed (archived, allocated from a SIS); that
+        is the item's failure, not the credential's (a 403 elsewhere stays an AuthError)."""
+        response = await self.http.request(
             method,
             path,
             operation=operation,
-            json=json,
+            json=json.body() if json is not None else None,
             params=params,
-            accept=accept,
-            auth_headers=auth_headers,
-            on_unauthorized=on_unauthorized,
+            accept=accept | {403} if flow_write else accept,
             idempotent=idempotent,
         )
+        if flow_write and response.status_code == 403:
+            raise ClientError(SYSTEM, operation, "", 403, upstream=upstream_text(response))
+        return response
 
-    async def _data(self, method: str, path: str, operation: str, **kwargs: Any) -> Any:
-        response = await self._call(method, path, operation, **kwargs)
-        if not response.content:
-            return None
-        return _unwrap(_json(response, operation), operation, response.status_code)
+    async def _pages(self, model: type[M], path: str, operation: str, limit: int, *,
+                     method: str = "GET", json: Request | None = None) -> list[M]:
+        """Every page of a paged operation, within the paging bounds (`paging.read_all_pages`)."""
 
-    async def _pages(self, method: str, path: str, operation: str, limit: int, json: Any = None) -> list[Any]:
-        items: list[Any] = []
-        offset = 0
-        while True:
+        async def page_at(offset: int) -> paging.Page:
             response = await self._call(
                 method, path, operation, json=json, params={"offset": str(offset), "limit": str(limit)}
             )
-            payload = _json(response, operation)
-            page = _unwrap(payload, operation, response.status_code)
-            if not isinstance(page, list):
-                raise InvalidResponse(
-                    SYSTEM, operation, "unexpected response shape at data", response.status_code
-                )
-            items.extend(page)
-            offset += len(page)
-            total = _total(payload)
-            if not page or len(page) < limit or (total is not None and offset >= total):
-                return items
+            page = _parsed(Page[list[model]], response, operation)  # type: ignore[valid-type]
+            return paging.Page(page.data, page.pagination.total if page.pagination is not None else None)
+
+        rows: list[M] = await paging.read_all_pages(page_at, limit, system=SYSTEM, operation=operation)
+        return rows
 
     # --- flows ---------------------------------------------------------------------------------
 
-    async def search_flows(self, metadata: Mapping[str, Any]) -> list[FlowSummary]:
-        rows = await self._pages(
-            "POST", "/flows/search", "search flows", PAGE_LIMIT, {"metadata": dict(metadata)}
+    async def search_flows(self, search: FlowSearch) -> list[FoundFlow]:
+        items = await self._pages(
+            FlowItem, "/flows/search", "search flows", PAGE_LIMIT, method="POST", json=search
         )
-        return [_model(FlowSummary, row, "search flows") for row in rows]
-
-    async def get_flow(self, flow_id: int) -> FlowInfo | None:
-        response = await self._call("GET", f"/flow/{flow_id}", "get flow", accept=frozenset({404}))
-        if response.status_code == 404:
-            return None
-        return _model(FlowInfo, _unwrap(_json(response, "get flow"), "get flow", 200), "get flow")
+        return [item.found() for item in items]
 
     async def create_flow(self, title: str, subtitle: str, flow_type: int, managers: list[int]) -> int:
-        body = {"title": title, "subTitle": subtitle, "type": flow_type, "managers": managers}
+        body = CreateFlow(title=title, subTitle=subtitle, type=flow_type, managers=managers)
         # never resent after it may have reached WISEflow: a second send would make a second flow
-        data = await self._data("POST", "/license/create/flow", "create flow", json=body, idempotent=False)
-        flow_id = data.get("flowId") if isinstance(data, dict) else None
-        if not isinstance(flow_id, int):
-            raise InvalidResponse(SYSTEM, "create flow", "unexpected response shape at flowId")
-        return flow_id
+        response = await self._call("POST", "/license/create/flow", "create flow", json=body, idempotent=False)
+        return _parsed(CreatedFlow, response, "create flow").flowId
 
-    async def external_sources(self, flow_id: int) -> list[ExternalSource]:
-        data = await self._data("GET", f"/flows/{flow_id}/external-sources", "list external sources")
-        if not isinstance(data, list):
-            raise InvalidResponse(SYSTEM, "list external sources", "unexpected response shape at data")
-        return [_model(ExternalSource, row, "list external sources") for row in data]
+    async def external_sources(self, flow_id: int) -> list[FlowSource]:
+        response = await self._call("GET", f"/flows/{flow_id}/external-sources", "list external sources")
+        envelope = _parsed(Envelope[list[ExternalSourceAnswer]], response, "list external sources")
+        return [source.source() for source in envelope.data]
 
     async def add_external_source(self, flow_id: int, reference: str, description: str) -> None:
         """Link a source; a 409 means the reference is there already (an earlier try got through)."""
+        body = NewExternalSource(reference=reference, description=description)
         await self._call(
-            "POST",
-            f"/flows/{flow_id}/external-sources",
-            "link external source",
-            json={"reference": reference, "description": description},
-            accept=frozenset({409}),
+            "POST", f"/flows/{flow_id}/external-sources", "link external source", json=body, accept=frozenset({409}),
+            flow_write=True,
         )
 
     async def report_sync(self, flow_id: int, reference: str, ok: bool) -> None:
         outcome = "done" if ok else "fail"
-        await self._call(
-            "POST",
-            f"/flows/{flow_id}/external-sources/{quote(reference, safe='')}/sync/{outcome}",
-            f"report sync {outcome}",
+        operation = f"report sync {outcome}"
+        response = await self._call(
+            "POST", f"/flows/{flow_id}/external-sources/{quote(reference, safe='')}/sync/{outcome}", operation,
+            flow_write=True,
         )
+        _parsed(NoData, response, operation)
 
-    async def get_metadata(self, flow_id: int) -> dict[str, Any]:
-        data = await self._data("GET", f"/flows/{flow_id}/metadata", "get flow metadata")
-        if not isinstance(data, dict):
-            raise InvalidResponse(SYSTEM, "get flow metadata", "unexpected response shape at data")
-        return data
+    async def retitle(self, flow_id: int, title: str, subtitle: str) -> None:
+        """Set title and subtitle: GET the metadata, PUT the whole object back with them changed
+        (the PUT replaces the object, so a field left out could be cleared)."""
+        response = await self._call("GET", f"/flows/{flow_id}/metadata", "get flow metadata")
+        current = _parsed(Envelope[MetadataAnswer], response, "get flow metadata").data
+        body = MetadataPut(
+            title=title,
+            subtitle=subtitle,
+            code=current.code,
+            term=current.term,
+            examinationType=current.examinationType,
+            purpose=current.purpose,
+        )
+        await self._call("PUT", f"/flows/{flow_id}/metadata", "update flow metadata", json=body, flow_write=True)
 
-    async def put_metadata(self, flow_id: int, metadata: Mapping[str, Any]) -> None:
-        await self._call("PUT", f"/flows/{flow_id}/metadata", "update flow metadata", json=dict(metadata))
-
-    async def patch_dates(self, flow_id: int, dates: Mapping[str, Any]) -> None:
-        await self._call("PATCH", f"/flows/{flow_id}/dates", "update flow dates", json=dict(dates))
+    async def patch_dates(self, flow_id: int, participation: Window | None, marking: Window | None) -> None:
+        body = DatesPatch.of(participation, marking)
+        await self._call("PATCH", f"/flows/{flow_id}/dates", "update flow dates", json=body, flow_write=True)
 
     # --- users and assessors -------------------------------------------------------------------
 
@@ -257,87 +207,58 @@ class WiseflowClient:
         )
         if response.status_code == 404:
             return None
-        data = _unwrap(_json(response, "find user"), "find user", 200)
-        user_id = data.get("userId") if isinstance(data, dict) else None
-        if not isinstance(user_id, int):
-            raise InvalidResponse(SYSTEM, "find user", "unexpected response shape at userId", 200)
-        return user_id
+        return _parsed(UserAnswer, response, "find user").id
 
-    async def upsert_user(self, body: Mapping[str, Any]) -> tuple[int, bool]:
+    async def upsert_user(self, body: UserWrite) -> tuple[int, bool]:
         """Create or update a licence user; (userId, created). Never resent after it may have been
         stored: the next run's look-up finds the user instead."""
-        response = await self._call(
-            "POST", "/license/user", "write user", json=dict(body), idempotent=False
-        )
-        data = _unwrap(_json(response, "write user"), "write user", response.status_code)
-        user_id = data.get("userId") if isinstance(data, dict) else None
-        if not isinstance(user_id, int):
-            raise InvalidResponse(
-                SYSTEM, "write user", "unexpected response shape at userId", response.status_code
-            )
-        return user_id, response.status_code == 201
+        response = await self._call("POST", "/license/user", "write user", json=body, idempotent=False)
+        return _parsed(WrittenUser, response, "write user").userId, response.status_code == 201
 
     async def assessors(self, flow_id: int) -> list[Assessor]:
-        rows = await self._pages("GET", f"/flows/{flow_id}/assessors", "list assessors", ASSESSOR_PAGE_LIMIT)
-        return [_model(Assessor, row, "list assessors") for row in rows]
+        rows = await self._pages(AssessorAnswer, f"/flows/{flow_id}/assessors", "list assessors", ASSESSOR_PAGE_LIMIT)
+        return [row.assessor() for row in rows]
 
     async def add_assessor(self, flow_id: int, user_id: int, assessor_type_id: int) -> None:
         await self._call(
             "POST",
             f"/flows/{flow_id}/assessors",
             "add assessor",
-            json={"userId": user_id, "assessorTypeId": assessor_type_id},
+            json=AddAssessor(userId=user_id, assessorTypeId=assessor_type_id),
             idempotent=False,  # never resent: the caller lists the assessors after a failure
+            flow_write=True,
         )
 
     async def remove_assessor(self, flow_id: int, assessor_id: int) -> None:
         await self._call(
-            "DELETE", f"/flows/{flow_id}/assessors/{assessor_id}", "remove assessor", accept=frozenset({404})
+            "DELETE", f"/flows/{flow_id}/assessors/{assessor_id}", "remove assessor", accept=frozenset({404}),
+            flow_write=True,
         )
 
-    async def create_access_token(self, user_id: int, expiration: int) -> dict[str, Any]:
+    async def create_access_token(self, user_id: int, expiration: int) -> AccessTokenAnswer:
         """What Praktikportalen does for an access link (the operator itself never calls this)."""
-        data = await self._data(
+        response = await self._call(
             "POST",
             f"/user/{user_id}/access-token",
             "create access token",
-            json={"expirationDate": expiration, "sendEmail": False},
+            json=AccessTokenRequest(expirationDate=expiration, sendEmail=False),
+            accept=frozenset({403}),
         )
-        if not isinstance(data, dict):
-            raise InvalidResponse(SYSTEM, "create access token", "unexpected response shape at data")
-        return data
+        if response.status_code == 403:
+            # the licence lacks the access-token module: every such call fails alike
+            raise AuthError(SYSTEM, "create access token", "", 403, upstream=upstream_text(response))
+        return _parsed(AccessTokenAnswer, response, "create access token")
 
 
-def _json(response: httpx.Response, operation: str) -> Any:
+def _parsed(model: type[M], response: httpx.Response, operation: str) -> M:
+    """The answer as the operation's model; a body of another shape (or not JSON, or nested too
+    deep) fails that item only. `success: false` is a refusal: its envelope's text goes with it."""
     try:
-        return response.json()
-    except ValueError:
-        raise InvalidResponse(SYSTEM, operation, "response is not JSON", response.status_code) from None
-
-
-def _unwrap(payload: Any, operation: str, status: int) -> Any:
-    if isinstance(payload, dict) and payload.get("success") is False:
-        raise InvalidResponse(SYSTEM, operation, "success is false", status)
-    return unwrap_envelope(payload)
-
-
-def _total(payload: Any) -> int | None:
-    if isinstance(payload, dict) and isinstance(payload.get("pagination"), dict):
-        total = payload["pagination"].get("total")
-        return total if isinstance(total, int) else None
-    return None
-
-
-def _model(model: type[M], row: Any, operation: str) -> M:
-    try:
-        return model.model_validate(row)
+        parsed = model.model_validate_json(response.content)
     except ValidationError as exc:
-        raise shape_error(SYSTEM, operation, exc) from None
+        raise shape_error(SYSTEM, operation, exc, response.status_code) from None
+    if getattr(parsed, "success", True) is False:
+        raise InvalidResponse(SYSTEM, operation, "success is false", response.status_code,
+                              upstream=upstream_text(response))
+    return parsed
 
-
-def client_for(spec: WiseflowSpec, secrets: ResolvedSecrets) -> WiseflowClient:
-    """The Institution's WISEflow client; raises SecretMissing naming the key (before any connection)."""
-    field_path, name = "spec.wiseflow.credentialsSecretRef", spec.credentialsSecretRef.name
-    client_id = secrets.value(field_path, name, "clientId")
-    client_secret = secrets.value(field_path, name, "clientSecret")
-    return WiseflowClient(spec.baseUrl, client_id, client_secret)

@@ -7,8 +7,9 @@ from typing import Any
 
 import kopf
 
+from examsync import metrics
 from examsync.kube.config import Shared
-from examsync.kube.reconciler import call_metrics
+from examsync.kube.reconciler import observe
 
 FINALIZER = "examsync.io/finalizer"
 
@@ -27,7 +28,7 @@ async def startup(shared: Shared, settings: kopf.OperatorSettings, **_: Any) -> 
     if shared.api is None:
         shared.api = await shared.config.api_factory()
     if shared.config.metrics_port is not None:
-        call_metrics("serve", shared.config.metrics_port)
+        observe(metrics.serve, shared.config.metrics_port)
     if shared.config.audit_store is not None:  # schema and retention in the background: never blocks startup
         store = shared.config.audit_store
         log.info("audit history store", extra={"store": str(store.url), "retentionDays": store.retention.days})

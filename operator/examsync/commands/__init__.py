@@ -1,0 +1,1 @@
+"""What the `examsync` commands do, apart from parsing their flags (``examsync.cli``)."""
