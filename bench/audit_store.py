@@ -17,13 +17,20 @@ import asyncio
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psutil
 
-from examsync.auditstore import AuditStore, StoreUrl, with_audit_store
-from examsync.pipelines.runner import RunOptions, run_institution
+from examsync.adapters.auditstore.store import AuditStore
+from examsync.adapters.auditstore.url import StoreUrl
+from examsync.api.spec import InstitutionSpec, PipelineName
+from examsync.audit import AuditRecord, Responsibles, Submodule
+from examsync.credentials import ResolvedSecrets
+from examsync.domain.outcomes import Action
+from examsync.pipelines.runner import RunOptions, RunSink, SinkFactory, run_institution
+from examsync.sinks import StoreSink
 from examsync.state import InstitutionState
 from run import SECRETS, Urls, child_sandbox, no_audit, spec_for, stats
 
@@ -47,6 +54,15 @@ def server_cpu(server: PostgresServer | None) -> float:
     return 0.0
 
 
+def store_only(store: AuditStore) -> SinkFactory:
+    """Each run's sinks: the store's alone (the bench's Institutions name no Humio or Slack)."""
+
+    def build(spec: InstitutionSpec, secrets: ResolvedSecrets, institution: str) -> list[RunSink]:
+        return [StoreSink(store, institution)]
+
+    return build
+
+
 async def one_run(urls: Urls, n: int, url: str | None, server: PostgresServer | None) -> None:
     async with httpx.AsyncClient() as client:
         await client.post(f"{urls.admin}/reset")  # Inspera forgets the tests: every assessment is new again
@@ -54,7 +70,7 @@ async def one_run(urls: Urls, n: int, url: str | None, server: PostgresServer | 
     if store is not None:
         await store.start()
         await store.migrate()  # schema made before the clock starts, as a long-running operator has it
-    sinks = with_audit_store(None, store)
+    sinks = store_only(store) if store is not None else None
     before = await stats(urls)
     cpu, server_before = time.process_time(), server_cpu(server)
     started = time.perf_counter()
@@ -83,12 +99,12 @@ async def one_run(urls: Urls, n: int, url: str | None, server: PostgresServer | 
     print(line, flush=True)
 
 
-async def store_alone(url: str, records: list[dict[str, object]]) -> None:
+async def store_alone(url: str, records: list[AuditRecord]) -> None:
     """The store by itself: the same records handed to it as fast as the loop goes, then flushed."""
     store = AuditStore(StoreUrl.parse(url))
     await store.start()
     await store.migrate()
-    sink = store.run_sink("bench/i0")
+    sink = StoreSink(store, "bench/i0")
     cpu, started = time.process_time(), time.perf_counter()
     for n, record in enumerate(records):
         sink.record(record)
@@ -99,14 +115,15 @@ async def store_alone(url: str, records: list[dict[str, object]]) -> None:
           f"CPU {time.process_time() - cpu:5.2f} s  (written {store.written}, dropped {store.dropped})", flush=True)
 
 
-def sample_records(n: int) -> list[dict[str, object]]:
-    return [{
-        "moduleId": "fs-inspera", "submodule": "apply", "vurdId": f"{i:044d}", "decodedVurdId": f"1000||EMNE{i:05d}",
-        "key": f"fs-inspera:{i:044d}", "errorMessage": None, "fsId": "1000", "orgId": "I0",
-        "hovedansvarlige": {"found": 2, "total": 2}, "insperaInstance": "i0.inspera.no", "success": True,
-        "action": "created", "reason": None, "title": f"Emne {i}", "runId": "bench", "dryRun": False,
-        "timestamp": "2026-12-01T09:00:00.000Z", "testId": str(10_000 + i),
-    } for i in range(n)]
+def sample_records(n: int) -> list[AuditRecord]:
+    when = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    return [AuditRecord(
+        module_id=PipelineName.FS_INSPERA, submodule=Submodule.APPLY, vurd_id=f"{i:044d}",
+        decoded_vurd_id=f"1000||EMNE{i:05d}", key=f"fs-inspera:{i:044d}", error_message=None, fs_id="1000",
+        org_id="I0", hovedansvarlige=Responsibles(2, 2), inspera_instance="i0.inspera.no", success=True,
+        action=Action.CREATED, reason=None, title=f"Emne {i}", run_id="bench", timestamp=when, dry_run=False,
+        test_id=str(10_000 + i),
+    ) for i in range(n)]
 
 
 async def bench(args: argparse.Namespace) -> None:

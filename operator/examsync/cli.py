@@ -9,28 +9,30 @@ from typing import Any
 import click
 
 from examsync import __version__
-from examsync.commands.options import log_level_option
+from examsync.adapters.auditstore.url import StoreUrl
+from examsync.commands.options import audit_db_option, audit_retention_days_option, log_level_option
 
 
 class _LazyGroup(click.Group):
-    """`run` imports kopf; load it only when asked for, so `sync` and `--version` start fast."""
+    """`run` imports kopf and `history` SQLAlchemy; load each only when asked for, so `sync` and
+    `--version` start fast."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "run"])
+        return sorted([*super().list_commands(ctx), "history", "run"])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command: click.Command
         if cmd_name == "run":
             from examsync.kube.cli import run
 
-            command: click.Command = run
+            command = run
+            return command
+        if cmd_name == "history":
+            from examsync.commands.history import history
+
+            command = history
             return command
         return super().get_command(ctx, cmd_name)
-
-
-AUDIT_DB_OPTION = click.option(
-    "--audit-db", metavar="URL", envvar="EXAMSYNC_AUDIT_DB",
-    help="Audit history store: sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DB (default: "
-         "$EXAMSYNC_AUDIT_DB). Every audit record becomes a row; `examsync history` reads them.")
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,12 +57,11 @@ def main() -> None:
                    "EXAMSYNC_ALLOWED_HOSTS. With neither, only the real systems' public hosts are allowed.")
 @click.option("--allow-loopback", is_flag=True,
               help="Allow loopback hosts (127.0.0.0/8, ::1, localhost): the sandbox.")
-@AUDIT_DB_OPTION
-@click.option("--audit-retention-days", type=click.IntRange(min=1), default=400, show_default=True,
-              envvar="EXAMSYNC_AUDIT_RETENTION_DAYS", help="Delete audit history rows older than this.")
+@audit_db_option("Keep every audit record in this audit history store (`examsync history` reads it)")
+@audit_retention_days_option()
 def sync(files: tuple[Path, ...], dry_run: bool, output: str, state_path: Path | None,
          metrics_file: Path | None, log_level: str, allow_hosts: tuple[str, ...], allow_loopback: bool,
-         audit_db: str | None, audit_retention_days: int) -> None:
+         audit_db: StoreUrl | None, audit_retention_days: float) -> None:
     """Reconcile each Institution in the files once, out of cluster, and exit (0 ok, 1 failed, 2 invalid)."""
     from examsync.commands.sync import sync_command
     from examsync.logs import setup_logging
@@ -69,31 +70,6 @@ def sync(files: tuple[Path, ...], dry_run: bool, output: str, state_path: Path |
     sys.exit(sync_command(files, dry_run=dry_run, output=output, state_path=state_path,
                           metrics_file=metrics_file, allow_hosts=allow_hosts, allow_loopback=allow_loopback,
                           audit_db=audit_db, audit_retention_days=audit_retention_days))
-
-
-@main.command()
-@click.argument("name")
-@click.argument("key", required=False)
-@click.option("-n", "--namespace", default="default", show_default=True, help="The Institution's namespace.")
-@click.option("--since", metavar="DURATION", help="Only records newer than this: 90m, 36h, 7d.")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--limit", type=click.IntRange(1, 100_000),
-              help="Newest records shown at most (default 100 for an Institution, 1000 for one item).")
-@AUDIT_DB_OPTION
-def history(name: str, key: str | None, namespace: str, since: str | None, output: str, limit: int | None,
-            audit_db: str | None) -> None:
-    """An Institution's audit records from the audit history store, newest first; with KEY (e.g.
-    fs-inspera:MTg1fHx...), that item's whole history. Exit 0 printed, 1 store unreadable, 2 invalid."""
-    from examsync.auditstore.history import HistoryQuery, history_command, parse_since
-
-    if not audit_db:
-        raise click.UsageError("--audit-db URL (or EXAMSYNC_AUDIT_DB) names the audit history store")
-    try:
-        window = parse_since(since) if since is not None else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
-    query = HistoryQuery(f"{namespace}/{name}", key, window, limit)
-    sys.exit(history_command(audit_db, query, output, sys.stdout, sys.stderr))
 
 
 @main.command()

@@ -17,8 +17,10 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from examsync.auditstore import AuditStore, StoreUrl
-from examsync.auditstore.history import HistoryQuery, run_history
+from examsync.adapters.auditstore.history import HistoryQuery
+from examsync.adapters.auditstore.store import AuditStore
+from examsync.adapters.auditstore.url import StoreUrl
+from examsync.commands.history import run_history
 from examsync.commands.sync import render_text, sync_manifests
 from examsync.commands.upstream import configure_allowed_hosts
 from examsync.domain.outcomes import Action
@@ -30,7 +32,7 @@ from examsync_sandbox.simulators import wiseflow as wf_sim
 
 DEMO_DIR = Path(".demo")
 AUDIT_DB = DEMO_DIR / "audit.db"
-AUDIT_URL = f"sqlite:///{AUDIT_DB}"
+AUDIT_URL = f"sqlite:///{AUDIT_DB}"  # as a user would type it
 # the assessment whose history the demo ends with: INF1000, created by the first run
 SHOWN_CASE = "uio-new"
 
@@ -72,7 +74,7 @@ async def demo(log_path: Path) -> int:
         manifests.check_hosts(allowlist)
         state = DEMO_DIR / "state.json"
         wiseflow_calls = sandbox.server("wiseflow").calls
-        store = AuditStore(StoreUrl.parse(AUDIT_URL))
+        store = AuditStore(StoreUrl.parse(AUDIT_URL))  # what --audit-db sets up
         await store.start()
         try:
             first = await sync_manifests(manifests, state_path=state, audit_store=store)
@@ -113,7 +115,7 @@ async def demo(log_path: Path) -> int:
     console.print("[bold]What happened to INF1000?[/bold]")
     console.print(f"$ examsync history -n {seed_no.NAMESPACE} {seed_no.UIO} {key} --audit-db {AUDIT_URL}",
                   markup=False, highlight=False, soft_wrap=True)
-    await run_history(AUDIT_URL, HistoryQuery(f"{seed_no.NAMESPACE}/{seed_no.UIO}", key), "text",
+    await run_history(store.url, HistoryQuery(f"{seed_no.NAMESPACE}/{seed_no.UIO}", key), "text",
                       sys.stdout, sys.stderr)
     # The sandbox seeds failures on purpose (a conflict, an invalid record): the demo succeeded.
     return 0

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, text
 
 from examsync import metrics
-from examsync.auditstore import AuditRow, StoreUrl
-from examsync.auditstore.schema import audit_records
-from examsync.auditstore.store import make_engine
+from examsync.adapters.auditstore.rows import AuditRow
+from examsync.adapters.auditstore.schema import audit_records
+from examsync.adapters.auditstore.store import AuditStore, make_engine
+from examsync.adapters.auditstore.url import StoreUrl
+from examsync.api.spec import InstitutionSpec
+from examsync.credentials import ResolvedSecrets
+from examsync.pipelines.runner import RunSink, SinkFactory
+from examsync.sinks import StoreSink
+
+
+def store_only(store: AuditStore) -> SinkFactory:
+    """A run's sinks: the store's alone (whatever Humio or Slack the Institution names)."""
+
+    def build(spec: InstitutionSpec, secrets: ResolvedSecrets, institution: str) -> Sequence[RunSink]:
+        return [StoreSink(store, institution)]
+
+    return build
 
 
 async def stored_rows(url: str, institution: str | None = None) -> list[AuditRow]:
@@ -26,7 +41,7 @@ async def stored_rows(url: str, institution: str | None = None) -> list[AuditRow
 
 
 async def stored_records(url: str, institution: str | None = None) -> list[dict[str, Any]]:
-    return [row.to_record() for row in await stored_rows(url, institution)]
+    return [row.as_json() for row in await stored_rows(url, institution)]
 
 
 async def raw_dump(url: str) -> str:

@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 from store_helpers import stored_records
 
-from examsync.auditstore import AuditStore, StoreUrl
-from examsync.auditstore.rows import format_timestamp
+from audit_records import record_of
+from examsync.adapters.auditstore.store import AuditStore
+from examsync.adapters.auditstore.url import StoreUrl
+from examsync.audit import format_timestamp
+from examsync.sinks import StoreSink
 from examsync_sandbox import seed_no
 from examsync_sandbox.demo import write_manifests
 from examsync_sandbox.server import Sandbox
@@ -64,7 +67,7 @@ async def test_sync_writes_its_audit_records_and_history_reads_them_back(
     old = {**written[0], "runId": "oldrun", "timestamp": format_timestamp(datetime.now(UTC) - timedelta(days=9))}
     store = AuditStore(StoreUrl.parse(store_url))
     await store.start()
-    store.run_sink("examsync/uio").record(old)
+    StoreSink(store, "examsync/uio").record(record_of(old))
     await store.close()
 
     history = ("history", "-n", "examsync", "uio", "--audit-db", store_url)

@@ -11,8 +11,12 @@ import pytest
 from sqlalchemy import insert, inspect
 from store_helpers import execute, stored_records
 
-from examsync.auditstore import AuditRow, AuditStore, StoreUrl
-from examsync.auditstore import schema as audit_schema
+from audit_records import record_of
+from examsync.adapters.auditstore import schema as audit_schema
+from examsync.adapters.auditstore.rows import AuditRow
+from examsync.adapters.auditstore.store import AuditStore
+from examsync.adapters.auditstore.url import StoreUrl
+from examsync.sinks import StoreSink
 
 COLUMNS = {f.name for f in dataclasses.fields(AuditRow)} | {"id"}
 INDEXES = {"ix_audit_records_institution_key", "ix_audit_records_institution_time", "ix_audit_records_time"}
@@ -63,8 +67,8 @@ async def test_version_1_with_rows_is_migrated_to_version_2(store_url: str) -> N
     try:
         assert await old.migrate(target=1) == 1  # the schema the previous release made
         v1_columns = [c.name for c in audit_schema.audit_records.c if c.name not in audit_schema.COLUMNS_SINCE]
-        rows = [{k: v for k, v in AuditRow.from_record(record(n), "examsync/uio").values().items() if k in v1_columns}
-                for n in range(3)]
+        rows = [AuditRow.from_record(record_of(record(n)), "examsync/uio").values() for n in range(3)]
+        rows = [{k: v for k, v in row.items() if k in v1_columns} for row in rows]
         async with old.engine.begin() as conn:
             await conn.execute(insert(audit_schema.audit_records), rows)
     finally:
@@ -77,7 +81,7 @@ async def test_version_1_with_rows_is_migrated_to_version_2(store_url: str) -> N
     try:
         assert await new.migrate() == 2
         supervised = record(9, submodule="supervisor", supervisor={"position": 3, "total": 5})
-        new.run_sink("examsync/uio").record(supervised)
+        StoreSink(new, "examsync/uio").record(record_of(supervised))
     finally:
         await new.close()
     assert await shape(store_url) == (COLUMNS, INDEXES, [1, 2])

@@ -7,8 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from store_helpers import deleted, stored_rows
 
-from examsync.auditstore import AuditStore, StoreUrl
-from examsync.auditstore.rows import format_timestamp
+from audit_records import record_of
+from examsync.adapters.auditstore.store import AuditStore
+from examsync.adapters.auditstore.url import StoreUrl
+from examsync.audit import format_timestamp
+from examsync.sinks import StoreSink
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 AGES = {"old": timedelta(days=401), "edge": timedelta(days=399, hours=23), "young": timedelta(days=1)}
@@ -21,10 +24,10 @@ async def seed(url: str, now: datetime) -> None:
     try:
         for age, count in COUNTS.items():
             for n in range(count):
-                store.run_sink("examsync/uio" if n % 2 else "examsync/uib").record({
+                StoreSink(store, "examsync/uio" if n % 2 else "examsync/uib").record(record_of({
                     "key": f"fs-inspera:{age}-{n}", "action": "unchanged", "runId": age,
                     "timestamp": format_timestamp(now - AGES[age] - timedelta(seconds=n)),
-                })
+                }))
     finally:
         await store.close()
     assert len(await stored_rows(url)) == sum(COUNTS.values())

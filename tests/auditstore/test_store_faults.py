@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_helpers import dropped, stored_records, stored_rows
+from store_helpers import dropped, store_only, stored_records, stored_rows
 
-from examsync.auditstore import AuditStore, InvalidStoreUrl, StoreUrl, with_audit_store
-from examsync.auditstore.history import HistoryQuery, run_history
+from audit_records import record_of
+from examsync.adapters.auditstore.history import HistoryQuery
+from examsync.adapters.auditstore.store import AuditStore
+from examsync.adapters.auditstore.url import InvalidStoreUrl, StoreUrl
+from examsync.commands.history import run_history
 from examsync.report import InstitutionReport
+from examsync.sinks import StoreSink
 from examsync_sandbox.demo import write_manifests
 from examsync_sandbox.server import Sandbox
 from pg_server import PostgresServer, free_port
@@ -54,7 +58,7 @@ async def test_a_store_that_is_down_never_changes_a_run(
     await store.start()
     before = dropped()
     try:
-        report, _, audit = await run_seeded(sandbox, "uio", sinks=with_audit_store(None, store))
+        report, _, audit = await run_seeded(sandbox, "uio", sinks=store_only(store))
     finally:
         await store.close()
     assert outcome(report) == outcome(reference)
@@ -74,7 +78,7 @@ async def test_records_wait_while_postgres_is_down_and_are_written_when_it_is_ba
         server.stop()  # a restart in the middle of a run: the records wait in the buffer
         before = dropped()
         try:
-            report, _, audit = await run_seeded(sandbox, "uio", sinks=with_audit_store(None, store))
+            report, _, audit = await run_seeded(sandbox, "uio", sinks=store_only(store))
             assert store.written == 0 and len(store._buffer) == len(audit)
             server.start()
         finally:
@@ -92,7 +96,7 @@ async def test_a_full_buffer_drops_and_counts_instead_of_blocking(sandbox: Sandb
     await store.start()
     before = dropped()
     try:
-        report, _, audit = await run_seeded(sandbox, "uio", sinks=with_audit_store(None, store))
+        report, _, audit = await run_seeded(sandbox, "uio", sinks=store_only(store))
     finally:
         await store.close()
     assert not report.is_stalled and len(audit) > 5
@@ -131,7 +135,7 @@ async def test_a_wrong_password_is_never_logged(postgres: PostgresServer, caplog
     wrong = "not-the-Password-42"
     store = AuditStore(StoreUrl.parse(postgres.url(password=wrong)), finish_seconds=2.0)
     await store.start()
-    store.run_sink("examsync/uio").record({"key": "fs-inspera:x", "action": "created", "runId": "r"})
+    StoreSink(store, "examsync/uio").record(record_of({"key": "fs-inspera:x", "action": "created", "runId": "r"}))
     with pytest.raises(Exception) as caught:
         await store.migrate()
     await store.close()
@@ -146,27 +150,27 @@ async def test_hostile_values_are_stored_cut_to_size_never_refusing_a_batch(stor
     evil_title = "\x1b[31mred\x1b[0m \u202eevil\x00 \ud800 " + "x" * 50_000
     records = [
         {"key": "fs-inspera:" + "k" * 5_000, "action": "failed", "runId": "r", "title": evil_title,
-         "errorMessage": "\x00" * 10, "hovedansvarlige": {"found": 10**30, "total": "2"}, "success": False,
-         "timestamp": "not a time", "testId": 12345},
+         "errorMessage": "\x00" * 10, "hovedansvarlige": {"found": 10**30, "total": 2}, "success": False,
+         "testId": "1" * 1_000},
         {"key": "fs-inspera:plain", "action": "created", "runId": "r", "timestamp": "2026-11-27T10:00:00.000Z"},
     ]
     store = AuditStore(StoreUrl.parse(store_url), batch_seconds=0.05)
     await store.start()
     try:
         for record in records:
-            store.run_sink("examsync/" + "n" * 400).record(record)
+            StoreSink(store, "examsync/" + "n" * 400).record(record_of(record))
     finally:
         await store.close()
     assert store.written == 2 and store.dropped == 0  # one odd record does not take the batch down
     hostile, plain_row = await stored_rows(store_url)
     assert len(hostile.key) == 512 and hostile.key.startswith("fs-inspera:kkk")
     assert hostile.title is not None and "\x00" not in hostile.title and len(hostile.title) == 10_000
-    assert hostile.error_message == "" and hostile.test_id == "12345"
-    assert hostile.hovedansvarlige_found == 2**31 - 1 and hostile.hovedansvarlige_total is None
+    assert hostile.error_message == "" and hostile.test_id == "1" * 256
+    assert hostile.hovedansvarlige_found == 2**31 - 1 and hostile.hovedansvarlige_total == 2
     assert plain_row.key == "fs-inspera:plain"
 
     out, err = io.StringIO(), io.StringIO()
-    code = await run_history(store_url, HistoryQuery(("examsync/" + "n" * 400)[:320]), "text", out, err)
+    code = await run_history(StoreUrl.parse(store_url), HistoryQuery(("examsync/" + "n" * 400)[:320]), "text", out, err)
     assert code == 0, err.getvalue()
     assert "\x1b" not in out.getvalue() and "\u202e" not in out.getvalue()  # shown as escapes
     assert "\\x1b" in out.getvalue() and "\\u202e" in out.getvalue()

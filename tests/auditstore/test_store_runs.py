@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from store_helpers import dropped, raw_dump, stored_records, stored_rows, written
+from store_helpers import dropped, raw_dump, store_only, stored_records, stored_rows, written
 
-from examsync.auditstore import AuditStore, StoreUrl, with_audit_store
-from examsync.sinks import build_sinks
+from examsync.adapters.auditstore.store import AuditStore
+from examsync.adapters.auditstore.url import StoreUrl
+from examsync.sinks import sink_factory
 from examsync_sandbox import seed_dk, seed_no
 from examsync_sandbox.server import Sandbox
 from seeded_runs import run_seeded
@@ -29,10 +30,10 @@ async def test_rows_equal_the_audit_records_of_real_runs(sandbox: Sandbox, store
     states = {}
     try:
         for name in INSTITUTIONS:
-            _, states[name], audits[name] = await run_seeded(sandbox, name, sinks=with_audit_store(build_sinks, store))
+            _, states[name], audits[name] = await run_seeded(sandbox, name, sinks=sink_factory(store))
         # the second run of UiO: FS lists INF1000 again with nothing examsync sends changed
         sandbox.world("fs").touch(seed_no.CASES["uio-new"])
-        _, _, again = await run_seeded(sandbox, "uio", states["uio"], sinks=with_audit_store(build_sinks, store))
+        _, _, again = await run_seeded(sandbox, "uio", states["uio"], sinks=sink_factory(store))
         audits["uio"] += again
     finally:
         await store.close()
@@ -90,9 +91,9 @@ async def test_no_personal_data_in_the_database(sandbox: Sandbox, store_url: str
     await store.start()
     try:
         for name in ("uio", "uib", "ntnu", "ucx"):
-            await run_seeded(sandbox, name, sinks=with_audit_store(None, store))
+            await run_seeded(sandbox, name, sinks=store_only(store))
             # a failing run too: error messages are where values most easily leak
-            await run_seeded(sandbox, name, sinks=with_audit_store(None, store), dry_run=True,
+            await run_seeded(sandbox, name, sinks=store_only(store), dry_run=True,
                              secret_changes={f"{name}-fs": {"username": "x", "password": "y"}})
     finally:
         await store.close()

@@ -1,5 +1,6 @@
-"""`make demo` as a user runs it: two syncs over the sandbox, the history kept in .demo/audit.db, and
-at the end the history of INF1000, created by the first run and unchanged in the second."""
+"""`make demo` as a user runs it (`examsync-sandbox demo`): two syncs over the sandbox, the history
+kept in .demo/audit.db, and at the end the history of INF1000, created by the first run and
+unchanged in the second."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 async def test_demo_ends_with_the_history_of_one_assessment(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "examsync_sandbox.demo", cwd=tmp_path,
+        str(Path(sys.executable).parent / "examsync-sandbox"), "demo", cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()

@@ -19,17 +19,20 @@ from rich.text import Text
 
 from examsync import hosts
 from examsync.api.spec import Institution, Mode
+from examsync.commands.store import audit_store
 from examsync.commands.upstream import configure_allowed_hosts
 from examsync.domain.outcomes import Action
 from examsync.manifests import ManifestError, ManifestSet, load_manifests
-from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
+from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.pipelines.tasks import settle
 from examsync.report import InstitutionReport
-from examsync.settings import SettingsError
+from examsync.settings import Settings, SettingsError
+from examsync.sinks import sink_factory
 from examsync.state import InstitutionState, StateFile, write_atomic
 
 if TYPE_CHECKING:
-    from examsync.auditstore import AuditStore
+    from examsync.adapters.auditstore.store import AuditStore
+    from examsync.adapters.auditstore.url import StoreUrl
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -58,18 +61,6 @@ class SyncResult:
                                  "mode": str(self.mode_of(inst)), "suspended": True, "pipelines": {},
                                  "failures": [], "plan": []})
         return {"institutions": institutions}
-
-
-def _sink_factory(audit_store: AuditStore | None = None) -> SinkFactory | None:
-    try:
-        from examsync.sinks import build_sinks
-    except ImportError:
-        return None
-    if audit_store is None:
-        return build_sinks
-    from examsync.auditstore import with_audit_store  # audit history store hook
-
-    return with_audit_store(build_sinks, audit_store)
 
 
 async def sync_manifests(
@@ -105,7 +96,7 @@ async def sync_manifests(
                 task_ids[pipeline] = progress.add_task(f"{key} {pipeline}", total=total)
             progress.update(task_ids[pipeline], completed=done, total=total)
 
-        options = RunOptions(dry_run=dry_run, progress=on_progress, sinks=_sink_factory(audit_store))
+        options = RunOptions(dry_run=dry_run, progress=on_progress, sinks=sink_factory(audit_store))
         report, state = await run_institution(
             inst.metadata.name, inst.metadata.namespace, inst.spec,
             manifests.secrets_for(inst.metadata.namespace),
@@ -206,24 +197,17 @@ def sync_command(
     metrics_file: Path | None = None,
     allow_hosts: Sequence[str] = (),
     allow_loopback: bool = False,
-    audit_db: str | None = None,
-    audit_retention_days: float = 400,
+    audit_db: StoreUrl | None = None,
+    audit_retention_days: float | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
+    """`audit_db` and `audit_retention_days` are flags over the settings: None, the setting's."""
     out = out or sys.stdout
     err = err or sys.stderr
-    audit_store = None
-    if audit_db:  # audit history store hook: a URL that names no database is invalid input
-        from examsync.auditstore import AuditStore, InvalidStoreUrl, StoreUrl
-
-        try:
-            audit_store = AuditStore(StoreUrl.parse(audit_db), retention_days=audit_retention_days)
-        except InvalidStoreUrl as exc:
-            print(f"error: --audit-db: {exc}", file=err)
-            return EXIT_INVALID
     try:
-        allowlist = configure_allowed_hosts(allow_hosts, allow_loopback=allow_loopback)
+        settings = Settings.load(audit_db=audit_db, audit_retention_days=audit_retention_days)
+        allowlist = configure_allowed_hosts(allow_hosts, allow_loopback=allow_loopback, settings=settings)
     except hosts.InvalidEntry as exc:
         print(f"error: {hosts.ENV_VAR} / --allow-host: {exc}", file=err)
         return EXIT_INVALID
@@ -241,13 +225,14 @@ def sync_command(
     except (ValueError, OSError):
         print(f"error: --state {state_path}: not a readable examsync state file", file=err)
         return EXIT_INVALID
+    store = audit_store(settings)
     show_progress = output == "text" and err.isatty()
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         console=Console(file=err), transient=True, disable=not show_progress)
     with progress:
-        result = asyncio.run(_with_store(audit_store, sync_manifests(
+        result = asyncio.run(_with_store(store, sync_manifests(
             manifests, dry_run=dry_run, state_path=state_path, loaded_state=state, progress=progress,
-            audit_store=audit_store)))
+            audit_store=store)))
     if metrics_file is not None:
         from examsync import metrics
 

@@ -50,32 +50,30 @@ def run(
     """Run the operator: reconcile every Institution on its schedule until SIGTERM."""
     import kopf
 
-    from examsync import auditstore
+    from examsync.commands.store import audit_store
     from examsync.commands.upstream import configure_allowed_hosts
     from examsync.hosts import ENV_VAR, InvalidEntry
     from examsync.kube.config import OperatorConfig
     from examsync.kube.main import build_registry
     from examsync.logs import setup_logging
     from examsync.settings import SettingsError
-    from examsync.sinks import build_sinks
+    from examsync.sinks import sink_factory
 
     try:
-        allowlist = configure_allowed_hosts(settings=Settings.load(log_level=log_level, peering=peering_name))
+        settings = Settings.load(log_level=log_level, peering=peering_name)
+        allowlist = configure_allowed_hosts(settings=settings)
     except InvalidEntry as exc:
         raise click.UsageError(f"{ENV_VAR}: {exc}") from None
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
-    try:  # the audit history store (EXAMSYNC_AUDIT_DB): one per process, shared by every Institution
-        store = auditstore.from_environment()
-    except ValueError as exc:  # InvalidStoreUrl too; its message never holds the password
-        raise click.UsageError(f"{auditstore.ENV_URL} / {auditstore.ENV_RETENTION_DAYS}: {exc}") from None
+    store = audit_store(settings)  # one per process, shared by every Institution
     setup_logging("debug" if verbose else "warning" if quiet else log_level)
     logging.getLogger("examsync.operator").info(
         "upstream hosts allowed", extra={"allowedHosts": str(allowlist), "defaultList": allowlist.default})
     if not namespaces:
         clusterwide = True  # the chart's default (watchNamespaces: []) is every namespace
     registry = build_registry(OperatorConfig(metrics_port=metrics_port, audit_store=store,
-                                             sinks=auditstore.with_audit_store(build_sinks, store)))
+                                             sinks=sink_factory(store)))
     if priority is None:
         priority = secrets.randbelow(2**30) + 1
     kopf.run(

@@ -13,7 +13,7 @@ from examsync.pipelines.base import utcnow
 from examsync.pipelines.runner import SinkFactory
 
 if TYPE_CHECKING:
-    from examsync.auditstore import AuditStore
+    from examsync.adapters.auditstore.store import AuditStore
 
 
 @dataclass

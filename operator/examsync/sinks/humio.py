@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from examsync.adapters.humio.client import HumioClient
+from examsync.audit import AuditRecord
+from examsync.batching import BatchBuffer
 from examsync.report import InstitutionReport
-from examsync.sinks.batching import BatchBuffer
 
 BATCH_SIZE = 500  # records per POST at most
 BATCH_SECONDS = 5.0  # a record waits at most about this long before it is sent
@@ -47,8 +48,8 @@ class HumioSink:
     def dropped(self) -> int:
         return self._buffer.dropped
 
-    def record(self, record: dict[str, object]) -> None:
-        self._buffer.put(dict(record))
+    def record(self, record: AuditRecord) -> None:
+        self._buffer.put(record.as_json())
 
     async def finish(self, report: InstitutionReport) -> None:
         """Flush what is buffered, spending at most `finish_seconds`; the rest is counted as dropped."""

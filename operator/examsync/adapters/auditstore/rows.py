@@ -1,8 +1,10 @@
 """One audit record (contracts/sinks.md) as one row of the audit store, and back.
 
-`AuditRow.from_record(record, institution).to_record() == record` for every record examsync
-writes: every field has a column (`hovedansvarlige` as found/total, a supervisor's place as
-position/total), and `testId` and `supervisor` are absent again when they were absent.
+`AuditRow.from_record(record, institution).as_json() == record.as_json()` for every record
+examsync writes: every field has a column (`hovedansvarlige` as found/total, a supervisor's place
+as position/total), and `testId` and `supervisor` are absent again when they were absent. A row
+read back keeps what the database holds as text (a later version's action or reason is shown as
+it is), so reading never fails on a value this version does not know.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from examsync.audit import AuditRecord, format_timestamp
 
 # Column widths (schema.py uses the same numbers for its VARCHARs; title and message are TEXT,
 # bounded here only against a hostile upstream): longer text is cut, so one odd record never makes
@@ -34,28 +38,13 @@ LIMITS = {
 }
 
 
-def format_timestamp(value: datetime) -> str:
-    """ISO-8601 UTC with milliseconds and `Z`, as audit records carry it."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+def _aware(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def parse_timestamp(value: object) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return datetime.now(UTC)
-
-
-def _text(value: object, column: str) -> str | None:
-    if value is None:
+def _text(text: str | None, column: str) -> str | None:
+    if text is None:
         return None
-    text = value if isinstance(value, str) else str(value)
     if not text.isascii():
         # lone surrogates cannot be stored as UTF-8
         text = text.encode("utf-8", "replace").decode("utf-8")
@@ -64,16 +53,9 @@ def _text(value: object, column: str) -> str | None:
     return text[: LIMITS[column]]
 
 
-def _int(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return max(-(2**31), min(value, 2**31 - 1))
-
-
-def _pair(value: object, first: str, second: str) -> tuple[int | None, int | None]:
-    if not isinstance(value, Mapping):
-        return None, None
-    return _int(value.get(first)), _int(value.get(second))
+def _int(value: int | None) -> int | None:
+    """An INTEGER column's range (counts from a hostile upstream could exceed it)."""
+    return None if value is None else max(-(2**31), min(value, 2**31 - 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,39 +84,38 @@ class AuditRow:
     supervisor_total: int | None = None
 
     @classmethod
-    def from_record(cls, record: Mapping[str, object], institution: str) -> AuditRow:
-        found, total = _pair(record.get("hovedansvarlige"), "found", "total")
-        position, of = _pair(record.get("supervisor"), "position", "total")
+    def from_record(cls, record: AuditRecord, institution: str) -> AuditRow:
+        responsibles, supervisor = record.hovedansvarlige, record.supervisor
         return cls(
             institution=_text(institution, "institution") or "",
-            module_id=_text(record.get("moduleId"), "module_id"),
-            submodule=_text(record.get("submodule"), "submodule"),
-            vurd_id=_text(record.get("vurdId"), "vurd_id"),
-            decoded_vurd_id=_text(record.get("decodedVurdId"), "decoded_vurd_id"),
-            key=_text(record.get("key"), "key") or "",
-            error_message=_text(record.get("errorMessage"), "error_message"),
-            fs_id=_text(record.get("fsId"), "fs_id"),
-            org_id=_text(record.get("orgId"), "org_id"),
-            hovedansvarlige_found=found,
-            hovedansvarlige_total=total,
-            inspera_instance=_text(record.get("insperaInstance"), "inspera_instance"),
-            success=record.get("success") is not False,
-            test_id=_text(record.get("testId"), "test_id"),
-            title=_text(record.get("title"), "title"),
-            action=_text(record.get("action"), "action") or "",
-            reason=_text(record.get("reason"), "reason"),
-            run_id=_text(record.get("runId"), "run_id") or "",
-            timestamp=parse_timestamp(record.get("timestamp")),
-            dry_run=record.get("dryRun") is True,
-            supervisor_position=position,
-            supervisor_total=of,
+            module_id=_text(record.module_id.value, "module_id"),
+            submodule=_text(record.submodule.value, "submodule"),
+            vurd_id=_text(record.vurd_id, "vurd_id"),
+            decoded_vurd_id=_text(record.decoded_vurd_id, "decoded_vurd_id"),
+            key=_text(record.key, "key") or "",
+            error_message=_text(record.error_message, "error_message"),
+            fs_id=_text(record.fs_id, "fs_id"),
+            org_id=_text(record.org_id, "org_id"),
+            hovedansvarlige_found=_int(responsibles.found) if responsibles else None,
+            hovedansvarlige_total=_int(responsibles.total) if responsibles else None,
+            inspera_instance=_text(record.inspera_instance, "inspera_instance"),
+            success=record.success,
+            test_id=_text(record.test_id, "test_id"),
+            title=_text(record.title, "title"),
+            action=_text(record.action.value, "action") or "",
+            reason=_text(record.reason.value if record.reason else None, "reason"),
+            run_id=_text(record.run_id, "run_id") or "",
+            timestamp=_aware(record.timestamp),
+            dry_run=record.dry_run,
+            supervisor_position=_int(supervisor.position) if supervisor else None,
+            supervisor_total=_int(supervisor.total) if supervisor else None,
         )
 
     @classmethod
     def from_mapping(cls, row: Mapping[Any, Any]) -> AuditRow:
         """A row as the database returns it (columns an older schema lacks are None)."""
         values: dict[str, Any] = {name: row.get(name) for name in cls.__slots__}
-        values["timestamp"] = parse_timestamp(values["timestamp"])
+        values["timestamp"] = _aware(values["timestamp"])
         values["success"] = bool(values["success"])
         values["dry_run"] = bool(values["dry_run"])
         return cls(**values)
@@ -143,8 +124,8 @@ class AuditRow:
         """Column values for an INSERT."""
         return {name: getattr(self, name) for name in self.__slots__}
 
-    def to_record(self) -> dict[str, Any]:
-        """The audit record as it was written (contracts/sinks.md field names)."""
+    def as_json(self) -> dict[str, Any]:
+        """The audit record as it was written (contracts/sinks.md field names): `AuditRecord.as_json`."""
         record: dict[str, Any] = {
             "moduleId": self.module_id,
             "submodule": self.submodule,

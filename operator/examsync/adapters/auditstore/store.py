@@ -1,7 +1,7 @@
 """AuditStore: every audit record of the process into one SQL database, in batches, never in a run's way.
 
-One store per process, shared by every Institution: the runner's sinks hand it each record
-(`run_sink`), a background task writes them in batches (`examsync.sinks.batching`), another
+One store per process, shared by every Institution: each run's sink (`sinks.store.StoreSink`)
+hands it each record as a row, a background task writes them in batches (`examsync.batching`), another
 creates or migrates the schema and deletes rows past the retention period in batches. A store
 that is down costs buffered records at worst, counted in
 examsync_audit_records_dropped_total{sink="store"}; a run never waits for it and its result never
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,13 +23,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from examsync import metrics
-from examsync.auditstore import schema
-from examsync.auditstore.rows import AuditRow
-from examsync.auditstore.url import Backend, StoreUrl
-from examsync.report import InstitutionReport
-from examsync.sinks.batching import BatchBuffer
+from examsync.adapters.auditstore import schema
+from examsync.adapters.auditstore.rows import AuditRow
+from examsync.adapters.auditstore.url import Backend, StoreUrl
+from examsync.audit import AuditRecord
+from examsync.batching import BatchBuffer
 
-log = logging.getLogger("examsync.auditstore")
+log = logging.getLogger("examsync.adapters.auditstore")
 
 SINK = "store"  # the `sink` label of examsync_audit_records_dropped_total
 RETENTION_DAYS = 400
@@ -138,13 +137,15 @@ class AuditStore:
             retryable=transient, backoff=backoff, describe=self.describe,
         )
 
-    # --- the runner's side -------------------------------------------------------------------
+    # --- the sinks' side (sinks/store.py) ----------------------------------------------------
 
-    def run_sink(self, institution: str) -> StoreRunSink:
-        return StoreRunSink(self, institution)
-
-    def put(self, row: AuditRow) -> None:
-        """Take one row for writing; never blocks, never raises."""
+    def take(self, record: AuditRecord, institution: str) -> None:
+        """One record of `institution` (namespace/name) for writing; never blocks, never raises."""
+        try:
+            row = AuditRow.from_record(record, institution)
+        except Exception:  # a record that cannot be a row: counted, never raised into the run
+            metrics.AUDIT_DROPPED.labels(SINK).inc()
+            return
         self._buffer.put(row)
 
     def flush_soon(self) -> None:
@@ -249,22 +250,3 @@ class AuditStore:
         cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
         first = (str(cause).strip().splitlines() or [""])[0]
         return self.url.scrub(f"{type(cause).__name__}: {first}"[:300])
-
-
-class StoreRunSink:
-    """One run's view of the store (a RunSink): each record becomes a row of its Institution."""
-
-    def __init__(self, store: AuditStore, institution: str) -> None:
-        self._store = store
-        self._institution = institution
-
-    def record(self, record: Mapping[str, object]) -> None:
-        try:
-            row = AuditRow.from_record(record, self._institution)
-        except Exception:  # a record that is not one: counted, never raised into the run
-            metrics.AUDIT_DROPPED.labels(SINK).inc()
-            return
-        self._store.put(row)
-
-    async def finish(self, report: InstitutionReport) -> None:
-        self._store.flush_soon()  # the run is over: no need to wait for a full batch

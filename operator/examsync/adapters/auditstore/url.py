@@ -1,15 +1,23 @@
 """The audit store's URL (contracts/sinks.md): `sqlite:///PATH` or `postgresql://...`, never printed
-with its password."""
+with its password.
+
+A settings type (`Settings.audit_db`): SQLAlchemy is imported only when a URL is parsed, so a
+process without an audit store never loads it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import PydanticCustomError, core_schema
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 EXPECTED = "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE"
 MASK = "***"
@@ -44,6 +52,10 @@ class StoreUrl:
 
     @classmethod
     def parse(cls, text: str) -> StoreUrl:
+        """Raises InvalidStoreUrl."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
             url = make_url(text.strip())
         except (ArgumentError, ValueError):
@@ -80,6 +92,23 @@ class StoreUrl:
 
     def __str__(self) -> str:
         return self.shown
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        # a settings field: parsed from the environment's text, shown (password masked) when dumped
+        return core_schema.no_info_plain_validator_function(
+            cls._validate, serialization=core_schema.to_string_ser_schema())
+
+    @classmethod
+    def _validate(cls, value: object) -> StoreUrl:
+        if isinstance(value, StoreUrl):
+            return value
+        if not isinstance(value, str):
+            raise PydanticCustomError("store_url", "a database URL is text: {expected}", {"expected": EXPECTED})
+        try:
+            return cls.parse(value)
+        except InvalidStoreUrl as exc:
+            raise PydanticCustomError("store_url", "{reason}", {"reason": str(exc)}) from None
 
 
 def _masked(url: URL) -> str:

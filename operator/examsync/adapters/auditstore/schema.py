@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-log = logging.getLogger("examsync.auditstore")
+log = logging.getLogger("examsync.adapters.auditstore")
 
 TABLE = "audit_records"
 # pg_advisory_xact_lock key: two processes starting at once migrate one after the other
