@@ -7,10 +7,10 @@ store); `as_json` is the contract's shape, field for field.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, Protocol
 
 from examsync.api.spec import InstitutionSpec, PipelineName
@@ -73,34 +73,34 @@ class AuditRecord:
 
     def as_json(self) -> dict[str, Any]:
         """The record as the log line and Humio carry it (contracts/sinks.md field names)."""
-        record: dict[str, Any] = {
-            "moduleId": self.module_id.value,
-            "submodule": self.submodule.value,
-            "vurdId": self.vurd_id,
-            "decodedVurdId": self.decoded_vurd_id,
-            "key": self.key,
-            "errorMessage": self.error_message,
-            "fsId": self.fs_id,
-            "orgId": self.org_id,
-            "hovedansvarlige": (
-                {"found": self.hovedansvarlige.found, "total": self.hovedansvarlige.total}
-                if self.hovedansvarlige is not None
-                else None
-            ),
-            "insperaInstance": self.inspera_instance,
-            "success": self.success,
-            "action": self.action.value,
-            "reason": self.reason.value if self.reason else None,
-            "title": self.title,
-            "runId": self.run_id,
-            "timestamp": format_timestamp(self.timestamp),
-            "dryRun": self.dry_run,
-        }
-        if self.test_id is not None:
-            record["testId"] = self.test_id
-        if self.supervisor is not None:
-            record["supervisor"] = {"position": self.supervisor.position, "total": self.supervisor.total}
-        return record
+        return contract_json({name: getattr(self, name) for name in self.__slots__})
+
+
+# absent from a record's JSON when None (every other field is always there, null or not)
+_OPTIONAL = frozenset({"test_id", "supervisor"})
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, Responsibles | SupervisorPlace):
+        return {name: getattr(value, name) for name in value.__slots__}
+    return value
+
+
+def contract_json(values: Mapping[str, object]) -> dict[str, Any]:
+    """A record's fields, by AuditRecord's field names, in the contract's JSON: camelCase names,
+    enums as their values, the timestamp as `format_timestamp` writes it. Shared by the record and
+    by a row of the audit history store read back."""
+    return {_camel(name): _json_value(value) for name, value in values.items()
+            if value is not None or name not in _OPTIONAL}
 
 
 class RunFacts(Protocol):

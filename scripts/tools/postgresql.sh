@@ -6,15 +6,10 @@ set -euo pipefail
 if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null; then
   exit 0
 fi
-SUDO=""
-if [ "$(id -u)" != "0" ]; then
-  SUDO="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+source "$(dirname "$0")/apt.bash"
 # No cluster of the package's own (and so no system server on port 5432): the tests make theirs.
-$SUDO apt-get install -y -qq --no-install-recommends postgresql-common >/dev/null
-$SUDO mkdir -p /etc/postgresql-common/createcluster.d
-echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/examsync.conf >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+apt_install postgresql-common
+as_root mkdir -p /etc/postgresql-common/createcluster.d
+echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.d/examsync.conf >/dev/null
+apt_install postgresql
 ls -d /usr/lib/postgresql/*/bin/initdb

@@ -47,6 +47,16 @@ def down_sqlite(postgres: PostgresServer, tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'no-such-dir' / 'audit.db'}"
 
 
+async def run_into(store: AuditStore, sandbox: Sandbox) -> tuple[InstitutionReport, list[dict[str, Any]]]:
+    """UiO's seeded run with `store` its only sink: started before, closed (flushed) after."""
+    await store.start()
+    try:
+        report, _, audit = await run_seeded(sandbox, "uio", sinks=store_only(store))
+    finally:
+        await store.close()
+    return report, audit
+
+
 @pytest.mark.parametrize("down", [down_postgres, down_sqlite], ids=["postgresql-wrong-port", "sqlite-no-dir"])
 async def test_a_store_that_is_down_never_changes_a_run(
     sandbox: Sandbox, postgres: PostgresServer, tmp_path: Path, down: Callable[[PostgresServer, Path], str],
@@ -55,12 +65,8 @@ async def test_a_store_that_is_down_never_changes_a_run(
     async with Sandbox() as reference_sandbox:  # the same seed, no store at all
         reference, _, _ = await run_seeded(reference_sandbox, "uio")
     store = AuditStore(StoreUrl.parse(down(postgres, tmp_path)), finish_seconds=2.0)
-    await store.start()
     before = dropped()
-    try:
-        report, _, audit = await run_seeded(sandbox, "uio", sinks=store_only(store))
-    finally:
-        await store.close()
+    report, audit = await run_into(store, sandbox)
     assert outcome(report) == outcome(reference)
     assert len(audit) > 10
     assert store.written == 0
@@ -93,12 +99,8 @@ async def test_records_wait_while_postgres_is_down_and_are_written_when_it_is_ba
 async def test_a_full_buffer_drops_and_counts_instead_of_blocking(sandbox: Sandbox, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     store = AuditStore(StoreUrl.parse(url), capacity=5, batch_size=500, batch_seconds=3600)
-    await store.start()
     before = dropped()
-    try:
-        report, _, audit = await run_seeded(sandbox, "uio", sinks=store_only(store))
-    finally:
-        await store.close()
+    report, audit = await run_into(store, sandbox)
     assert not report.is_stalled and len(audit) > 5
     assert await stored_records(url) == audit[:5]  # the first five waited; the rest found no room
     assert store.dropped == len(audit) - 5 == dropped() - before

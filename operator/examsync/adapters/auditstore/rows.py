@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from examsync.audit import AuditRecord, format_timestamp
+from examsync.audit import AuditRecord, Responsibles, SupervisorPlace, contract_json
 
 # Column widths (schema.py uses the same numbers for its VARCHARs; title and message are TEXT,
 # bounded here only against a hostile upstream): longer text is cut, so one odd record never makes
@@ -126,31 +126,11 @@ class AuditRow:
 
     def as_json(self) -> dict[str, Any]:
         """The audit record as it was written (contracts/sinks.md field names): `AuditRecord.as_json`."""
-        record: dict[str, Any] = {
-            "moduleId": self.module_id,
-            "submodule": self.submodule,
-            "vurdId": self.vurd_id,
-            "decodedVurdId": self.decoded_vurd_id,
-            "key": self.key,
-            "errorMessage": self.error_message,
-            "fsId": self.fs_id,
-            "orgId": self.org_id,
-            "hovedansvarlige": (
-                {"found": self.hovedansvarlige_found, "total": self.hovedansvarlige_total}
-                if self.hovedansvarlige_total is not None
-                else None
-            ),
-            "insperaInstance": self.inspera_instance,
-            "success": self.success,
-            "action": self.action,
-            "reason": self.reason,
-            "title": self.title,
-            "runId": self.run_id,
-            "timestamp": format_timestamp(self.timestamp),
-            "dryRun": self.dry_run,
-        }
-        if self.test_id is not None:
-            record["testId"] = self.test_id
-        if self.supervisor_position is not None:
-            record["supervisor"] = {"position": self.supervisor_position, "total": self.supervisor_total}
-        return record
+        responsibles = supervisor = None
+        if self.hovedansvarlige_total is not None:
+            responsibles = Responsibles(self.hovedansvarlige_found, self.hovedansvarlige_total)
+        if self.supervisor_position is not None and self.supervisor_total is not None:
+            supervisor = SupervisorPlace(self.supervisor_position, self.supervisor_total)
+        columns = {name: getattr(self, name) for name in self.__slots__}
+        fields = {name: columns.get(name) for name in AuditRecord.__slots__}
+        return contract_json({**fields, "hovedansvarlige": responsibles, "supervisor": supervisor})
