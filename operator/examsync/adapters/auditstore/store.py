@@ -106,7 +106,7 @@ class RetentionPass:
 
 
 class AuditStore:
-    """The process's audit history store. `start` and `close` once; `run_sink` per run."""
+    """The process's audit history store. `start` and `close` once; a `sinks.store.StoreSink` per run."""
 
     def __init__(
         self,
