@@ -35,7 +35,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "operator"))
 
 from kmock._internal import apps, rendering
-from kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess
+from kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess, parse_metrics
 
 from examsync.api.timestamps import parse_time
 from examsync_sandbox import seed_no
@@ -198,6 +198,7 @@ async def bench(args: argparse.Namespace) -> None:
                 sockets = len(proc.net_connections(kind="tcp"))
                 log_tail = op.log_tail()
                 exit_code = await op.stop()
+            restart = await restarted(cluster, sandbox, Path(workdir), keys, args.timeout)
         bench_cpu = cpu_seconds(me) - bench_cpu0
 
         statuses = [emulator.status(name, ns) for ns, name in keys]
@@ -241,8 +242,39 @@ async def bench(args: argparse.Namespace) -> None:
         print(spread("nextRunTime", [t / 60 for t in due_ts], "min"))
         print("    next runs by minute after the earliest:")
         print("\n".join(histogram([t / 60 for t in due_ts], 1.0, "m")))
+        print(f"after a restart: every Institution's series on /metrics {restart[0]:.1f} s after the process "
+              f"started; upstream calls meanwhile: {restart[1]}")
         if exit_code != 0:
             print(f"operator log tail:\n{log_tail}")
+
+
+async def restarted(
+    cluster: Cluster, sandbox: Sandbox, workdir: Path, keys: Sequence[tuple[str, str]], timeout: float
+) -> tuple[float, int]:
+    """A second operator process: seconds from its start until /metrics shows each Institution's
+    conditions (restored from status, no run being due), and the upstream calls made meanwhile."""
+    wanted = {f"{ns}/{name}" for ns, name in keys}
+    calls0 = sum(sum(s.calls.values()) for s in sandbox.servers.values())
+    second = workdir / "restart"
+    second.mkdir()
+    t0 = time.monotonic()
+    async with OperatorProcess(cluster.url, second) as op:
+        seen: set[str] = set()
+        async with asyncio.timeout(timeout):
+            while not wanted <= seen:
+                if not op.running():
+                    raise SystemExit(f"the restarted operator exited:\n{op.log_tail()}")
+                try:
+                    async with cluster.http.get(op.metrics_url) as resp:
+                        text = await resp.text()
+                except aiohttp.ClientConnectionError:
+                    text = ""
+                seen = {s.labels["institution"] for s in parse_metrics(text)
+                        if s.name == "examsync_institution_condition"}
+                if not wanted <= seen:
+                    await asyncio.sleep(0.1)
+        elapsed = time.monotonic() - t0
+    return elapsed, sum(sum(s.calls.values()) for s in sandbox.servers.values()) - calls0
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,25 +13,27 @@ from examsync import __version__
 from examsync.adapters.auditstore.url import StoreUrl
 from examsync.commands.options import audit_db_option, audit_retention_days_option, log_level_option
 
+# commands that import kopf, the Kubernetes client or SQLAlchemy: loaded only when asked for
+_LAZY = {
+    "run": ("examsync.kube.cli", "run"),
+    "reconcile": ("examsync.kube.commands", "reconcile_command"),
+    "suspend": ("examsync.kube.commands", "suspend_command"),
+    "resume": ("examsync.kube.commands", "resume_command"),
+    "history": ("examsync.commands.history", "history"),  # SQLAlchemy
+}
+
 
 class _LazyGroup(click.Group):
-    """`run` imports kopf and `history` SQLAlchemy; load each only when asked for, so `sync` and
-    `--version` start fast."""
+    """`run` and the day-2 commands import kopf or the Kubernetes client, `history` SQLAlchemy;
+    load them only when asked for, so `sync` and `--version` start fast."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "history", "run"])
+        return sorted([*super().list_commands(ctx), *_LAZY])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        command: click.Command
-        if cmd_name == "run":
-            from examsync.kube.cli import run
-
-            command = run
-            return command
-        if cmd_name == "history":
-            from examsync.commands.history import history
-
-            command = history
+        if cmd_name in _LAZY:
+            module, attr = _LAZY[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attr)
             return command
         return super().get_command(ctx, cmd_name)
 

@@ -177,6 +177,26 @@ def set_view(institution: str, conditions: Sequence[Condition], suspended: bool,
     _child(INTERVAL, institution).set(interval_seconds)
 
 
+def restore(
+    institution: str,
+    *,
+    conditions: Sequence[Condition],
+    suspended: bool,
+    interval_seconds: float,
+    last_success: float | None,
+    missing_responsible: Mapping[str, int],
+) -> None:
+    """What a new process knows of one Institution from its status, before its next run: the
+    view, and per pipeline the last success, the missing responsibles and both run series at 0."""
+    set_view(institution, conditions, suspended, interval_seconds)
+    for pipeline, missing in missing_responsible.items():
+        for result in RUN_RESULTS:
+            _child(RUNS, institution, pipeline, result)
+        _child(MISSING_RESPONSIBLE, institution, pipeline).set(missing)
+        if last_success is not None:
+            _child(LAST_SUCCESS, institution, pipeline).set(last_success)
+
+
 def conditions_for(report: InstitutionReport) -> list[Condition]:
     """Ready and Stalled as a run alone shows them (for the one-shot CLI, which has no status)."""
     def status(value: bool) -> ConditionStatus:

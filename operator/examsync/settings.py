@@ -51,6 +51,18 @@ class Settings(BaseSettings):
         default="examsync",
         description="kopf peering object of `examsync run`: the replica of highest priority is active.",
     )
+    pod_name: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("POD_NAME", "pod_name"),
+        description="The operator's pod (no prefix; the chart sets it from the downward API): the reporting "
+        "instance of its Events. Unset: the host name, which in a pod is the pod's name too.",
+    )
+    kubeconfig: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KUBECONFIG", "kubeconfig"),
+        description="Outside a cluster, the kubeconfig file(s) to log in with (no prefix, as kubectl reads it); "
+        "unset: ~/.kube/config. In a pod, its service account.",
+    )
     audit_db: Annotated[StoreUrl | None, NoDecode] = Field(
         default=None,
         description="The audit history store: sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DB; "

@@ -89,6 +89,16 @@ def test_default_deployment(default_docs: list[dict[str, Any]]) -> None:
     assert pod["serviceAccountName"] == one(default_docs, "ServiceAccount")["metadata"]["name"]
 
 
+def test_pod_name_reaches_the_operator_for_its_events(default_docs: list[dict[str, Any]]) -> None:
+    """Events name the pod as their reporting instance: POD_NAME from the downward API."""
+    (container,) = pod_of(default_docs)["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_NAME"] == {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    from examsync.settings import env_name
+
+    assert env_name("pod_name") == "POD_NAME"  # the variable the operator reads it from
+
+
 def test_default_rbac_is_cluster_wide_and_least_privilege(default_docs: list[dict[str, Any]]) -> None:
     kinds = [d["kind"] for d in default_docs]
     assert "ClusterRole" in kinds and "ClusterRoleBinding" in kinds and "Role" not in kinds

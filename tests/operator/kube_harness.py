@@ -29,6 +29,8 @@ import kopf
 import pytest
 import yaml
 from kmock._internal import apps, dicts, enums, k8s, rendering
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from examsync.kube.api import KubeApi
 from examsync.kube.config import OperatorConfig
@@ -276,8 +278,11 @@ class Operator:
     started (a fixture's teardown task would be one of them).
     """
 
-    def __init__(self, cluster: Cluster, **overrides: Any) -> None:
+    def __init__(
+        self, cluster: Cluster, registry_hook: Callable[[kopf.OperatorRegistry], None] | None = None, **overrides: Any
+    ) -> None:
         self.cluster = cluster
+        self.registry_hook = registry_hook  # adds handlers of the test's own to the operator's registry
         self.overrides = overrides
         self.stop_flag: asyncio.Event = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
@@ -298,6 +303,8 @@ class Operator:
         }
         options.update(self.overrides)
         registry = build_registry(OperatorConfig(**options))
+        if self.registry_hook is not None:
+            self.registry_hook(registry)
 
         @kopf.on.login(registry=registry)
         def login(**_: Any) -> kopf.ConnectionInfo:
@@ -368,14 +375,17 @@ def idle_after(cluster: Cluster, n: int, name: str = "uio") -> bool:
 # -- `examsync run` as a separate process (tests that need the real command line, the bench) ----------
 
 
-def write_kubeconfig(path: Path, url: str) -> Path:
-    """A kubeconfig whose only cluster is the emulator at ``url``."""
+def write_kubeconfig(path: Path, url: str, namespace: str | None = None) -> Path:
+    """A kubeconfig whose only cluster is the emulator at ``url`` (its context in ``namespace``)."""
+    context: dict[str, str] = {"cluster": "emulator", "user": "test"}
+    if namespace is not None:
+        context["namespace"] = namespace
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "emulator", "cluster": {"server": url}}],
         "users": [{"name": "test", "user": {"token": "test-token"}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "test"}}],
+        "contexts": [{"name": "emulator", "context": context}],
         "current-context": "emulator",
     }
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -393,14 +403,23 @@ def free_port() -> int:
 class OperatorProcess:
     """``examsync run --standalone -A`` in a child process, logged in through a kubeconfig pointing
     at the emulator. ``async with OperatorProcess(url, workdir) as proc:``; stderr goes to a file
-    (``log_tail()``), so a chatty operator never blocks on a full pipe."""
+    (``log_tail()``), so a chatty operator never blocks on a full pipe. Without ``log_level`` it
+    logs warnings and errors only (``--quiet``)."""
 
-    def __init__(self, url: str, workdir: Path, *args: str, metrics_port: int | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        workdir: Path,
+        *args: str,
+        metrics_port: int | None = None,
+        log_level: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.url = url
-        self.env = env or {}
         self.workdir = workdir
         self.args = args
+        self.log_level = log_level
+        self.env = env or {}
         self.metrics_port = metrics_port if metrics_port is not None else free_port()
         self.log_path = workdir / "operator.log"
         self.proc: asyncio.subprocess.Process | None = None
@@ -420,13 +439,14 @@ class OperatorProcess:
         # the simulators are on loopback: the operator reaches them only through a literal entry
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "EXAMSYNC_ALLOWED_HOSTS": "127.0.0.1", **self.env}
         exe = Path(sys.executable).with_name("examsync")
+        verbosity = ["--log-level", self.log_level] if self.log_level else ["--quiet"]
         with self.log_path.open("wb") as log:  # the child keeps its own descriptor
             self.proc = await asyncio.create_subprocess_exec(
                 str(exe),
                 "run",
                 "--standalone",
                 "-A",
-                "--quiet",
+                *verbosity,
                 "--metrics-port",
                 str(self.metrics_port),
                 *self.args,
@@ -439,6 +459,12 @@ class OperatorProcess:
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
+
+    def log_lines(self) -> list[str]:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
 
     def log_tail(self, chars: int = 2000) -> str:
         try:
@@ -466,3 +492,79 @@ class OperatorProcess:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+async def examsync_cli(*args: str, kubeconfig: Path, timeout: float = 120.0) -> CliResult:
+    """``examsync ARGS`` as a child process logged in through ``kubeconfig`` (asynchronously: the
+    sandbox and the emulator serve from this test's event loop meanwhile)."""
+    exe = Path(sys.executable).with_name("examsync")
+    proc = await asyncio.create_subprocess_exec(
+        str(exe),
+        *args,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return CliResult(proc.returncode, out.decode(), err.decode())
+
+
+# -- /metrics of an operator process ---------------------------------------------------------------
+
+
+def parse_metrics(text: str) -> list[Sample]:
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def select(samples: list[Sample], name: str, **labels: str) -> list[Sample]:
+    return [s for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+
+
+def total(samples: list[Sample], name: str, **labels: str) -> float:
+    return sum(s.value for s in select(samples, name, **labels))
+
+
+async def scrape(http: aiohttp.ClientSession, url: str) -> list[Sample]:
+    async with http.get(url, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+        assert resp.status == 200
+        return parse_metrics(await resp.text())
+
+
+async def scrape_until(
+    http: aiohttp.ClientSession,
+    proc: OperatorProcess,
+    done: Callable[[list[Sample]], bool],
+    timeout: float = 60.0,
+) -> list[Sample]:
+    """Scrape every 0.2 s until ``done`` holds (the server may not be up yet at first)."""
+    samples: list[Sample] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                assert proc.running(), f"the operator exited: {proc.log_tail()}"
+                try:
+                    samples = await scrape(http, proc.metrics_url)
+                except aiohttp.ClientConnectionError:
+                    samples = []
+                else:
+                    if done(samples):
+                        return samples
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        names = sorted({s.name for s in samples if s.name.startswith("examsync_")})
+        raise AssertionError(f"metrics never got there; examsync series: {names}; log: {proc.log_tail()}") from None

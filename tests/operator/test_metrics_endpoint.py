@@ -6,13 +6,20 @@ points at the emulator; the sandbox's FS and Inspera serve it on loopback.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
-from kube_harness import INSTITUTIONS, NAMESPACE, Cluster, OperatorProcess, apply_all, idle_after, uio
-from prometheus_client.parser import text_string_to_metric_families
+from kube_harness import (
+    INSTITUTIONS,
+    NAMESPACE,
+    Cluster,
+    OperatorProcess,
+    apply_all,
+    idle_after,
+    scrape_until,
+    select,
+    total,
+    uio,
+)
 from prometheus_client.samples import Sample
 
 from examsync_sandbox.server import Sandbox
@@ -24,49 +31,6 @@ PER_INSTITUTION = (
     "examsync_institution_condition",
     "examsync_last_success_timestamp_seconds",
 )
-
-
-def parse(text: str) -> list[Sample]:
-    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
-
-
-def select(samples: list[Sample], name: str, **labels: str) -> list[Sample]:
-    return [s for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
-
-
-def total(samples: list[Sample], name: str, **labels: str) -> float:
-    return sum(s.value for s in select(samples, name, **labels))
-
-
-async def scrape(http: aiohttp.ClientSession, url: str) -> list[Sample]:
-    async with http.get(url, timeout=aiohttp.ClientTimeout(total=5)) as resp:
-        assert resp.status == 200
-        return parse(await resp.text())
-
-
-async def scrape_until(
-    http: aiohttp.ClientSession,
-    proc: OperatorProcess,
-    done: Callable[[list[Sample]], bool],
-    timeout: float = 60.0,
-) -> list[Sample]:
-    """Scrape every 0.2 s until ``done`` holds (the server may not be up yet at first)."""
-    samples: list[Sample] = []
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                assert proc.running(), f"the operator exited: {proc.log_tail()}"
-                try:
-                    samples = await scrape(http, proc.metrics_url)
-                except aiohttp.ClientConnectionError:
-                    samples = []
-                else:
-                    if done(samples):
-                        return samples
-                await asyncio.sleep(0.2)
-    except TimeoutError:
-        names = sorted({s.name for s in samples if s.name.startswith("examsync_")})
-        raise AssertionError(f"metrics never got there; examsync series: {names}; log: {proc.log_tail()}") from None
 
 
 async def test_metrics_endpoint_follows_runs_and_deletion(cluster: Cluster, sandbox: Sandbox, tmp_path: Path) -> None:

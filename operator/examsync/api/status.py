@@ -87,6 +87,19 @@ class PipelinesStatus(_Open):
         description="Praktikportalen supervisors to WISEflow external assessors.",
     )
 
+    def of(self, pipeline: PipelineName) -> FsCounts | PraktikportalenCounts | None:
+        """One pipeline's counters (None: it did not run)."""
+        by_name: dict[PipelineName, FsCounts | PraktikportalenCounts | None] = {
+            PipelineName.FS_INSPERA: self.fs_inspera,
+            PipelineName.FS_WISEFLOW: self.fs_wiseflow,
+            PipelineName.PRAKTIKPORTALEN_WISEFLOW: self.praktikportalen_wiseflow,
+        }
+        return by_name[pipeline]
+
+    def ran(self) -> list[PipelineName]:
+        """The pipelines with counters, in run order."""
+        return [name for name in PipelineName if self.of(name) is not None]
+
 
 class InstitutionStatus(_Open):
     """Observed state, written by the operator through the status subresource."""
@@ -111,7 +124,14 @@ class InstitutionStatus(_Open):
         default=None, description="When the next scheduled run starts (absent while suspended or invalid)."
     )
     lastHandledRequestedAt: str | None = Field(
-        default=None, description="The examsync.io/requested-at value of the last run requested by hand."
+        default=None,
+        description="The value of the last run request handled: examsync.io/requested-at, or Flux's "
+        "reconcile.fluxcd.io/requestedAt (ours when both were new).",
+    )
+    handledRequests: dict[str, Annotated[str, Field(description="The annotation's value.")]] | None = Field(
+        default=None,
+        description="Per run-request annotation (examsync.io/requested-at, reconcile.fluxcd.io/requestedAt), "
+        "the value the last run saw; another value requests a run.",
     )
     pipelines: PipelinesStatus | None = Field(default=None, description="The last run's counters, per pipeline.")
     failures: list[Failure] | None = Field(

@@ -22,6 +22,7 @@ from examsync.api.spec import Institution, Mode
 from examsync.commands.store import audit_store
 from examsync.commands.upstream import configure_allowed_hosts
 from examsync.domain.outcomes import Action
+from examsync.logs import set_institution
 from examsync.manifests import ManifestError, ManifestSet, load_manifests
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.pipelines.tasks import settle
@@ -78,6 +79,7 @@ async def sync_manifests(
 
     async def run_one(inst: Institution) -> InstitutionReport:
         key = inst.key
+        set_institution(key)  # its own task (settle): every line it logs is about this Institution
 
         async def checkpoint(state: InstitutionState) -> None:
             if state_path is None:

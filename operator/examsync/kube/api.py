@@ -7,6 +7,7 @@ pod's service account in a cluster, else ``$KUBECONFIG`` (or ``~/.kube/config``)
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 from kubernetes.aio import client as kclient
@@ -16,7 +17,36 @@ from kubernetes.aio.client.exceptions import ApiException
 from examsync.api.spec import API_GROUP, API_VERSION, PLURAL
 from examsync.credentials import OPAQUE, REFUSED_TYPES, Secret
 
-__all__ = ["ApiException", "KubeApi"]
+__all__ = ["ApiException", "KubeApi", "load_configuration"]
+
+_SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+DEFAULT_NAMESPACE = "default"
+
+
+async def load_configuration(kubeconfig: str | None = None) -> tuple[Any, str]:
+    """The client configuration and the default namespace: the pod's service account (and its
+    namespace) in a cluster, else ``kubeconfig`` (settings.kubeconfig: $KUBECONFIG; unset:
+    ~/.kube/config) and its current context's."""
+    configuration = kclient.Configuration()
+    try:
+        kconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except kconfig.ConfigException:
+        loader = await kconfig.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig,  # None: the client's default ($KUBECONFIG as it started, ~/.kube/config)
+            client_configuration=configuration,
+            persist_config=False,
+        )
+        context = (loader.current_context or {}).get("context") or {}
+        return configuration, str(context.get("namespace") or DEFAULT_NAMESPACE)
+    return configuration, _service_account_namespace()
+
+
+def _service_account_namespace() -> str:
+    try:
+        namespace = _SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip()
+    except OSError:
+        namespace = ""
+    return namespace or DEFAULT_NAMESPACE
 
 
 class KubeApi:
@@ -26,14 +56,8 @@ class KubeApi:
         self._custom = kclient.CustomObjectsApi(api_client)
 
     @classmethod
-    async def from_environment(cls) -> KubeApi:
-        configuration = kclient.Configuration()
-        try:
-            kconfig.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except kconfig.ConfigException:
-            await kconfig.load_kube_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration, persist_config=False
-            )
+    async def from_environment(cls, kubeconfig: str | None = None) -> KubeApi:
+        configuration, _ = await load_configuration(kubeconfig)
         return cls(kclient.ApiClient(configuration))
 
     @classmethod

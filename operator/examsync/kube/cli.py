@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 
@@ -53,6 +54,8 @@ def run(
     from examsync.commands.store import audit_store
     from examsync.commands.upstream import configure_allowed_hosts
     from examsync.hosts import ENV_VAR, InvalidEntry
+    from examsync.kube import kopf_logs
+    from examsync.kube.api import KubeApi
     from examsync.kube.config import OperatorConfig
     from examsync.kube.main import build_registry
     from examsync.logs import setup_logging
@@ -67,13 +70,20 @@ def run(
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
     store = audit_store(settings)  # one per process, shared by every Institution
-    setup_logging("debug" if verbose else "warning" if quiet else log_level)
+    kopf_logs.install(setup_logging("debug" if verbose else "warning" if quiet else log_level))
     logging.getLogger("examsync.operator").info(
         "upstream hosts allowed", extra={"allowedHosts": str(allowlist), "defaultList": allowlist.default})
     if not namespaces:
         clusterwide = True  # the chart's default (watchNamespaces: []) is every namespace
-    registry = build_registry(OperatorConfig(metrics_port=metrics_port, audit_store=store,
-                                             sinks=sink_factory(store)))
+    config = OperatorConfig(
+        api_factory=functools.partial(KubeApi.from_environment, settings.kubeconfig),
+        metrics_port=metrics_port,
+        sinks=sink_factory(store),
+        audit_store=store,
+    )
+    if settings.pod_name:
+        config.instance = settings.pod_name
+    registry = build_registry(config)
     if priority is None:
         priority = secrets.randbelow(2**30) + 1
     kopf.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,8 @@ class OperatorConfig:
     cancel_seconds: float = 5.0
     api_retry_seconds: float = 10.0  # wait after a failed status write before trying again
     metrics_port: int | None = None  # serve /metrics on this port at startup (None: not here)
+    # the events' reportingInstance: the pod's name (settings.pod_name), else the host's
+    instance: str = field(default_factory=socket.gethostname)
 
 
 @dataclass

@@ -22,21 +22,21 @@ def build_registry(config: OperatorConfig | None = None) -> kopf.OperatorRegistr
 
     if cfg.kopf_login:
         # the same login as our own client: the pod's service account, else $KUBECONFIG
-        @kopf.on.login(registry=registry)
+        @kopf.on.login(registry=registry, id="login")
         def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
             info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
             return info
 
-    @kopf.on.startup(registry=registry)
+    @kopf.on.startup(registry=registry, id="startup")
     async def startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         await lifecycle.startup(shared, settings, **kwargs)
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(registry=registry, id="cleanup")
     async def cleanup(**kwargs: Any) -> None:
         await lifecycle.cleanup(shared, **kwargs)
 
     # async on purpose: kopf runs sync handlers in threads, and the wake-up is an asyncio.Event
-    @kopf.on.event(API_GROUP, API_VERSION, PLURAL, registry=registry)
+    @kopf.on.event(API_GROUP, API_VERSION, PLURAL, registry=registry, id="wake")
     async def wake(memo: Any, **_: Any) -> None:
         institution.wake(memo)
 

@@ -16,10 +16,11 @@ from examsync import metrics
 from examsync.api.conditions import ConditionReason, ConditionStatus, ConditionType, get_condition
 from examsync.api.spec import InstitutionSpec, SpecError, parse_duration, parse_spec
 from examsync.api.status import InstitutionStatus
-from examsync.kube import events
+from examsync.kube import events, run_requests
 from examsync.kube import status as st
 from examsync.kube.config import Shared
-from examsync.kube.scheduler import REQUESTED_AT, decide, next_run
+from examsync.kube.run_requests import RunRequests
+from examsync.kube.scheduler import decide, next_run
 from examsync.kube.secrets import KubeSecrets
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
@@ -123,12 +124,11 @@ class InstitutionReconciler:
 
         if stop.is_set():
             return None  # shutting down: no new run
-        annotations = meta.get("annotations") or {}
-        requested_at = annotations.get(REQUESTED_AT)
+        requests = run_requests.read(meta.get("annotations"), self.status)
         decision = decide(
             self.status,
             generation=generation,
-            requested_at=requested_at,
+            requested_at=requests.pending,
             interval=spec.interval_delta,
             now=now,
             rng=cfg.rng,
@@ -140,7 +140,7 @@ class InstitutionReconciler:
             if decision.wake_at is None:
                 return None
             return max(0.0, (decision.wake_at - now).total_seconds())
-        await self.run(body, spec, trigger=decision.trigger, requested_at=requested_at, stop=stop)
+        await self.run(body, spec, trigger=decision.trigger, requests=requests, stop=stop)
         return 0.0
 
     async def run(
@@ -149,7 +149,7 @@ class InstitutionReconciler:
         spec: InstitutionSpec,
         *,
         trigger: str,
-        requested_at: str | None,
+        requests: RunRequests,
         stop: asyncio.Event,
     ) -> InstitutionReport:
         cfg = self.shared.config
@@ -184,17 +184,16 @@ class InstitutionReconciler:
         if stop.is_set():  # cut short by a shutdown: the next operator resumes it soon, not in hours
             upcoming = finished
         previous_reasons = events.failure_reasons(self.status.failures)
-        await self.write(
-            st.finished(
-                self.status,
-                report,
-                state=new_state,
-                generation=generation,
-                next_run=upcoming,
-                requested_at=requested_at,
-                now=finished,
-            )
+        done = st.finished(
+            self.status,
+            report,
+            state=new_state,
+            generation=generation,
+            next_run=upcoming,
+            requested_at=requests.pending,
+            now=finished,
         )
+        await self.write(run_requests.record(done, requests))
         events.run_finished(body, report, upcoming - finished, previous_reasons)
         observe(metrics.record_run, self.key, report, spec)
         self._view(body.get("spec") or {})

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from examsync.api.conditions import ConditionType, is_true
 from examsync.api.status import InstitutionStatus
 
-REQUESTED_AT = "examsync.io/requested-at"
 JITTER = 0.1  # share of the interval added at random, so Institutions drift apart
 RESTART_SPREAD_MAX = timedelta(minutes=5)  # overdue runs found at start are spread over this at most
 

@@ -15,9 +15,11 @@ from typing import Any
 import aiohttp
 import kopf
 
+from examsync.kube import restore
 from examsync.kube.api import ApiException
 from examsync.kube.config import Shared
 from examsync.kube.reconciler import InstitutionReconciler
+from examsync.logs import set_institution
 
 log = logging.getLogger("examsync.operator")
 
@@ -54,6 +56,8 @@ async def _stop_when(stopped: Any, stop: asyncio.Event) -> None:
 async def serve(shared: Shared, *, name: str, namespace: str, body: Mapping[str, Any], stopped: Any, memo: Any) -> None:
     """The daemon body. ``body`` is kopf's live view: always the latest object seen."""
     reconciler = InstitutionReconciler(shared, name, namespace, body.get("status"))
+    set_institution(reconciler.key)  # every line this daemon (and what it starts) logs is about it
+    restore.from_status(reconciler.key, body)  # its alerts hold from now, not from its next run
     wakeup = _wakeup(memo)
     stop = asyncio.Event()
     stopper = asyncio.create_task(_stop_when(stopped, stop))

@@ -12,19 +12,23 @@ from examsync.kube.config import Shared
 from examsync.kube.reconciler import observe
 
 FINALIZER = "examsync.io/finalizer"
+COMPONENT = "examsync"  # events are reported by this component ("From" in `kubectl describe`)
 
 log = logging.getLogger("examsync.operator")
 
 
-def configure(settings: kopf.OperatorSettings) -> None:
+def configure(settings: kopf.OperatorSettings, instance: str) -> None:
     settings.persistence.finalizer = FINALIZER
+    settings.posting.reporting_component = COMPONENT
+    settings.posting.reporting_instance = instance
+    settings.posting.event_name_prefix = f"{COMPONENT}-"
     # only the Events this operator posts on purpose, not every log line of an object's logger
     settings.posting.loggers = False
     settings.posting.level = logging.INFO
 
 
 async def startup(shared: Shared, settings: kopf.OperatorSettings, **_: Any) -> None:
-    configure(settings)
+    configure(settings, shared.config.instance)
     if shared.api is None:
         shared.api = await shared.config.api_factory()
     if shared.config.metrics_port is not None:
