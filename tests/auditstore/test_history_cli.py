@@ -26,6 +26,7 @@ from examsync_sandbox.server import Sandbox
 from pg_server import PostgresServer, free_port
 
 INF1000 = "uio-new"
+LINE_FIELDS = frozenset({"time", "level", "logger", "message", "institution"})
 
 
 async def examsync(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -39,8 +40,10 @@ async def examsync(*args: str, env: dict[str, str] | None = None) -> tuple[int, 
 
 
 def audit_lines(stderr: str) -> list[dict[str, Any]]:
+    """The audit records among the JSON lines: the record's fields, without what every line carries
+    (its time, level, logger and message, the Institution it is about)."""
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    return [{k: v for k, v in line.items() if k != "logger"}
+    return [{k: v for k, v in line.items() if k not in LINE_FIELDS}
             for line in lines if line.get("logger") == "examsync.audit"]
 
 
