@@ -41,8 +41,11 @@ tools: venv
 demo: venv
 	$(BIN)/examsync-sandbox demo
 
+# Every Python tree: ruff's rules, and ruff's formatter (its output, not a second opinion).
+PY_TREES := operator sandbox tests bench scripts
 lint: venv
-	$(BIN)/ruff check operator sandbox tests bench
+	$(BIN)/ruff check $(PY_TREES)
+	$(BIN)/ruff format --check $(PY_TREES)
 
 typecheck: venv
 	$(BIN)/mypy

@@ -46,7 +46,9 @@ _EXTRA_SPEC_RULES: list[dict[str, str]] = [
 ]
 
 # Keywords a structural schema may use (apiextensions.k8s.io/v1 JSONSchemaProps, minus the
-# non-structural ones we never emit: $ref, allOf/anyOf/oneOf/not, patternProperties, ...).
+# non-structural ones we never emit: $ref, allOf/anyOf/oneOf/not, patternProperties, ...). Both lists are
+# grouped by what the keywords constrain, so they are kept out of the formatter.
+# fmt: off
 ALLOWED_KEYS = frozenset({
     "type", "format", "description", "default", "enum", "pattern", "example",
     "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
@@ -64,6 +66,7 @@ _KEY_ORDER = [
     "x-kubernetes-preserve-unknown-fields", "required", "properties", "items", "additionalProperties",
     "x-kubernetes-validations",
 ]
+# fmt: on
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "boolean": (bool,), "integer": (int,), "number": (int, float),
     "object": (dict,), "array": (list,),

@@ -32,10 +32,12 @@ UIB_PLACES = ["184_11_20_0", "184_12_30_0"]
 # keys of FS records that hold personal data (the personal-data test scans their values)
 PERSONAL_KEYS = ("navn", "epost", "mobil", "feideId", "fodselsnummer")
 
+# fmt: off
 _FIRST = ["Ingrid", "Sindre", "Maren", "Eirik", "Solveig", "Torstein", "Hedda", "Vegard", "Sigrid", "Audun",
           "Ragnhild", "Håkon", "Tuva", "Øystein", "Live", "Bjørnar", "Karoline", "Trygve", "Synnøve", "Leiv"]
 _LAST = ["Haugland", "Bakkevik", "Solheim", "Tveiten", "Lunde", "Myklebust", "Fjeldstad", "Rønningen",
          "Aasheim", "Kvalvik", "Holmedal", "Strømsnes", "Grønlie", "Vatnøy", "Skjelbred", "Torvund"]
+# fmt: on
 
 
 @dataclass

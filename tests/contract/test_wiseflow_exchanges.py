@@ -184,8 +184,11 @@ async def test_every_operation_the_simulator_serves_answers_in_the_spec_shapes(
             await http.post("/oauth2/token", data={"client_id": CLIENT, "client_secret": "wrong",
                                                    "grant_type": "client_credentials"}),
         ]
+    # one status per request above, in order
+    # fmt: off
     assert [a.status_code for a in answers] == [200, 200, 404, 200, 200, 200, 200, 404, 200, 200, 200, 403, 400,
                                                 400, 401, 400]
+    # fmt: on
     assert answers[0].json()["state"] == 1 and answers[0].json()["assessorStartDate"] == 20
     assert answers[6].json()["data"][0]["state"] == "PENDING"
     assert answers[8].json()["data"][0]["dataTypes"] == [{"id": 9, "name": "Praktikportal-ID", "value": "TS-10031"}]

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts/examsync"
 TESTS = sorted(Path(__file__).parent.glob("rules_*test.yaml"))
 
-# release name -> extra `helm template` arguments
+# release name -> extra `helm template` arguments (kept as flag/value pairs)
+# fmt: off
 RELEASES: dict[str, list[str]] = {
     # the default install (`helm install examsync`): job "examsync"
     "examsync": [],
@@ -38,6 +39,7 @@ RELEASES: dict[str, list[str]] = {
         "--set", "prometheusRule.runbookBaseUrl=https://wiki.example.org/examsync/runbook",
     ],
 }
+# fmt: on
 
 
 def helm_binary() -> str | None:
