@@ -74,11 +74,19 @@ async def one_run(urls: Urls, n: int, url: str | None, server: PostgresServer | 
     before = await stats(urls)
     cpu, server_before = time.process_time(), server_cpu(server)
     started = time.perf_counter()
-    results = await asyncio.gather(*(
-        run_institution(f"i{i}", "bench", spec_for(urls, i), SECRETS, InstitutionState(),
-                        RunOptions(audit=no_audit, sinks=sinks))
-        for i in range(n)
-    ))
+    results = await asyncio.gather(
+        *(
+            run_institution(
+                f"i{i}",
+                "bench",
+                spec_for(urls, i),
+                SECRETS,
+                InstitutionState(),
+                RunOptions(audit=no_audit, sinks=sinks),
+            )
+            for i in range(n)
+        )
+    )
     ran = time.perf_counter() - started
     flush = 0.0
     if store is not None:
@@ -90,8 +98,10 @@ async def one_run(urls: Urls, n: int, url: str | None, server: PostgresServer | 
     items = sum(sum(r.pipelines["fs-inspera"].actions.values()) for r, _ in results)
     failed = sum(r.pipelines["fs-inspera"].counts.failed for r, _ in results)
     label = StoreUrl.parse(url).backend.value if url else "no store"
-    line = (f"  {label:<10} wall {wall:7.2f} s (runs {ran:6.2f} s, final flush {flush:5.2f} s)  "
-            f"CPU {cpu:6.2f} s  items {items}  created {after['tests'] - before['tests']}  failed {failed}")
+    line = (
+        f"  {label:<10} wall {wall:7.2f} s (runs {ran:6.2f} s, final flush {flush:5.2f} s)  "
+        f"CPU {cpu:6.2f} s  items {items}  created {after['tests'] - before['tests']}  failed {failed}"
+    )
     if store is not None:
         line += f"  rows written {store.written}  dropped {store.dropped}"
     if server is not None:
@@ -111,19 +121,38 @@ async def store_alone(url: str, records: list[AuditRecord]) -> None:
         if n % 100 == 0:
             await asyncio.sleep(0)
     await store.close()
-    print(f"  {store.url.backend.value:<10} {len(records)} records written in {time.perf_counter() - started:5.2f} s, "
-          f"CPU {time.process_time() - cpu:5.2f} s  (written {store.written}, dropped {store.dropped})", flush=True)
+    print(
+        f"  {store.url.backend.value:<10} {len(records)} records written in {time.perf_counter() - started:5.2f} s, "
+        f"CPU {time.process_time() - cpu:5.2f} s  (written {store.written}, dropped {store.dropped})",
+        flush=True,
+    )
 
 
 def sample_records(n: int) -> list[AuditRecord]:
     when = datetime(2026, 12, 1, 9, tzinfo=UTC)
-    return [AuditRecord(
-        module_id=PipelineName.FS_INSPERA, submodule=Submodule.APPLY, vurd_id=f"{i:044d}",
-        decoded_vurd_id=f"1000||EMNE{i:05d}", key=f"fs-inspera:{i:044d}", error_message=None, fs_id="1000",
-        org_id="I0", hovedansvarlige=Responsibles(2, 2), inspera_instance="i0.inspera.no", success=True,
-        action=Action.CREATED, reason=None, title=f"Emne {i}", run_id="bench", timestamp=when, dry_run=False,
-        test_id=str(10_000 + i),
-    ) for i in range(n)]
+    return [
+        AuditRecord(
+            module_id=PipelineName.FS_INSPERA,
+            submodule=Submodule.APPLY,
+            vurd_id=f"{i:044d}",
+            decoded_vurd_id=f"1000||EMNE{i:05d}",
+            key=f"fs-inspera:{i:044d}",
+            error_message=None,
+            fs_id="1000",
+            org_id="I0",
+            hovedansvarlige=Responsibles(2, 2),
+            inspera_instance="i0.inspera.no",
+            success=True,
+            action=Action.CREATED,
+            reason=None,
+            title=f"Emne {i}",
+            run_id="bench",
+            timestamp=when,
+            dry_run=False,
+            test_id=str(10_000 + i),
+        )
+        for i in range(n)
+    ]
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -131,8 +160,11 @@ async def bench(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="examsync-bench-"))
     try:
         with child_sandbox(args.institutions, args.assessments, args.latency) as urls:
-            print(f"audit store cost, fs-inspera: {args.institutions} institutions x {args.assessments} "
-                  f"assessments, all new, {args.latency * 1000:.0f} ms latency per request", flush=True)
+            print(
+                f"audit store cost, fs-inspera: {args.institutions} institutions x {args.assessments} "
+                f"assessments, all new, {args.latency * 1000:.0f} ms latency per request",
+                flush=True,
+            )
             for round_ in range(args.rounds):
                 await one_run(urls, args.institutions, None, None)
                 await one_run(urls, args.institutions, f"sqlite:///{workdir / f'audit-{round_}.db'}", None)

@@ -45,13 +45,18 @@ EVERY_REQUEST = {f"{method} /": "huge-stream" for method in ("GET", "POST", "PUT
 def faults_for(scenario: str, huge: int) -> dict[str, Faults]:
     """The faults of a scenario per system (the seed's CASES are filled once the sandbox has started)."""
     if scenario == "detail":
-        return {"fs": Faults(huge_bytes=huge,
-                             once={f"GET /eksamen/INSPERA/{seed_no.CASES['uio-new']}$": ["huge-stream"]})}
+        return {
+            "fs": Faults(huge_bytes=huge, once={f"GET /eksamen/INSPERA/{seed_no.CASES['uio-new']}$": ["huge-stream"]})
+        }
     if scenario == "listing":
         return {"fs": Faults(huge_bytes=huge, once={"GET /eksamen/liste": ["huge"]})}
     if scenario == "every-detail":
-        return {"fs": Faults(huge_bytes=huge, always={"GET /eksamen/INSPERA/": "huge-stream",
-                                                      "GET /eksamen/WISEFLOW/": "huge-stream"})}
+        return {
+            "fs": Faults(
+                huge_bytes=huge,
+                always={"GET /eksamen/INSPERA/": "huge-stream", "GET /eksamen/WISEFLOW/": "huge-stream"},
+            )
+        }
     if scenario == "every-target":
         targets = ("inspera", "gravitee", "wiseflow", "praktikportalen")
         return {system: Faults(huge_bytes=huge, always=dict(EVERY_REQUEST)) for system in targets}
@@ -76,14 +81,26 @@ async def scenario(name: str, huge: int, folder: Path) -> None:
             faults = sandbox.server(system).faults
             faults.huge_bytes, faults.once, faults.always = wanted.huge_bytes, wanted.once, wanted.always
         files = write_manifests(sandbox, folder / name)
-        args = [sys.executable, "-m", "examsync", "sync", "-o", "json", "--log-level", "WARNING", "--allow-loopback",
-                *[a for f in files for a in ("-f", str(f))]]
+        args = [
+            sys.executable,
+            "-m",
+            "examsync",
+            "sync",
+            "-o",
+            "json",
+            "--log-level",
+            "WARNING",
+            "--allow-loopback",
+            *[a for f in files for a in ("-f", str(f))],
+        ]
         code, peak, out, err = await asyncio.to_thread(run_child, args)
         report = json.loads(out) if out.strip().startswith("{") else {"institutions": []}
         streams = [s for server in sandbox.servers.values() for s in server.faults.streams]
     print(f"{name} ({huge // MIB} MiB answers):" if name != "baseline" else f"{name}:")
-    print(f"  exit code {code}; peak RSS of the examsync sync process: {peak:.0f} MiB "
-          f"({'under' if peak < LIMIT_MIB else 'OVER'} {LIMIT_MIB} MiB)")
+    print(
+        f"  exit code {code}; peak RSS of the examsync sync process: {peak:.0f} MiB "
+        f"({'under' if peak < LIMIT_MIB else 'OVER'} {LIMIT_MIB} MiB)"
+    )
     for inst in report["institutions"]:
         done = _done(inst)
         failures = [f for f in inst["failures"] if "MiB" in f["message"]]
@@ -94,8 +111,10 @@ async def scenario(name: str, huge: int, folder: Path) -> None:
             print(f"        ... and {len(failures) - 3} more failed the same way")
     if streams:
         cut = [s for s in streams if s.cut]
-        print(f"  {huge // MIB} MiB answers: {len(streams)}; cut short by the client: {len(cut)}; "
-              f"most sent before the cut: {max(s.sent for s in streams) / MIB:.1f} MiB")
+        print(
+            f"  {huge // MIB} MiB answers: {len(streams)}; cut short by the client: {len(cut)}; "
+            f"most sent before the cut: {max(s.sent for s in streams) / MIB:.1f} MiB"
+        )
     if not report["institutions"]:
         print("  no report:", err[-2000:])
 

@@ -61,8 +61,11 @@ def delta(now: dict[str, float], before: dict[str, float]) -> dict[str, float]:
 def change_fs(sandbox: Sandbox, run: int, rng: random.Random) -> None:
     """Between runs: a few assessments get a new title (updates), one new assessment appears."""
     world = sandbox.world("fs")
-    good = [fs_id for fs_id, rec in world.records.items()
-            if rec.get("start") and rec.get("kandidater") and fs_id not in world.gone]
+    good = [
+        fs_id
+        for fs_id, rec in world.records.items()
+        if rec.get("start") and rec.get("kandidater") and fs_id not in world.gone
+    ]
     for fs_id in rng.sample(good, k=min(len(good), rng.randint(1, 3))):
         world.touch(fs_id, emnetittel=f"{world.records[fs_id].get('emnetittel')} ({run})")
     template = dict(world.records[rng.choice(good)])
@@ -93,23 +96,26 @@ async def collect(runs: int) -> list[dict[str, Any]]:
                     durations[report.key] = report.duration
                 now = snapshot()
 
-                def diff(name: str, by: str, now: Sample = now, before: Sample = before,
-                         **match: str) -> dict[str, float]:
+                def diff(
+                    name: str, by: str, now: Sample = now, before: Sample = before, **match: str
+                ) -> dict[str, float]:
                     return delta(total(now, name, by, **match), total(before, name, by, **match))
 
                 latency = "examsync_upstream_request_duration_seconds"
-                rows.append({
-                    "run": run,
-                    "ready": ready,
-                    "not_ready": not_ready,
-                    "suspended": len(result.suspended),
-                    "items": diff("examsync_items_total", "action"),
-                    "failed_by_reason": diff("examsync_items_total", "reason", action="failed"),
-                    "lat_sum": diff(f"{latency}_sum", "system"),
-                    "lat_count": diff(f"{latency}_count", "system"),
-                    "errors": delta(_errors(now), _errors(before)),
-                    "durations": durations,
-                })
+                rows.append(
+                    {
+                        "run": run,
+                        "ready": ready,
+                        "not_ready": not_ready,
+                        "suspended": len(result.suspended),
+                        "items": diff("examsync_items_total", "action"),
+                        "failed_by_reason": diff("examsync_items_total", "reason", action="failed"),
+                        "lat_sum": diff(f"{latency}_sum", "system"),
+                        "lat_count": diff(f"{latency}_count", "system"),
+                        "errors": delta(_errors(now), _errors(before)),
+                        "durations": durations,
+                    }
+                )
                 before = now
     return rows
 
@@ -138,15 +144,19 @@ def plot(rows: list[dict[str, Any]], output: Path) -> None:
 
     ax = axes[0][0]
     ax.bar(runs, [r["ready"] for r in rows], color="#56a64b", label="Ready")
-    ax.bar(runs, [r["not_ready"] for r in rows], bottom=[r["ready"] for r in rows], color="#e02f44",
-           label="not Ready")
+    ax.bar(runs, [r["not_ready"] for r in rows], bottom=[r["ready"] for r in rows], color="#e02f44", label="not Ready")
     ax.set_title("Institutions by Ready condition")
     ax.legend(loc="lower right", fontsize=8)
 
     ax = axes[0][1]
     bottom = [0.0] * len(rows)
-    colors = {"created": "#5794f2", "updated": "#b877d9", "unchanged": "#c7d0d9", "skipped": "#ff9830",
-              "failed": "#e02f44"}
+    colors = {
+        "created": "#5794f2",
+        "updated": "#b877d9",
+        "unchanged": "#c7d0d9",
+        "skipped": "#ff9830",
+        "failed": "#e02f44",
+    }
     for action in ACTIONS:
         values = [r["items"].get(action, 0.0) for r in rows]
         ax.bar(runs, values, bottom=bottom, color=colors[action], label=action)
@@ -164,8 +174,12 @@ def plot(rows: list[dict[str, Any]], output: Path) -> None:
     systems = sorted({k for r in rows for k, v in r["lat_count"].items() if v})
     ax = axes[1][0]
     for system in systems:
-        means = [1000 * r["lat_sum"].get(system, 0.0) / r["lat_count"][system]
-                 if r["lat_count"].get(system) else float("nan") for r in rows]
+        means = [
+            1000 * r["lat_sum"].get(system, 0.0) / r["lat_count"][system]
+            if r["lat_count"].get(system)
+            else float("nan")
+            for r in rows
+        ]
         ax.plot(runs, means, marker="o", label=system)
     ax.set_title("Upstream latency, mean (ms)")
     ax.legend(fontsize=8)

@@ -22,15 +22,20 @@ async def measure(assessments: int, latency: float) -> None:
     with child_sandbox(1, assessments, latency) as urls:
         before = peak_rss_mb()
         started = time.perf_counter()
-        report, state = await run_institution("i0", "bench", spec_for(urls, 0), SECRETS, InstitutionState(),
-                                              RunOptions(audit=no_audit))
+        report, state = await run_institution(
+            "i0", "bench", spec_for(urls, 0), SECRETS, InstitutionState(), RunOptions(audit=no_audit)
+        )
         elapsed = time.perf_counter() - started
         counts = report.pipelines["fs-inspera"].counts
         served = await stats(urls)
-        print(f"examsync fs-inspera memory: 1 institution x {assessments} assessments, "
-              f"{latency * 1000:.0f} ms latency per request")
-        print(f"  run: {elapsed:.1f} s  discovered={counts['discovered']} created={counts['created']} "
-              f"failed={counts['failed']}  tests in Inspera={served['tests']}")
+        print(
+            f"examsync fs-inspera memory: 1 institution x {assessments} assessments, "
+            f"{latency * 1000:.0f} ms latency per request"
+        )
+        print(
+            f"  run: {elapsed:.1f} s  discovered={counts['discovered']} created={counts['created']} "
+            f"failed={counts['failed']}  tests in Inspera={served['tests']}"
+        )
         print(f"  peak RSS before the run: {before:.0f} MiB")
         print(f"  peak RSS after the run:  {peak_rss_mb():.0f} MiB")
         print(f"  state kept: {len(state.pipeline('fs-inspera').model_dump_json())} bytes")

@@ -107,8 +107,10 @@ def manifests(sandbox: Sandbox, institutions: int, namespaces: int, interval: st
 
 async def apply(cluster: Cluster, manifest: dict[str, Any]) -> None:
     ns = manifest["metadata"]["namespace"]
-    plural = "api/v1/namespaces/{ns}/secrets" if manifest["kind"] == "Secret" else (
-        "apis/examsync.io/v1alpha1/namespaces/{ns}/institutions"
+    plural = (
+        "api/v1/namespaces/{ns}/secrets"
+        if manifest["kind"] == "Secret"
+        else ("apis/examsync.io/v1alpha1/namespaces/{ns}/institutions")
     )
     await cluster.request("POST", "/" + plural.format(ns=ns), manifest, "application/json")
 
@@ -215,19 +217,30 @@ async def bench(args: argparse.Namespace) -> None:
         due_ts = [d.timestamp() for d in due if d is not None]
         offsets = [(d - r).total_seconds() for d, r in zip(due, last, strict=True) if d and r]
 
-        print(f"examsync operator scale: {len(keys)} Institutions in {args.namespaces} namespaces, "
-              f"{args.assessments} assessments each, interval {args.interval}; one `examsync run` process")
-        print(f"  all Ready after {all_ready:.1f} s from process start "
-              f"(first run started at {min(starts):.1f} s, last Ready at {max(readies):.1f} s)")
-        print(f"  runs: {runs}  Ready True: {ready_true}/{len(keys)}  tests created: {created}  failed items: {failed}"
-              f"  Inspera tests in the sandbox: {len(sandbox.world('inspera').tests)}")
-        print(f"  operator CPU until all Ready: {cpu_first_runs:.1f} s (start-up included); "
-              f"RSS then {mib(rss_peak_runs)}")
-        print(f"  operator idle ({args.settle:.0f} s after the first runs): RSS {mib(rss_idle)} "
-              f"-> {mib(rss_idle_end)} after {idle_for:.0f} s, {threads} threads, {fds} open files, "
-              f"{sockets} TCP sockets")
-        print(f"  operator CPU while idle: {cpu_idle:.2f} s in {idle_for:.0f} s = "
-              f"{cpu_idle / idle_for * 60:.2f} CPU s per minute")
+        print(
+            f"examsync operator scale: {len(keys)} Institutions in {args.namespaces} namespaces, "
+            f"{args.assessments} assessments each, interval {args.interval}; one `examsync run` process"
+        )
+        print(
+            f"  all Ready after {all_ready:.1f} s from process start "
+            f"(first run started at {min(starts):.1f} s, last Ready at {max(readies):.1f} s)"
+        )
+        print(
+            f"  runs: {runs}  Ready True: {ready_true}/{len(keys)}  tests created: {created}  failed items: {failed}"
+            f"  Inspera tests in the sandbox: {len(sandbox.world('inspera').tests)}"
+        )
+        print(
+            f"  operator CPU until all Ready: {cpu_first_runs:.1f} s (start-up included); RSS then {mib(rss_peak_runs)}"
+        )
+        print(
+            f"  operator idle ({args.settle:.0f} s after the first runs): RSS {mib(rss_idle)} "
+            f"-> {mib(rss_idle_end)} after {idle_for:.0f} s, {threads} threads, {fds} open files, "
+            f"{sockets} TCP sockets"
+        )
+        print(
+            f"  operator CPU while idle: {cpu_idle:.2f} s in {idle_for:.0f} s = "
+            f"{cpu_idle / idle_for * 60:.2f} CPU s per minute"
+        )
         print(f"  this process (emulator + sandbox) used {bench_cpu:.1f} CPU s; operator exit status {exit_code}")
         print("first runs (start, seconds after the operator process started):")
         print(spread("start times", starts, "s"))
@@ -242,8 +255,10 @@ async def bench(args: argparse.Namespace) -> None:
         print(spread("nextRunTime", [t / 60 for t in due_ts], "min"))
         print("    next runs by minute after the earliest:")
         print("\n".join(histogram([t / 60 for t in due_ts], 1.0, "m")))
-        print(f"after a restart: every Institution's series on /metrics {restart[0]:.1f} s after the process "
-              f"started; upstream calls meanwhile: {restart[1]}")
+        print(
+            f"after a restart: every Institution's series on /metrics {restart[0]:.1f} s after the process "
+            f"started; upstream calls meanwhile: {restart[1]}"
+        )
         if exit_code != 0:
             print(f"operator log tail:\n{log_tail}")
 
@@ -269,8 +284,9 @@ async def restarted(
                         text = await resp.text()
                 except aiohttp.ClientConnectionError:
                     text = ""
-                seen = {s.labels["institution"] for s in parse_metrics(text)
-                        if s.name == "examsync_institution_condition"}
+                seen = {
+                    s.labels["institution"] for s in parse_metrics(text) if s.name == "examsync_institution_condition"
+                }
                 if not wanted <= seen:
                     await asyncio.sleep(0.1)
         elapsed = time.monotonic() - t0

@@ -51,13 +51,23 @@ def record(inst: str, n: int, now: datetime) -> dict[str, Any]:
     code = f"EMNE{n:05d}"
     return {
         "id": encode_id(inst, code, versjonskode="1", vurdkombkode="SKR", arstall=2026, vurdtidkode="HØST"),
-        "institusjonsnr": inst, "emnekode": code, "versjonskode": "1", "vurdkombkode": "SKR",
-        "arstall": 2026, "vurdtidkode": "HØST", "vurdtidkodeReell": "HØST",
-        "emnetittel": f"Emne {n}", "vurderingsform": "SKRIFTLIG",
-        "eksamenssystem": "INSPERA", "sensursystem": "INSPERA", "begrunnelsessystem": None,
+        "institusjonsnr": inst,
+        "emnekode": code,
+        "versjonskode": "1",
+        "vurdkombkode": "SKR",
+        "arstall": 2026,
+        "vurdtidkode": "HØST",
+        "vurdtidkodeReell": "HØST",
+        "emnetittel": f"Emne {n}",
+        "vurderingsform": "SKRIFTLIG",
+        "eksamenssystem": "INSPERA",
+        "sensursystem": "INSPERA",
+        "begrunnelsessystem": None,
         "stedkode": f"{inst}_15_10_0",
-        "start": start.astimezone().isoformat(), "slutt": (start + timedelta(hours=4)).isoformat(),
-        "varighetMinutter": 240, "sensurfrist": "2026-12-22",
+        "start": start.astimezone().isoformat(),
+        "slutt": (start + timedelta(hours=4)).isoformat(),
+        "varighetMinutter": 240,
+        "sensurfrist": "2026-12-22",
         "sistEndret": (now - timedelta(hours=1)).isoformat(),
         "eksamensansvarlige": [
             {"feideId": f"ansv{(n + k) % USERS_PER_INSTITUTION}@{inst}.no", "navn": "Ansvarlig", "epost": "x@y.no"}
@@ -88,11 +98,13 @@ def serve(conn: Connection, institutions: int, assessments: int, latency: float)
             await server.start()
 
         async def stats(_: web.Request) -> web.Response:
-            return web.json_response({
-                **{name: s.calls["total"] for name, s in servers.items()},
-                "writes": sum(inspera_world.writes.values()),
-                "tests": len(inspera_world.tests),
-            })
+            return web.json_response(
+                {
+                    **{name: s.calls["total"] for name, s in servers.items()},
+                    "writes": sum(inspera_world.writes.values()),
+                    "tests": len(inspera_world.tests),
+                }
+            )
 
         async def reset(_: web.Request) -> web.Response:
             inspera_world.tests.clear()
@@ -117,19 +129,31 @@ class Urls:
 
 
 def spec_for(urls: Urls, i: int) -> InstitutionSpec:
-    return InstitutionSpec.model_validate({
-        "shortName": f"I{i}",
-        "fs": {"baseUrl": urls.fs, "institutionNumber": institution_number(i), "startYear": 2025,
-               "credentialsSecretRef": {"name": "fs"}},
-        "inspera": {"enabled": True, "baseUrl": urls.inspera, "clientId": f"i{i}.inspera.no",
-                    "credentialsSecretRef": {"name": "inspera"}},
-    })
+    return InstitutionSpec.model_validate(
+        {
+            "shortName": f"I{i}",
+            "fs": {
+                "baseUrl": urls.fs,
+                "institutionNumber": institution_number(i),
+                "startYear": 2025,
+                "credentialsSecretRef": {"name": "fs"},
+            },
+            "inspera": {
+                "enabled": True,
+                "baseUrl": urls.inspera,
+                "clientId": f"i{i}.inspera.no",
+                "credentialsSecretRef": {"name": "inspera"},
+            },
+        }
+    )
 
 
-SECRETS = StaticSecrets({
-    "fs": {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD},
-    "inspera": {"apiKey": inspera_sim.API_KEY},
-})
+SECRETS = StaticSecrets(
+    {
+        "fs": {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD},
+        "inspera": {"apiKey": inspera_sim.API_KEY},
+    }
+)
 
 
 async def stats(urls: Urls) -> dict[str, int]:
@@ -147,7 +171,8 @@ def child_sandbox(institutions: int, assessments: int, latency: float) -> Iterat
     """FS and Inspera simulators in a child process, so the figures are the operator side's own."""
     parent, child = mp.Pipe()
     process = mp.get_context("spawn").Process(
-        target=serve, args=(child, institutions, assessments, latency), daemon=True)
+        target=serve, args=(child, institutions, assessments, latency), daemon=True
+    )
     process.start()
     # the simulators are on loopback, which this process may call only when told so
     hosts.configure(hosts.HostAllowlist.parse((), allow_loopback=True))
@@ -160,10 +185,12 @@ def child_sandbox(institutions: int, assessments: int, latency: float) -> Iterat
 
 async def pipeline_run(urls: Urls, n: int, states: list[InstitutionState]) -> tuple[float, int, list[InstitutionState]]:
     started = time.perf_counter()
-    results = await asyncio.gather(*(
-        run_institution(f"i{i}", "bench", spec_for(urls, i), SECRETS, states[i], RunOptions(audit=no_audit))
-        for i in range(n)
-    ))
+    results = await asyncio.gather(
+        *(
+            run_institution(f"i{i}", "bench", spec_for(urls, i), SECRETS, states[i], RunOptions(audit=no_audit))
+            for i in range(n)
+        )
+    )
     elapsed = time.perf_counter() - started
     failed = sum(r.pipelines["fs-inspera"].counts["failed"] for r, _ in results)
     reasons = Counter(f.message.split(":")[0] + ": " + f.reason for r, _ in results for f in r.failures())
@@ -180,28 +207,55 @@ async def naive_run(urls: Urls, institutions: int) -> tuple[float, int]:
         basic = base64.b64encode(f"{fs_sim.USERNAME}:{fs_sim.PASSWORD}".encode()).decode()
         fs_headers = {"Authorization": f"Basic {basic}"}
         for i in range(institutions):
-            token = (await client.post(f"{urls.inspera}/authenticate/token/",
-                                       params={"grant_type": "authorization_code", "client_id": f"i{i}"},
-                                       headers={"code": inspera_sim.API_KEY})).json()["access_token"]
+            token = (
+                await client.post(
+                    f"{urls.inspera}/authenticate/token/",
+                    params={"grant_type": "authorization_code", "client_id": f"i{i}"},
+                    headers={"code": inspera_sim.API_KEY},
+                )
+            ).json()["access_token"]
             auth = {"Authorization": f"Bearer {token}"}
-            listing = (await client.get(f"{urls.fs}/eksamen/liste", headers=fs_headers, params={
-                "institusjonsnr": institution_number(i), "datofra": "2025-01-01", "datotil": "2027-12-31",
-                "eksamenssystem": "INSPERA", "sistEndret": "2000-01-01T00:00:00+00:00"})).json()
+            listing = (
+                await client.get(
+                    f"{urls.fs}/eksamen/liste",
+                    headers=fs_headers,
+                    params={
+                        "institusjonsnr": institution_number(i),
+                        "datofra": "2025-01-01",
+                        "datotil": "2027-12-31",
+                        "eksamenssystem": "INSPERA",
+                        "sistEndret": "2000-01-01T00:00:00+00:00",
+                    },
+                )
+            ).json()
             for entry in listing["eksamener"]:
                 items += 1
-                detail = (await client.get(f"{urls.fs}/eksamen/INSPERA/{quote(entry['id'], safe='')}",
-                                           headers=fs_headers)).json()
+                detail = (
+                    await client.get(f"{urls.fs}/eksamen/INSPERA/{quote(entry['id'], safe='')}", headers=fs_headers)
+                ).json()
                 contributors = []
                 for person in detail["eksamensansvarlige"]:
-                    r = await client.get(f"{urls.inspera}/v1/users/external/FEIDE/{quote(person['feideId'])}",
-                                         headers=auth)
+                    r = await client.get(
+                        f"{urls.inspera}/v1/users/external/FEIDE/{quote(person['feideId'])}", headers=auth
+                    )
                     if r.status_code == 200:
                         contributors.append({"userId": r.json()["userId"], "role": "MAIN_RESPONSIBLE"})
-                body = {"externalTestId": detail["id"], "title": detail["emnetittel"], "externalTest": True,
-                        "externalSystem": "FS", "contributors": contributors,
-                        "startTime": detail["start"], "duration": detail["varighetMinutter"]}
-                hits = (await client.post(f"{urls.inspera}/v1/test/search", headers=auth,
-                                          json={"query": {"filters": {"externalId": detail["id"]}}})).json()
+                body = {
+                    "externalTestId": detail["id"],
+                    "title": detail["emnetittel"],
+                    "externalTest": True,
+                    "externalSystem": "FS",
+                    "contributors": contributors,
+                    "startTime": detail["start"],
+                    "duration": detail["varighetMinutter"],
+                }
+                hits = (
+                    await client.post(
+                        f"{urls.inspera}/v1/test/search",
+                        headers=auth,
+                        json={"query": {"filters": {"externalId": detail["id"]}}},
+                    )
+                ).json()
                 if hits["results"]:
                     test_id = hits["results"][0]["assessmentRunId"]
                     await client.get(f"{urls.inspera}/v1/test/{test_id}", headers=auth)
@@ -222,19 +276,25 @@ async def bench(args: argparse.Namespace) -> None:
         elapsed, failed, states = await pipeline_run(urls, args.institutions, [InstitutionState()] * args.institutions)
         after = await stats(urls)
         calls = (after["fs"] - before["fs"]) + (after["inspera"] - before["inspera"])
-        print(f"examsync fs-inspera: {args.institutions} institutions x {args.assessments} assessments, "
-              f"{args.latency * 1000:.0f} ms latency per request, {args.per_host} connections per host")
-        print(f"  first run (all new):   {elapsed:8.2f} s  {total / elapsed:8.1f} assessments/s  "
-              f"{calls / total:.2f} upstream calls per assessment  failed={failed}  "
-              f"tests={after['tests']}")
+        print(
+            f"examsync fs-inspera: {args.institutions} institutions x {args.assessments} assessments, "
+            f"{args.latency * 1000:.0f} ms latency per request, {args.per_host} connections per host"
+        )
+        print(
+            f"  first run (all new):   {elapsed:8.2f} s  {total / elapsed:8.1f} assessments/s  "
+            f"{calls / total:.2f} upstream calls per assessment  failed={failed}  "
+            f"tests={after['tests']}"
+        )
         print(f"  peak RSS (operator side): {peak_rss_mb():.0f} MiB")
 
         before = await stats(urls)
         idle_elapsed, _, _ = await pipeline_run(urls, args.institutions, states)
         after = await stats(urls)
-        print(f"  nothing changed:        {idle_elapsed:8.2f} s  FS calls per institution "
-              f"{(after['fs'] - before['fs']) / args.institutions:.1f}  Inspera calls "
-              f"{after['inspera'] - before['inspera']}  writes {after['writes'] - before['writes']}")
+        print(
+            f"  nothing changed:        {idle_elapsed:8.2f} s  FS calls per institution "
+            f"{(after['fs'] - before['fs']) / args.institutions:.1f}  Inspera calls "
+            f"{after['inspera'] - before['inspera']}  writes {after['writes'] - before['writes']}"
+        )
 
         if args.baseline_institutions:
             async with httpx.AsyncClient() as client:
@@ -244,9 +304,11 @@ async def bench(args: argparse.Namespace) -> None:
             after = await stats(urls)
             naive_calls = (after["fs"] - before["fs"]) + (after["inspera"] - before["inspera"])
             naive_rate = naive_items / naive_elapsed
-            print(f"  naive baseline ({args.baseline_institutions} institution(s), {naive_items} assessments): "
-                  f"{naive_elapsed:8.2f} s  {naive_rate:8.1f} assessments/s  "
-                  f"{naive_calls / naive_items:.2f} calls per assessment")
+            print(
+                f"  naive baseline ({args.baseline_institutions} institution(s), {naive_items} assessments): "
+                f"{naive_elapsed:8.2f} s  {naive_rate:8.1f} assessments/s  "
+                f"{naive_calls / naive_items:.2f} calls per assessment"
+            )
             print(f"  speed-up over baseline: {(total / elapsed) / naive_rate:.1f}x")
 
 
@@ -256,8 +318,9 @@ def main() -> None:
     parser.add_argument("--assessments", type=int, default=500)
     parser.add_argument("--latency", type=float, default=0.015, help="seconds added to every request")
     parser.add_argument("--per-host", type=int, default=8, help="connections per upstream host")
-    parser.add_argument("--baseline-institutions", type=int, default=1,
-                        help="institutions the naive baseline handles (0: skip)")
+    parser.add_argument(
+        "--baseline-institutions", type=int, default=1, help="institutions the naive baseline handles (0: skip)"
+    )
     args = parser.parse_args()
     from examsync.adapters.upstream.client import HOST_LIMITS
 

@@ -50,8 +50,12 @@ async def run(sb: Sandbox, name: str, state: InstitutionState | None) -> Institu
     institutions, secrets = sb.manifests_by_name()
     inst = parse_institution(institutions[name])
     _, new_state = await run_institution(
-        inst.metadata.name, inst.metadata.namespace, inst.spec, StaticSecrets(secrets),
-        state or InstitutionState(), RunOptions(audit=lambda record: None),
+        inst.metadata.name,
+        inst.metadata.namespace,
+        inst.spec,
+        StaticSecrets(secrets),
+        state or InstitutionState(),
+        RunOptions(audit=lambda record: None),
     )
     return new_state
 

@@ -30,8 +30,10 @@ def bindir() -> Path:
     """The newest installed server's bin dir. Fails loudly when there is none: `make tools` installs it."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(Path(p).parts[-3]))
     if not found:
-        raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: "
-                           "run `make tools` (scripts/tools/postgresql.sh installs Debian's postgresql)")
+        raise RuntimeError(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin: "
+            "run `make tools` (scripts/tools/postgresql.sh installs Debian's postgresql)"
+        )
     return Path(found[-1]).parent
 
 
@@ -42,8 +44,11 @@ def _account() -> pwd.struct_passwd | None:
     for name in _ACCOUNTS:
         with contextlib.suppress(KeyError):
             return pwd.getpwnam(name)
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _ACCOUNTS[1]],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _ACCOUNTS[1]],
+        check=True,
+        capture_output=True,
+    )
     return pwd.getpwnam(_ACCOUNTS[1])
 
 
@@ -73,9 +78,16 @@ class PostgresServer:
         kwargs: dict[str, Any] = {}
         if self.account is not None:
             kwargs = {"user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": []}
-        return subprocess.run([str(self.bin / args[0]), *args[1:]], cwd=self.dir, capture_output=True, text=True,
-                              check=check, timeout=120, env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
-                              **kwargs)
+        return subprocess.run(
+            [str(self.bin / args[0]), *args[1:]],
+            cwd=self.dir,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+            env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
+            **kwargs,
+        )
 
     def _initdb(self) -> None:
         pwfile = self.dir / "pwfile"
@@ -83,9 +95,21 @@ class PostgresServer:
         if self.account is not None:
             os.chown(pwfile, self.account.pw_uid, self.account.pw_gid)
         try:
-            self._run("initdb", "-D", str(self.data), "-U", USER, f"--pwfile={pwfile}", "-E", "UTF8",
-                      "--no-locale", "--auth-host=scram-sha-256", "--auth-local=trust", "--no-sync",
-                      "--no-instructions")
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                USER,
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--auth-host=scram-sha-256",
+                "--auth-local=trust",
+                "--no-sync",
+                "--no-instructions",
+            )
         finally:
             pwfile.unlink(missing_ok=True)
 
@@ -94,10 +118,24 @@ class PostgresServer:
         attempts = 1 if self.port else 5
         for _ in range(attempts):
             port = self.port or free_port()
-            options = (f"-h 127.0.0.1 -p {port} -k {self.dir} -c fsync=off -c synchronous_commit=off "
-                       "-c full_page_writes=off -c max_connections=60 -c shared_buffers=16MB")
-            result = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w", "-t", "60",
-                               "-o", options, "start", check=False)
+            options = (
+                f"-h 127.0.0.1 -p {port} -k {self.dir} -c fsync=off -c synchronous_commit=off "
+                "-c full_page_writes=off -c max_connections=60 -c shared_buffers=16MB"
+            )
+            result = self._run(
+                "pg_ctl",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.dir / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                options,
+                "start",
+                check=False,
+            )
             if result.returncode == 0:
                 self.port = port
                 return self

@@ -34,7 +34,11 @@ async def run_seeded(
     audit: list[dict[str, Any]] = []
     options.setdefault("audit", lambda record: audit.append(record.as_json()))
     report, new_state = await run_institution(
-        inst.metadata.name, inst.metadata.namespace, inst.spec, StaticSecrets(secrets),
-        state or InstitutionState(), RunOptions(**options),
+        inst.metadata.name,
+        inst.metadata.namespace,
+        inst.spec,
+        StaticSecrets(secrets),
+        state or InstitutionState(),
+        RunOptions(**options),
     )
     return report, new_state, audit

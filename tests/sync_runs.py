@@ -88,8 +88,13 @@ def _run(args: list[str], env: dict[str, str], timeout: float) -> Synced:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
         # through a small wrapper: a child forked from this large process would report our peak RSS
         peak_file = Path(tmp) / "peak"
-        proc = subprocess.Popen([sys.executable, str(PEAK_RSS), str(peak_file), "--", *args],
-                                stdout=out, stderr=err, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(PEAK_RSS), str(peak_file), "--", *args],
+            stdout=out,
+            stderr=err,
+            env=env,
+            start_new_session=True,
+        )
         killed = threading.Event()
 
         def kill() -> None:

@@ -99,8 +99,9 @@ def contract_json(values: Mapping[str, object]) -> dict[str, Any]:
     """A record's fields, by AuditRecord's field names, in the contract's JSON: camelCase names,
     enums as their values, the timestamp as `format_timestamp` writes it. Shared by the record and
     by a row of the audit history store read back."""
-    return {_camel(name): _json_value(value) for name, value in values.items()
-            if value is not None or name not in _OPTIONAL}
+    return {
+        _camel(name): _json_value(value) for name, value in values.items() if value is not None or name not in _OPTIONAL
+    }
 
 
 class RunFacts(Protocol):

@@ -148,8 +148,9 @@ class BatchBuffer(Generic[T]):
     def _warn(self, exc: BaseException) -> None:
         if not self._failing:  # once per outage, not once per batch
             self._failing = True
-            log.warning("audit records not delivered to %s: %s", self.target, self._describe(exc),
-                        extra={"sink": self.sink})
+            log.warning(
+                "audit records not delivered to %s: %s", self.target, self._describe(exc), extra={"sink": self.sink}
+            )
 
     def _drop(self, count: int) -> None:
         if count > 0:

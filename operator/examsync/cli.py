@@ -45,40 +45,79 @@ def main() -> None:
 
 
 @main.command()
-@click.option("-f", "--filename", "files", multiple=True, required=True,
-              type=click.Path(path_type=Path, dir_okay=False),
-              help="YAML file with Institution and Secret objects (repeatable).")
+@click.option(
+    "-f",
+    "--filename",
+    "files",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML file with Institution and Secret objects (repeatable).",
+)
 @click.option("--dry-run", is_flag=True, help="Read everything, write nothing; report the plan.")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--state", "state_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="JSON file keeping watermark, retry set and pending creates between runs.")
-@click.option("--metrics-file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write Prometheus metrics here (node-exporter textfile collector).")
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="JSON file keeping watermark, retry set and pending creates between runs.",
+)
+@click.option(
+    "--metrics-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write Prometheus metrics here (node-exporter textfile collector).",
+)
 @log_level_option("Level of the JSON log lines on stderr")
-@click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST",
-              help="Also allow this upstream host (repeatable; host, host:port, *.domain or an IP), besides "
-                   "EXAMSYNC_ALLOWED_HOSTS. With neither, only the real systems' public hosts are allowed.")
-@click.option("--allow-loopback", is_flag=True,
-              help="Allow loopback hosts (127.0.0.0/8, ::1, localhost): the sandbox.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="HOST",
+    help="Also allow this upstream host (repeatable; host, host:port, *.domain or an IP), besides "
+    "EXAMSYNC_ALLOWED_HOSTS. With neither, only the real systems' public hosts are allowed.",
+)
+@click.option("--allow-loopback", is_flag=True, help="Allow loopback hosts (127.0.0.0/8, ::1, localhost): the sandbox.")
 @audit_db_option("Keep every audit record in this audit history store (`examsync history` reads it)")
 @audit_retention_days_option()
-def sync(files: tuple[Path, ...], dry_run: bool, output: str, state_path: Path | None,
-         metrics_file: Path | None, log_level: str, allow_hosts: tuple[str, ...], allow_loopback: bool,
-         audit_db: StoreUrl | None, audit_retention_days: float) -> None:
+def sync(
+    files: tuple[Path, ...],
+    dry_run: bool,
+    output: str,
+    state_path: Path | None,
+    metrics_file: Path | None,
+    log_level: str,
+    allow_hosts: tuple[str, ...],
+    allow_loopback: bool,
+    audit_db: StoreUrl | None,
+    audit_retention_days: float,
+) -> None:
     """Reconcile each Institution in the files once, out of cluster, and exit (0 ok, 1 failed, 2 invalid)."""
     from examsync.commands.sync import sync_command
     from examsync.logs import setup_logging
 
     setup_logging(log_level)
-    sys.exit(sync_command(files, dry_run=dry_run, output=output, state_path=state_path,
-                          metrics_file=metrics_file, allow_hosts=allow_hosts, allow_loopback=allow_loopback,
-                          audit_db=audit_db, audit_retention_days=audit_retention_days))
+    sys.exit(
+        sync_command(
+            files,
+            dry_run=dry_run,
+            output=output,
+            state_path=state_path,
+            metrics_file=metrics_file,
+            allow_hosts=allow_hosts,
+            allow_loopback=allow_loopback,
+            audit_db=audit_db,
+            audit_retention_days=audit_retention_days,
+        )
+    )
 
 
 @main.command()
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write here instead of stdout.")
-@click.option("--chart-template", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the chart's template of the same CRD here (behind crds.install).")
+@click.option(
+    "--chart-template",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the chart's template of the same CRD here (behind crds.install).",
+)
 def crd(output: Path | None, chart_template: Path | None) -> None:
     """Print the Institution CRD generated from the spec model."""
     from examsync.crd import render_chart_template, render_crd_yaml

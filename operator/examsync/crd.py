@@ -68,8 +68,12 @@ _KEY_ORDER = [
 ]
 # fmt: on
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "boolean": (bool,), "integer": (int,), "number": (int, float),
-    "object": (dict,), "array": (list,),
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+    "number": (int, float),
+    "object": (dict,),
+    "array": (list,),
 }
 
 
@@ -139,7 +143,7 @@ def open_api_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "description": "Institution: one institution's exam-platform synchronisation (FS, Inspera, WISEflow, "
-                       "Praktikportalen).",
+        "Praktikportalen).",
         "required": ["spec"],
         "properties": {
             "apiVersion": {"type": "string"},
@@ -255,12 +259,16 @@ def structural_problems(node: dict[str, Any], path: str = "") -> list[str]:
         problems.append(f"{where}: array needs a single items schema")
     if "default" in node and (node["default"] is None or not _default_fits(node, node["default"])):
         problems.append(f"{where}: default {node['default']!r} does not fit the type")
-    problems += [f"{where}: required {r!r} is not a property"
-                 for r in node.get("required", []) if r not in (props or {})]
+    problems += [
+        f"{where}: required {r!r} is not a property" for r in node.get("required", []) if r not in (props or {})
+    ]
     if node.get("x-kubernetes-list-type") == "map":
         item_required = node.get("items", {}).get("required", [])
-        problems += [f"{where}: list-map key {k!r} must be required" for k in node.get("x-kubernetes-list-map-keys", [])
-                     if k not in item_required]
+        problems += [
+            f"{where}: list-map key {k!r} must be required"
+            for k in node.get("x-kubernetes-list-map-keys", [])
+            if k not in item_required
+        ]
     if path == ".metadata" and set(node) - {"type", "description"}:
         problems.append(f"{where}: metadata may only be declared as type object")
     for name, sub in (props or {}).items():

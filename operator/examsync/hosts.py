@@ -54,8 +54,7 @@ def _dns_name(host: str) -> bool:
     """A plain ASCII DNS name whose last label is not numeric (`127.1` or `2130706433` are
     resolved as IPv4 addresses by the C library, so they are not names)."""
     labels = host.split(".")
-    return (len(host) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
-            and not labels[-1].isdigit())
+    return len(host) <= 253 and all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
 
 
 def is_loopback(host: str) -> bool:
@@ -84,7 +83,7 @@ class HostEntry:
             close = raw.find("]")
             if close < 0:
                 raise InvalidEntry(f"{text!r}: unclosed '['")
-            host, rest = raw[1:close], raw[close + 1:]
+            host, rest = raw[1:close], raw[close + 1 :]
             if rest:
                 if not rest.startswith(":"):
                     raise InvalidEntry(f"{text!r}: not host or host:port")
@@ -143,8 +142,9 @@ class HostAllowlist:
         return cls(parsed, allow_loopback)
 
     @classmethod
-    def from_setting(cls, value: str | None, extra: Iterable[str] = (), *, allow_loopback: bool = False
-                     ) -> HostAllowlist:
+    def from_setting(
+        cls, value: str | None, extra: Iterable[str] = (), *, allow_loopback: bool = False
+    ) -> HostAllowlist:
         """`EXAMSYNC_ALLOWED_HOSTS` (comma-separated) plus `extra` entries (`--allow-host`)."""
         return cls.parse([*(value or "").split(","), *extra], allow_loopback=allow_loopback)
 

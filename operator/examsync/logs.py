@@ -28,9 +28,7 @@ _CAUSE = "The above exception was the direct cause of the following exception:"
 _CONTEXT = "During handling of the above exception, another exception occurred:"
 
 
-def traceback_text(
-    exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None
-) -> str:
+def traceback_text(exc_type: type[BaseException], exc: BaseException | None, tb: TracebackType | None) -> str:
     """The traceback as one string, as Python prints it (chained exceptions included) but with
     each exception's type only: its text can carry upstream payloads (URLs, names)."""
     # newest first: (the exception's block, how it follows from the one before it)

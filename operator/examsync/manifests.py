@@ -58,8 +58,7 @@ class ManifestSet:
                 problem = secret_problem(use, self.secrets.get((ns, use.ref.name)))
                 if isinstance(problem, SecretMissing):
                     # said as a file's reader needs it: where the Secret was looked for, or what it lacks
-                    what = (f"not found in namespace {ns!r}" if problem.key is None
-                            else f"lacks key {problem.key!r}")
+                    what = f"not found in namespace {ns!r}" if problem.key is None else f"lacks key {problem.key!r}"
                     problems.append(f"{source}: {inst.key}: {use.path}: Secret {use.ref.name!r} {what}")
                 elif problem is not None:
                     problems.append(f"{source}: {inst.key}: {problem}")

@@ -45,42 +45,53 @@ registry: CollectorRegistry = REGISTRY
 
 RUNS = Counter("examsync_runs_total", "Pipeline runs by result.", ["institution", "pipeline", "result"])
 RUN_DURATION = Histogram(
-    "examsync_run_duration_seconds", "Duration of a pipeline run.", ["institution", "pipeline"],
+    "examsync_run_duration_seconds",
+    "Duration of a pipeline run.",
+    ["institution", "pipeline"],
     buckets=_DURATION_BUCKETS,
 )
 ITEMS = Counter(
-    "examsync_items_total", "Items handled, by action and reason.",
+    "examsync_items_total",
+    "Items handled, by action and reason.",
     ["institution", "pipeline", "action", "reason"],
 )
 LAST_SUCCESS = Gauge(
-    "examsync_last_success_timestamp_seconds", "Unix time of the last run with no failed item.",
+    "examsync_last_success_timestamp_seconds",
+    "Unix time of the last run with no failed item.",
     ["institution", "pipeline"],
 )
 INTERVAL = Gauge("examsync_interval_seconds", "The Institution's run interval.", ["institution"])
 SUSPENDED = Gauge("examsync_suspended", "1 while the Institution is suspended.", ["institution"])
 MISSING_RESPONSIBLE = Gauge(
-    "examsync_missing_responsible", "Targets written without a responsible in the last run.",
+    "examsync_missing_responsible",
+    "Targets written without a responsible in the last run.",
     ["institution", "pipeline"],
 )
 UPSTREAM_REQUESTS = Counter(
-    "examsync_upstream_requests_total", "Requests to outside systems by response code.",
+    "examsync_upstream_requests_total",
+    "Requests to outside systems by response code.",
     ["system", "operation", "code"],
 )
 UPSTREAM_DURATION = Histogram(
-    "examsync_upstream_request_duration_seconds", "Latency of requests to outside systems.",
+    "examsync_upstream_request_duration_seconds",
+    "Latency of requests to outside systems.",
     ["system", "operation"],
     buckets=_LATENCY_BUCKETS,
 )
 RETRIES = Counter("examsync_retries_total", "Retried upstream requests by cause.", ["system", "reason"])
-AUDIT_DROPPED = Counter(
-    "examsync_audit_records_dropped_total", "Audit records a sink could not take.", ["sink"]
-)
+AUDIT_DROPPED = Counter("examsync_audit_records_dropped_total", "Audit records a sink could not take.", ["sink"])
 BUILD_INFO = Gauge("examsync_build_info", "Build information.", ["version"])
 BUILD_INFO.labels(__version__).set(1)
 
 # Metrics whose first label is `institution`: `forget` removes their series.
 _PER_INSTITUTION: tuple[Counter | Gauge | Histogram, ...] = (
-    RUNS, RUN_DURATION, ITEMS, LAST_SUCCESS, INTERVAL, SUSPENDED, MISSING_RESPONSIBLE,
+    RUNS,
+    RUN_DURATION,
+    ITEMS,
+    LAST_SUCCESS,
+    INTERVAL,
+    SUSPENDED,
+    MISSING_RESPONSIBLE,
 )
 
 
@@ -199,6 +210,7 @@ def restore(
 
 def conditions_for(report: InstitutionReport) -> list[Condition]:
     """Ready and Stalled as a run alone shows them (for the one-shot CLI, which has no status)."""
+
     def status(value: bool) -> ConditionStatus:
         return ConditionStatus.TRUE if value else ConditionStatus.FALSE
 

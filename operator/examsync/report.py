@@ -68,8 +68,9 @@ class PipelineReport:
         for write in result.writes:
             if len(self.plan) >= MAX_PLAN:
                 return
-            self.plan.append(PlanEntry(pipeline=self.name, action=write.action, key=result.key,
-                                       fields=list(write.fields)))
+            self.plan.append(
+                PlanEntry(pipeline=self.name, action=write.action, key=result.key, fields=list(write.fields))
+            )
 
 
 @dataclass
@@ -118,8 +119,10 @@ class InstitutionReport:
         if self.error:
             # a run that could not start failed each of its pipelines as a whole (the contract's
             # `{"key": "{pipeline}", "reason": "UpstreamError"}`); Stalled lives in the conditions
-            merged.extend(Failure(key=name, reason=Reason.UPSTREAM_ERROR, message=self.error, since=self.started)
-                          for name in self.enabled)
+            merged.extend(
+                Failure(key=name, reason=Reason.UPSTREAM_ERROR, message=self.error, since=self.started)
+                for name in self.enabled
+            )
         merged.sort(key=lambda f: f.since, reverse=True)
         return merged[:MAX_FAILURES]
 
@@ -138,7 +141,7 @@ class InstitutionReport:
         }
 
     def summary(self) -> str:
-        """"Run finished in 12s: 3 created, 5 updated, 0 unchanged, 1 skipped, 1 failed"."""
+        """ "Run finished in 12s: 3 created, 5 updated, 0 unchanged, 1 skipped, 1 failed"."""
         t = self.totals()
         counts = ", ".join(f"{t.of(a)} {a.value}" for a in Action)
         return f"Run finished in {self.duration:.0f}s: {counts}"

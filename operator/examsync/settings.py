@@ -27,8 +27,9 @@ class SettingsError(ValueError):
 
 class Settings(BaseSettings):
     # hide_input_in_errors: a value that cannot be used is never repeated (a database URL holds a password)
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="ignore",
-                                      hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     allowed_hosts: str = Field(
         default="",
@@ -69,7 +70,9 @@ class Settings(BaseSettings):
         "unset: none. Its password is never printed.",
     )
     audit_retention_days: float = Field(
-        default=400.0, gt=0, le=36_500,
+        default=400.0,
+        gt=0,
+        le=36_500,
         description="Audit history rows older than this many days are deleted, in batches (at most a century).",
     )
     ssl_cert_file: Path | None = Field(

@@ -85,8 +85,9 @@ class PipelineState(BaseModel):
             held = relist_watermark if relist_watermark is not None else self.watermark
             if watermark is not None and (held is None or held < watermark):
                 watermark = held
-        return self.model_copy(update={"watermark": watermark, "retry": retry,
-                                       "digests": trim_digests(self.digests, MAX_DIGESTS)})
+        return self.model_copy(
+            update={"watermark": watermark, "retry": retry, "digests": trim_digests(self.digests, MAX_DIGESTS)}
+        )
 
 
 def trim_digests(digests: dict[str, str], limit: int) -> dict[str, str]:
@@ -134,8 +135,10 @@ def bounded(state: InstitutionState, limit: int = MAX_PROGRESS_BYTES) -> dict[st
             if not dropped:
                 break
     if excess > 0:
-        log.warning("progress larger than its bound: only the retry set and pending creates are left",
-                    extra={"bytes": _size(data), "limit": limit})
+        log.warning(
+            "progress larger than its bound: only the retry set and pending creates are left",
+            extra={"bytes": _size(data), "limit": limit},
+        )
     return data
 
 
@@ -176,8 +179,12 @@ class StateFile(BaseModel):
         """The file's text, under `limit` bytes: each Institution gets an equal share of it."""
         share = (limit - 1024) // max(1, len(self.institutions))
         institutions = {key: bounded(state, share) for key, state in self.institutions.items()}
-        return json.dumps({"version": self.version, "institutions": institutions},
-                          separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+        return json.dumps(
+            {"version": self.version, "institutions": institutions},
+            separators=(",", ":"),
+            sort_keys=True,
+            ensure_ascii=False,
+        )
 
 
 def write_atomic(path: Path, text: str) -> None:

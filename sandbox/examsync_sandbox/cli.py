@@ -13,8 +13,11 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--write-manifests", type=click.Path(path_type=Path, file_okay=False),
-              help="Write the sandbox's Institutions and Secrets into this folder.")
+@click.option(
+    "--write-manifests",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write the sandbox's Institutions and Secrets into this folder.",
+)
 def serve(write_manifests: Path | None) -> None:
     """Serve the simulators on loopback until interrupted."""
     from examsync_sandbox.demo import serve_forever

@@ -66,9 +66,13 @@ async def demo(log_path: Path) -> int:
         paths = write_manifests(sandbox, DEMO_DIR / "manifests")
         console.print(f"Manifests: {', '.join(str(p) for p in paths)}")
         # what `examsync sync -f ... --allow-loopback` does: loopback is allowed only when asked for
-        console.print(f"As: examsync sync {' '.join(f'-f {p}' for p in paths)} --allow-loopback "
-                      f"--state {DEMO_DIR / 'state.json'} --audit-db {AUDIT_URL}\n", markup=False, highlight=False,
-                      soft_wrap=True)
+        console.print(
+            f"As: examsync sync {' '.join(f'-f {p}' for p in paths)} --allow-loopback "
+            f"--state {DEMO_DIR / 'state.json'} --audit-db {AUDIT_URL}\n",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
         allowlist = configure_allowed_hosts(allow_loopback=True)
         manifests = load_manifests(paths)
         manifests.check_hosts(allowlist)
@@ -88,12 +92,15 @@ async def demo(log_path: Path) -> int:
             second_calls = wiseflow_calls["total"] - first_calls
         finally:
             await store.close()
-        console.print("\n[bold]Second run[/bold] (nothing examsync sends changed in FS: no writes; "
-                      "INF1000 was listed as changed and found unchanged):")
+        console.print(
+            "\n[bold]Second run[/bold] (nothing examsync sends changed in FS: no writes; "
+            "INF1000 was listed as changed and found unchanged):"
+        )
         render_text(second, sys.stdout)
         writes = sum(
             r.actions[Action.CREATED] + r.actions[Action.UPDATED]
-            for rep in second.reports for r in rep.pipelines.values()
+            for rep in second.reports
+            for r in rep.pipelines.values()
         )
         console.print(f"\nWrites in the second run: {writes}")
         inspera, wiseflow = sandbox.world("inspera"), sandbox.world("wiseflow")
@@ -103,8 +110,10 @@ async def demo(log_path: Path) -> int:
         for line in _linked_flows(wiseflow):
             print(line, flush=True)
         slack = sandbox.world("slack")
-        console.print(f"Audit records received by the Humio simulator: {len(sandbox.world('humio').events)}; "
-                      f"Slack messages: {len(slack.messages)}")
+        console.print(
+            f"Audit records received by the Humio simulator: {len(sandbox.world('humio').events)}; "
+            f"Slack messages: {len(slack.messages)}"
+        )
         if slack.texts:
             console.print("[bold]Last Slack message[/bold]:")
             console.print(slack.texts[-1], markup=False, highlight=False)
@@ -113,10 +122,15 @@ async def demo(log_path: Path) -> int:
     console.print(f"State kept between runs: {DEMO_DIR / 'state.json'}")
     console.print(f"Audit history ({store.written} records): {AUDIT_DB}\n")
     console.print("[bold]What happened to INF1000?[/bold]")
-    console.print(f"$ examsync history -n {seed_no.NAMESPACE} {seed_no.UIO} {key} --audit-db {AUDIT_URL}",
-                  markup=False, highlight=False, soft_wrap=True)
-    await run_history(store.url, HistoryQuery(f"{seed_no.NAMESPACE}/{seed_no.UIO}", key), "text",
-                      sys.stdout, sys.stderr)
+    console.print(
+        f"$ examsync history -n {seed_no.NAMESPACE} {seed_no.UIO} {key} --audit-db {AUDIT_URL}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    await run_history(
+        store.url, HistoryQuery(f"{seed_no.NAMESPACE}/{seed_no.UIO}", key), "text", sys.stdout, sys.stderr
+    )
     # The sandbox seeds failures on purpose (a conflict, an invalid record): the demo succeeded.
     return 0
 

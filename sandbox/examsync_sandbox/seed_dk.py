@@ -137,25 +137,29 @@ def seed(sandbox: Any) -> None:
 
 def manifests(sandbox: Any) -> list[dict[str, Any]]:
     return [
-        objects.institution(NAMESPACE, NAME, {
-            "shortName": "UCX",
-            "mode": "Apply",
-            "interval": "1h",
-            "wiseflow": {
-                "enabled": True,
-                "baseUrl": sandbox.url("wiseflow"),
-                "credentialsSecretRef": {"name": "ucx-wiseflow"},
-                "praktikportalen": {
+        objects.institution(
+            NAMESPACE,
+            NAME,
+            {
+                "shortName": "UCX",
+                "mode": "Apply",
+                "interval": "1h",
+                "wiseflow": {
                     "enabled": True,
-                    "baseUrl": sandbox.url("praktikportalen"),
-                    "praktikportalId": PRAKTIKPORTAL_ID,
-                    "credentialsSecretRef": {"name": "ucx-pp"},
-                    "userDataTypeId": USER_DATA_TYPE,
-                    "externalAssessorTypeId": ASSESSOR_TYPE,
-                    "externalAssessorRoleId": ASSESSOR_ROLE,
+                    "baseUrl": sandbox.url("wiseflow"),
+                    "credentialsSecretRef": {"name": "ucx-wiseflow"},
+                    "praktikportalen": {
+                        "enabled": True,
+                        "baseUrl": sandbox.url("praktikportalen"),
+                        "praktikportalId": PRAKTIKPORTAL_ID,
+                        "credentialsSecretRef": {"name": "ucx-pp"},
+                        "userDataTypeId": USER_DATA_TYPE,
+                        "externalAssessorTypeId": ASSESSOR_TYPE,
+                        "externalAssessorRoleId": ASSESSOR_ROLE,
+                    },
                 },
             },
-        }),
+        ),
         objects.secret(NAMESPACE, "ucx-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
         objects.secret(NAMESPACE, "ucx-pp", {"apiKey": PP_API_KEY}),
     ]

@@ -88,33 +88,50 @@ class _People:
         return out
 
     def committees(self, n: int, domain: str) -> list[dict[str, Any]]:
-        return [
-            {"kommisjonsnr": k + 1, "sensorer": [self.person(domain) for _ in range(2)]}
-            for k in range(n)
-        ]
+        return [{"kommisjonsnr": k + 1, "sensorer": [self.person(domain) for _ in range(2)]} for k in range(n)]
 
 
 def _local(day: datetime, hour: int, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=OSLO)
 
 
-def _record(people: _People, inst: str, domain: str, emnekode: str, title: str, *, start: datetime,
-            minutes: int, responsibles: list[dict[str, str]], candidates: int = 4, arstall: int | None = None,
-            stedkode: str | None = None, vurdkomb: str = "SKR", vurdtid: str = "HØST") -> dict[str, Any]:
+def _record(
+    people: _People,
+    inst: str,
+    domain: str,
+    emnekode: str,
+    title: str,
+    *,
+    start: datetime,
+    minutes: int,
+    responsibles: list[dict[str, str]],
+    candidates: int = 4,
+    arstall: int | None = None,
+    stedkode: str | None = None,
+    vurdkomb: str = "SKR",
+    vurdtid: str = "HØST",
+) -> dict[str, Any]:
     year = arstall if arstall is not None else start.year
     # add in absolute time: wall-clock arithmetic would be an hour off across a DST change
     end = (start.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(OSLO)
-    fs_id = encode_id(inst, emnekode, versjonskode="1", vurdkombkode=vurdkomb, arstall=year,
-                      vurdtidkode=vurdtid)
+    fs_id = encode_id(inst, emnekode, versjonskode="1", vurdkombkode=vurdkomb, arstall=year, vurdtidkode=vurdtid)
     return {
         "id": fs_id,
-        "institusjonsnr": inst, "emnekode": emnekode, "versjonskode": "1",
-        "vurdkombkode": vurdkomb, "arstall": year, "vurdtidkode": vurdtid, "vurdtidkodeReell": vurdtid,
+        "institusjonsnr": inst,
+        "emnekode": emnekode,
+        "versjonskode": "1",
+        "vurdkombkode": vurdkomb,
+        "arstall": year,
+        "vurdtidkode": vurdtid,
+        "vurdtidkodeReell": vurdtid,
         "emnetittel": title,
         "vurderingsform": "SKRIFTLIG",
-        "eksamenssystem": "INSPERA", "sensursystem": "INSPERA", "begrunnelsessystem": None,
+        "eksamenssystem": "INSPERA",
+        "sensursystem": "INSPERA",
+        "begrunnelsessystem": None,
         "stedkode": stedkode or f"{inst}_15_10_0",
-        "start": start.isoformat(), "slutt": end.isoformat(),
+        "start": start.isoformat(),
+        "slutt": end.isoformat(),
         "varighetMinutter": minutes,
         "sensurfrist": (start + timedelta(days=21)).date().isoformat(),
         "eksamensansvarlige": [{k: p[k] for k in ("feideId", "navn", "epost")} for p in responsibles],
@@ -138,8 +155,7 @@ def _seed_uio(fs: fs_sim.World, inspera: inspera_sim.World, now: datetime) -> No
     day = (now + timedelta(days=14)).astimezone(OSLO)
     changed = iter(now - timedelta(hours=h) for h in range(1, 60, 2))
 
-    def add(name: str, rec: dict[str, Any], action: str, reason: str | None = None,
-            broken: bool = False) -> str:
+    def add(name: str, rec: dict[str, Any], action: str, reason: str | None = None, broken: bool = False) -> str:
         fs_id = fs.add_broken(rec, changed=next(changed)) if broken else fs.add(rec, changed=next(changed))
         _case(name, fs_id, action, reason)
         return fs_id
@@ -151,10 +167,17 @@ def _seed_uio(fs: fs_sim.World, inspera: inspera_sim.World, now: datetime) -> No
         return _record(people, UIO_NR, dom, emnekode, title, start=start, minutes=minutes, **kw)
 
     add("uio-new", rec("INF1000", "Introduksjon til programmering", 0, responsibles=users[:2]), "created")
-    add("uio-new-one-not-user", rec("INF1010", "Objektorientert programmering", 1,
-                                   responsibles=[users[0], outsider]), "created")
-    add("uio-no-responsible", rec("IN2010", "Algoritmer og datastrukturer", 2, responsibles=[outsider]),
-        "created", "MissingResponsible")
+    add(
+        "uio-new-one-not-user",
+        rec("INF1010", "Objektorientert programmering", 1, responsibles=[users[0], outsider]),
+        "created",
+    )
+    add(
+        "uio-no-responsible",
+        rec("IN2010", "Algoritmer og datastrukturer", 2, responsibles=[outsider]),
+        "created",
+        "MissingResponsible",
+    )
 
     upd = rec("MAT1100", "Kalkulus", 3)
     add("uio-update", upd, "updated")
@@ -175,29 +198,46 @@ def _seed_uio(fs: fs_sim.World, inspera: inspera_sim.World, now: datetime) -> No
     for _ in range(2):
         inspera.add_test(desired_test(parse_assessment(conflict), [ids[6 % 3]]))
 
-    add("uio-no-candidates", rec("EXPHIL03", "Examen philosophicum", 7, candidates=0), "skipped",
-        "NoCandidates")
+    add("uio-no-candidates", rec("EXPHIL03", "Examen philosophicum", 7, candidates=0), "skipped", "NoCandidates")
     # an autumn-2024 continuation exam held in January 2025: inside the date window, before startYear
-    old = _record(people, UIO_NR, dom, "ECON1210", "Innføring i mikroøkonomi",
-                  start=datetime(2025, 1, 8, 9, tzinfo=OSLO), minutes=180, responsibles=[users[0]],
-                  arstall=2024)
+    old = _record(
+        people,
+        UIO_NR,
+        dom,
+        "ECON1210",
+        "Innføring i mikroøkonomi",
+        start=datetime(2025, 1, 8, 9, tzinfo=OSLO),
+        minutes=180,
+        responsibles=[users[0]],
+        arstall=2024,
+    )
     add("uio-before-start-year", old, "skipped", "BeforeStartYear")
-    add("uio-missing-start", rec("BIO1000", "Evolusjon, økologi og etologi", 8), "failed",
-        "InvalidSourceData", broken=True)
+    add(
+        "uio-missing-start",
+        rec("BIO1000", "Evolusjon, økologi og etologi", 8),
+        "failed",
+        "InvalidSourceData",
+        broken=True,
+    )
     gone = add("uio-gone", rec("JUS1211", "Forvaltningsrett", 9), "skipped", "Gone")
     fs.remove(gone, when=now - timedelta(hours=3))
     add("uio-brackets", rec("HIS1300", "Europeisk historie [1750-1900] [eksamen]", 10), "created")
     long_title = "Videregående emne i " + ", ".join(f"tema {i} [del {i}]" for i in range(60))
     add("uio-long-title", rec("FIL2000", long_title, 11), "created")
     dst_start = datetime(2026, 10, 25, 1, 30, tzinfo=OSLO)  # 01:30+02:00; ends 03:30+01:00
-    dst = _record(people, UIO_NR, dom, "GEO1001", "Innføring i geofag", start=dst_start, minutes=180,
-                  responsibles=[users[1]])
+    dst = _record(
+        people, UIO_NR, dom, "GEO1001", "Innføring i geofag", start=dst_start, minutes=180, responsibles=[users[1]]
+    )
     add("uio-dst", dst, "created")
-    for i, (code, title) in enumerate([("STK1000", "Innføring i anvendt statistikk"),
-                                       ("SOS1000", "Innføring i sosiologi"),
-                                       ("PSY1010", "Innføring i psykologi"),
-                                       ("MEVIT1100", "Medier og kommunikasjon"),
-                                       ("ITALBA0101", "Italiensk grammatikk")]):
+    for i, (code, title) in enumerate(
+        [
+            ("STK1000", "Innføring i anvendt statistikk"),
+            ("SOS1000", "Innføring i sosiologi"),
+            ("PSY1010", "Innføring i psykologi"),
+            ("MEVIT1100", "Medier og kommunikasjon"),
+            ("ITALBA0101", "Italiensk grammatikk"),
+        ]
+    ):
         add(f"uio-new-{i}", rec(code, title, 12 + i), "created")
     # changed long before the lookback window: not listed on a first run
     quiet = rec("ARK1000", "Arkeologi", 20)
@@ -223,11 +263,9 @@ def _seed_uib(fs: fs_sim.World, inspera: inspera_sim.World, now: datetime) -> No
         return rec
 
     add("uib-new", rec("INF100", "Grunnkurs i programmering", 0, UIB_PLACES[1]), "created")
-    add("uib-new-2", rec("MAT111", "Grunnkurs i matematikk I", 1, UIB_PLACES[1], responsibles=users),
-        "created")
+    add("uib-new-2", rec("MAT111", "Grunnkurs i matematikk I", 1, UIB_PLACES[1], responsibles=users), "created")
     add("uib-new-3", rec("BIO101", "Organismebiologi", 2, UIB_PLACES[0]), "created")
-    add("uib-place-prefix", rec("INF101", "Videregående programmering", 3, "184_12_30"), "skipped",
-        "PlaceFiltered")
+    add("uib-place-prefix", rec("INF101", "Videregående programmering", 3, "184_12_30"), "skipped", "PlaceFiltered")
     add("uib-place-other", rec("JUS113", "Privatrett", 4, "184_14_10_0"), "skipped", "PlaceFiltered")
     moved = add("uib-update", rec("STAT110", "Grunnkurs i statistikk", 5, UIB_PLACES[0]), "updated")
     before = desired_test(parse_assessment(moved), [ids[5 % 2]])
@@ -235,8 +273,7 @@ def _seed_uib(fs: fs_sim.World, inspera: inspera_sim.World, now: datetime) -> No
     inspera.add_test(before)
     same = add("uib-unchanged", rec("KJEM110", "Generell kjemi", 6, UIB_PLACES[0]), "unchanged")
     inspera.add_test(desired_test(parse_assessment(same), [ids[6 % 2]]))
-    add("uib-no-candidates", rec("FYS111", "Mekanikk", 7, UIB_PLACES[1], candidates=0), "skipped",
-        "NoCandidates")
+    add("uib-no-candidates", rec("FYS111", "Mekanikk", 7, UIB_PLACES[1], candidates=0), "skipped", "NoCandidates")
 
 
 def seed(sandbox: Any, now: datetime | None = None) -> None:
@@ -249,32 +286,58 @@ def seed(sandbox: Any, now: datetime | None = None) -> None:
 
 def manifests(sandbox: Any) -> list[dict[str, Any]]:
     def fs_spec(nr: str, ref: str, places: list[str]) -> dict[str, Any]:
-        return {"baseUrl": sandbox.url("fs"), "institutionNumber": nr, "startYear": 2025,
-                "placeCodes": places, "credentialsSecretRef": {"name": ref}}
+        return {
+            "baseUrl": sandbox.url("fs"),
+            "institutionNumber": nr,
+            "startYear": 2025,
+            "placeCodes": places,
+            "credentialsSecretRef": {"name": ref},
+        }
 
     fs_creds = {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}
     return [
-        objects.institution(NAMESPACE, UIO, {
-            "shortName": "UiO", "mode": "Apply", "interval": "6h", "lookback": "72h",
-            "fs": fs_spec(UIO_NR, "uio-fs", []),
-            "inspera": {"enabled": True, "baseUrl": sandbox.url("inspera"), "clientId": "uio.inspera.no",
-                        "credentialsSecretRef": {"name": "uio-inspera"}},
-            # the sinks too, so the demo shows a Slack message and audit records in Humio
-            "notifications": {"slack": {"webhookSecretRef": {"name": "uio-slack"},
-                                        "suppressReasons": ["Disconnected"]}},
-            "audit": {"humio": {"url": sandbox.url("humio"), "tokenSecretRef": {"name": "uio-humio"}}},
-        }),
+        objects.institution(
+            NAMESPACE,
+            UIO,
+            {
+                "shortName": "UiO",
+                "mode": "Apply",
+                "interval": "6h",
+                "lookback": "72h",
+                "fs": fs_spec(UIO_NR, "uio-fs", []),
+                "inspera": {
+                    "enabled": True,
+                    "baseUrl": sandbox.url("inspera"),
+                    "clientId": "uio.inspera.no",
+                    "credentialsSecretRef": {"name": "uio-inspera"},
+                },
+                # the sinks too, so the demo shows a Slack message and audit records in Humio
+                "notifications": {
+                    "slack": {"webhookSecretRef": {"name": "uio-slack"}, "suppressReasons": ["Disconnected"]}
+                },
+                "audit": {"humio": {"url": sandbox.url("humio"), "tokenSecretRef": {"name": "uio-humio"}}},
+            },
+        ),
         objects.secret(NAMESPACE, "uio-fs", fs_creds),
         objects.secret(NAMESPACE, "uio-inspera", {"apiKey": inspera_sim.API_KEY}),
         objects.secret(NAMESPACE, "uio-slack", {"url": slack_sim.webhook_url(sandbox.url("slack"))}),
         objects.secret(NAMESPACE, "uio-humio", {"token": humio_sim.INGEST_TOKEN}),
-        objects.institution(NAMESPACE, UIB, {
-            "shortName": "UiB", "mode": "Apply", "interval": "6h", "lookback": "72h",
-            "fs": fs_spec(UIB_NR, "uib-fs", list(UIB_PLACES)),
-            "inspera": {"enabled": True, "clientId": "uib.inspera.no",
-                        "gateway": {"baseUrl": sandbox.url("gravitee"),
-                                    "apiKeySecretRef": {"name": "uib-gravitee"}}},
-        }),
+        objects.institution(
+            NAMESPACE,
+            UIB,
+            {
+                "shortName": "UiB",
+                "mode": "Apply",
+                "interval": "6h",
+                "lookback": "72h",
+                "fs": fs_spec(UIB_NR, "uib-fs", list(UIB_PLACES)),
+                "inspera": {
+                    "enabled": True,
+                    "clientId": "uib.inspera.no",
+                    "gateway": {"baseUrl": sandbox.url("gravitee"), "apiKeySecretRef": {"name": "uib-gravitee"}},
+                },
+            },
+        ),
         objects.secret(NAMESPACE, "uib-fs", fs_creds),
         objects.secret(NAMESPACE, "uib-gravitee", {"apiKey": GRAVITEE_API_KEY}),
     ]

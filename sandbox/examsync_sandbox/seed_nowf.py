@@ -65,9 +65,7 @@ def record(
     deadline_days: int = 21,
 ) -> dict[str, Any]:
     end = (start.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(OSLO)
-    fs_id = encode_id(
-        FS_NR, emnekode, versjonskode="1", vurdkombkode="SKR", arstall=start.year, vurdtidkode="HØST"
-    )
+    fs_id = encode_id(FS_NR, emnekode, versjonskode="1", vurdkombkode="SKR", arstall=start.year, vurdtidkode="HØST")
     return {
         "id": fs_id,
         "institusjonsnr": FS_NR,
@@ -134,9 +132,7 @@ def seed(sandbox: Any, now: datetime | None = None) -> None:
     wf.add_client(CLIENT_ID, CLIENT_SECRET, LICENCE)
     wf.data_type_names[FEIDE_TYPE] = "FEIDE"
     CASES.managers = [
-        wf.add_user(
-            p["navn"], emails=[p["epost"]], external_ids={FEIDE_TYPE: p["feideId"]}, licence=LICENCE
-        ).id
+        wf.add_user(p["navn"], emails=[p["epost"]], external_ids={FEIDE_TYPE: p["feideId"]}, licence=LICENCE).id
         for p in PEOPLE[:3]
     ]
     CASES.fallback = wf.add_user(
@@ -181,29 +177,33 @@ def seed(sandbox: Any, now: datetime | None = None) -> None:
 
 def manifests(sandbox: Any) -> list[dict[str, Any]]:
     return [
-        objects.institution(NAMESPACE, NAME, {
-            "shortName": "NTNU",
-            "mode": "Apply",
-            "interval": "6h",
-            "lookback": "72h",
-            "fs": {
-                "baseUrl": sandbox.url("fs"),
-                "institutionNumber": FS_NR,
-                "startYear": 2025,
-                "credentialsSecretRef": {"name": "ntnu-fs"},
-            },
-            "wiseflow": {
-                "enabled": True,
-                "baseUrl": sandbox.url("wiseflow"),
-                "credentialsSecretRef": {"name": "ntnu-wiseflow"},
-                "fsFlows": {
+        objects.institution(
+            NAMESPACE,
+            NAME,
+            {
+                "shortName": "NTNU",
+                "mode": "Apply",
+                "interval": "6h",
+                "lookback": "72h",
+                "fs": {
+                    "baseUrl": sandbox.url("fs"),
+                    "institutionNumber": FS_NR,
+                    "startYear": 2025,
+                    "credentialsSecretRef": {"name": "ntnu-fs"},
+                },
+                "wiseflow": {
                     "enabled": True,
-                    "flowTypeId": FLOW_TYPE,
-                    "feideUserDataTypeId": FEIDE_TYPE,
-                    "fallbackManagerUserId": CASES.fallback or 1,
+                    "baseUrl": sandbox.url("wiseflow"),
+                    "credentialsSecretRef": {"name": "ntnu-wiseflow"},
+                    "fsFlows": {
+                        "enabled": True,
+                        "flowTypeId": FLOW_TYPE,
+                        "feideUserDataTypeId": FEIDE_TYPE,
+                        "fallbackManagerUserId": CASES.fallback or 1,
+                    },
                 },
             },
-        }),
+        ),
         objects.secret(NAMESPACE, "ntnu-fs", {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}),
         objects.secret(NAMESPACE, "ntnu-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
     ]

@@ -31,7 +31,12 @@ LINE_FIELDS = frozenset({"time", "level", "logger", "message", "institution"})
 
 async def examsync(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "examsync", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "examsync",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**{k: v for k, v in os.environ.items() if not k.startswith("EXAMSYNC_AUDIT")}, **(env or {})},
     )
     out, err = await proc.communicate()
@@ -43,8 +48,11 @@ def audit_lines(stderr: str) -> list[dict[str, Any]]:
     """The audit records among the JSON lines: the record's fields, without what every line carries
     (its time, level, logger and message, the Institution it is about)."""
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    return [{k: v for k, v in line.items() if k not in LINE_FIELDS}
-            for line in lines if line.get("logger") == "examsync.audit"]
+    return [
+        {k: v for k, v in line.items() if k not in LINE_FIELDS}
+        for line in lines
+        if line.get("logger") == "examsync.audit"
+    ]
 
 
 def password_of(url: str) -> str:

@@ -24,11 +24,25 @@ INDEXES = {"ix_audit_records_institution_key", "ix_audit_records_institution_tim
 
 def record(n: int, **extra: Any) -> dict[str, Any]:
     return {
-        "moduleId": "fs-inspera", "submodule": "apply", "vurdId": f"id{n}", "decodedVurdId": f"185||X{n}",
-        "key": f"fs-inspera:id{n}", "errorMessage": None, "fsId": "185", "orgId": "UiO",
-        "hovedansvarlige": {"found": 1, "total": 2}, "insperaInstance": "uio.inspera.no", "success": True,
-        "action": "created", "reason": None, "title": f"Course {n}", "runId": "run1",
-        "timestamp": f"2026-11-27T10:00:0{n}.123Z", "dryRun": False, "testId": str(1000 + n), **extra,
+        "moduleId": "fs-inspera",
+        "submodule": "apply",
+        "vurdId": f"id{n}",
+        "decodedVurdId": f"185||X{n}",
+        "key": f"fs-inspera:id{n}",
+        "errorMessage": None,
+        "fsId": "185",
+        "orgId": "UiO",
+        "hovedansvarlige": {"found": 1, "total": 2},
+        "insperaInstance": "uio.inspera.no",
+        "success": True,
+        "action": "created",
+        "reason": None,
+        "title": f"Course {n}",
+        "runId": "run1",
+        "timestamp": f"2026-11-27T10:00:0{n}.123Z",
+        "dryRun": False,
+        "testId": str(1000 + n),
+        **extra,
     }
 
 
@@ -37,10 +51,12 @@ async def shape(url: str) -> tuple[set[str], set[str], list[int]]:
     store = AuditStore(StoreUrl.parse(url))
     try:
         async with store.engine.connect() as conn:
-            columns, indexes = await conn.run_sync(lambda c: (
-                {col["name"] for col in inspect(c).get_columns("audit_records")},
-                {str(ix["name"]) for ix in inspect(c).get_indexes("audit_records")},
-            ))
+            columns, indexes = await conn.run_sync(
+                lambda c: (
+                    {col["name"] for col in inspect(c).get_columns("audit_records")},
+                    {str(ix["name"]) for ix in inspect(c).get_indexes("audit_records")},
+                )
+            )
     finally:
         await store.close()
     versions = [row[0] for row in await execute(url, "SELECT version FROM schema_version ORDER BY version")]

@@ -24,10 +24,16 @@ async def seed(url: str, now: datetime) -> None:
     try:
         for age, count in COUNTS.items():
             for n in range(count):
-                StoreSink(store, "examsync/uio" if n % 2 else "examsync/uib").record(record_of({
-                    "key": f"fs-inspera:{age}-{n}", "action": "unchanged", "runId": age,
-                    "timestamp": format_timestamp(now - AGES[age] - timedelta(seconds=n)),
-                }))
+                StoreSink(store, "examsync/uio" if n % 2 else "examsync/uib").record(
+                    record_of(
+                        {
+                            "key": f"fs-inspera:{age}-{n}",
+                            "action": "unchanged",
+                            "runId": age,
+                            "timestamp": format_timestamp(now - AGES[age] - timedelta(seconds=n)),
+                        }
+                    )
+                )
     finally:
         await store.close()
     assert len(await stored_rows(url)) == sum(COUNTS.values())

@@ -59,7 +59,10 @@ async def run_into(store: AuditStore, sandbox: Sandbox) -> tuple[InstitutionRepo
 
 @pytest.mark.parametrize("down", [down_postgres, down_sqlite], ids=["postgresql-wrong-port", "sqlite-no-dir"])
 async def test_a_store_that_is_down_never_changes_a_run(
-    sandbox: Sandbox, postgres: PostgresServer, tmp_path: Path, down: Callable[[PostgresServer, Path], str],
+    sandbox: Sandbox,
+    postgres: PostgresServer,
+    tmp_path: Path,
+    down: Callable[[PostgresServer, Path], str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     async with Sandbox() as reference_sandbox:  # the same seed, no store at all
@@ -106,14 +109,17 @@ async def test_a_full_buffer_drops_and_counts_instead_of_blocking(sandbox: Sandb
     assert store.dropped == len(audit) - 5 == dropped() - before
 
 
-@pytest.mark.parametrize("text", [
-    "mysql://examsync:hunter2@db.example/audit",
-    "postgresql://examsync:hunter2@db.example:notaport/audit",
-    "hunter2",
-    "sqlite://",
-    "sqlite:///:memory:",
-    "sqlite://examsync:hunter2@host/audit.db",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mysql://examsync:hunter2@db.example/audit",
+        "postgresql://examsync:hunter2@db.example:notaport/audit",
+        "hunter2",
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite://examsync:hunter2@host/audit.db",
+    ],
+)
 def test_a_wrong_url_is_refused_with_a_message_that_holds_no_password(text: str) -> None:
     with pytest.raises(InvalidStoreUrl) as caught:
         StoreUrl.parse(text)
@@ -151,9 +157,16 @@ async def test_a_wrong_password_is_never_logged(postgres: PostgresServer, caplog
 async def test_hostile_values_are_stored_cut_to_size_never_refusing_a_batch(store_url: str) -> None:
     evil_title = "\x1b[31mred\x1b[0m \u202eevil\x00 \ud800 " + "x" * 50_000
     records = [
-        {"key": "fs-inspera:" + "k" * 5_000, "action": "failed", "runId": "r", "title": evil_title,
-         "errorMessage": "\x00" * 10, "hovedansvarlige": {"found": 10**30, "total": 2}, "success": False,
-         "testId": "1" * 1_000},
+        {
+            "key": "fs-inspera:" + "k" * 5_000,
+            "action": "failed",
+            "runId": "r",
+            "title": evil_title,
+            "errorMessage": "\x00" * 10,
+            "hovedansvarlige": {"found": 10**30, "total": 2},
+            "success": False,
+            "testId": "1" * 1_000,
+        },
         {"key": "fs-inspera:plain", "action": "created", "runId": "r", "timestamp": "2026-11-27T10:00:00.000Z"},
     ]
     store = AuditStore(StoreUrl.parse(store_url), batch_seconds=0.05)
@@ -185,8 +198,9 @@ async def test_sync_with_a_store_that_is_down_exits_as_without_one(
     args = (sys.executable, "-m", "examsync", "sync", "-f", str(uib), "--allow-loopback", "--dry-run", "-o", "json")
     results = []
     for extra in ((), ("--audit-db", postgres.url(port=free_port()))):
-        proc = await asyncio.create_subprocess_exec(*args, *extra, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(
+            *args, *extra, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
         out, err = await proc.communicate()
         (inst,) = json.loads(out)["institutions"]
         # what the run did; the plan's order is the order items finished in

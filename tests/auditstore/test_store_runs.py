@@ -93,8 +93,13 @@ async def test_no_personal_data_in_the_database(sandbox: Sandbox, store_url: str
         for name in ("uio", "uib", "ntnu", "ucx"):
             await run_seeded(sandbox, name, sinks=store_only(store))
             # a failing run too: error messages are where values most easily leak
-            await run_seeded(sandbox, name, sinks=store_only(store), dry_run=True,
-                             secret_changes={f"{name}-fs": {"username": "x", "password": "y"}})
+            await run_seeded(
+                sandbox,
+                name,
+                sinks=store_only(store),
+                dry_run=True,
+                secret_changes={f"{name}-fs": {"username": "x", "password": "y"}},
+            )
     finally:
         await store.close()
     assert store.written > 40

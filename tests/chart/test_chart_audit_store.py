@@ -30,7 +30,9 @@ def test_url_goes_into_a_secret_of_the_chart_and_reaches_the_pod_from_there() ->
     assert secret["metadata"]["name"] == "examsync-audit-store" and secret["stringData"] == {"url": url}
     variables = env(docs)
     assert variables["EXAMSYNC_AUDIT_DB"] == {
-        "name": "EXAMSYNC_AUDIT_DB", "valueFrom": {"secretKeyRef": {"name": "examsync-audit-store", "key": "url"}}}
+        "name": "EXAMSYNC_AUDIT_DB",
+        "valueFrom": {"secretKeyRef": {"name": "examsync-audit-store", "key": "url"}},
+    }
     assert variables["EXAMSYNC_AUDIT_RETENTION_DAYS"]["value"] == "90"
     assert "pw-in-values" not in str(one(docs, "Deployment"))  # the password is in the Secret only
 

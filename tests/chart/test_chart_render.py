@@ -22,8 +22,13 @@ pytestmark = pytest.mark.skipif(not shutil.which(HELM), reason="helm not install
 
 
 def helm_template(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HELM, "template", "examsync", str(CHART), "--namespace", "ops", *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [HELM, "template", "examsync", str(CHART), "--namespace", "ops", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def render(*sets: str, values: Path | None = None) -> list[dict[str, Any]]:
@@ -151,12 +156,24 @@ def test_peering_replaces_standalone() -> None:
     assert "--peering=examsync" in container["args"] and "--standalone" not in container["args"]
 
 
-@pytest.mark.parametrize("bad", ["metrics.port=notaport", "watchNamespaces={Not_A_Namespace}",
-                                 "image.pullPolicy=Sometimes", "unknownKey=1", "logLevel=trace",
-                                 "crds.install=yes", "networkPolicy.kubeApiServer.ports={}",
-                                 "podDisruptionBudget.minAvailable=2", "allowedHosts={fsws.usit.no.}",
-                                 "allowedHosts={https://fsws.usit.no}", "extraVolumeMounts[0].name=ca",
-                                 "topologySpreadConstraints[0].maxSkew=1", "tolerations[0].effect=Sometimes"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "metrics.port=notaport",
+        "watchNamespaces={Not_A_Namespace}",
+        "image.pullPolicy=Sometimes",
+        "unknownKey=1",
+        "logLevel=trace",
+        "crds.install=yes",
+        "networkPolicy.kubeApiServer.ports={}",
+        "podDisruptionBudget.minAvailable=2",
+        "allowedHosts={fsws.usit.no.}",
+        "allowedHosts={https://fsws.usit.no}",
+        "extraVolumeMounts[0].name=ca",
+        "topologySpreadConstraints[0].maxSkew=1",
+        "tolerations[0].effect=Sometimes",
+    ],
+)
 def test_values_schema_rejects(bad: str) -> None:
     result = helm_template("--set", bad)
     assert result.returncode != 0
@@ -172,9 +189,16 @@ def test_crd_ships_with_the_chart(default_docs: list[dict[str, Any]]) -> None:
 
 
 def test_default_render_holds_nothing_optional(default_docs: list[dict[str, Any]]) -> None:
-    assert sorted(d["kind"] for d in default_docs) == sorted([
-        "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "CustomResourceDefinition",
-    ])
+    assert sorted(d["kind"] for d in default_docs) == sorted(
+        [
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Service",
+            "Deployment",
+            "CustomResourceDefinition",
+        ]
+    )
 
 
 def test_more_replicas_roll_with_peering() -> None:
@@ -223,7 +247,8 @@ def test_peering_per_watched_namespace_and_without_crds() -> None:
     docs = render("replicas=3", "watchNamespaces={uio,ntnu}", "crds.install=false", "peering.name=exams")
     assert kinds(docs, "CustomResourceDefinition") == [] and kinds(docs, "ClusterKopfPeering") == []
     assert {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in kinds(docs, "KopfPeering")} == {
-        ("uio", "exams"), ("ntnu", "exams"),
+        ("uio", "exams"),
+        ("ntnu", "exams"),
     }
     (container,) = pod_of(docs)["containers"]
     assert "--peering=exams" in container["args"]
@@ -268,11 +293,14 @@ def test_network_policy_options() -> None:
     policy = one(docs, "NetworkPolicy")["spec"]
     (metrics,) = [r for r in policy["ingress"] if r["ports"][0]["port"] == "metrics"]
     assert metrics["from"] == values["metricsFrom"]
-    (api,) = [r for r in policy["egress"] if r.get("to") and "ipBlock" in r["to"][0]
-              and r["to"][0]["ipBlock"]["cidr"] in values["kubeApiServer"]["cidrs"]]
+    (api,) = [
+        r
+        for r in policy["egress"]
+        if r.get("to") and "ipBlock" in r["to"][0] and r["to"][0]["ipBlock"]["cidr"] in values["kubeApiServer"]["cidrs"]
+    ]
     assert [p["port"] for p in api["ports"]] == values["kubeApiServer"]["ports"]
     assert [t["ipBlock"]["cidr"] for t in api["to"]] == values["kubeApiServer"]["cidrs"]
-    assert policy["egress"][-len(values["extraEgress"]):] == values["extraEgress"]
+    assert policy["egress"][-len(values["extraEgress"]) :] == values["extraEgress"]
 
 
 def test_pod_options_are_passed_as_they_are() -> None:
@@ -285,7 +313,7 @@ def test_pod_options_are_passed_as_they_are() -> None:
         assert pod[key] == values[key], key
     assert values["extraVolumes"][0] in pod["volumes"] and len(pod["volumes"]) == 2
     assert values["extraVolumeMounts"][0] in container["volumeMounts"] and len(container["volumeMounts"]) == 2
-    assert container["env"][-len(values["extraEnv"]):] == values["extraEnv"]
+    assert container["env"][-len(values["extraEnv"]) :] == values["extraEnv"]
     template = deploy["spec"]["template"]["metadata"]
     assert template["annotations"] == values["podAnnotations"]
     assert values["podLabels"].items() <= template["labels"].items()
@@ -372,8 +400,9 @@ def test_the_all_options_file_sets_every_key() -> None:
 
 
 def test_allowed_hosts_take_wildcards_ports_and_ip_literals() -> None:
-    (container,) = one(render("allowedHosts={*.inspera.no,gw.intark.no:8443,127.0.0.1,[::1]:8080}"),
-                        "Deployment")["spec"]["template"]["spec"]["containers"]
+    (container,) = one(render("allowedHosts={*.inspera.no,gw.intark.no:8443,127.0.0.1,[::1]:8080}"), "Deployment")[
+        "spec"
+    ]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["EXAMSYNC_ALLOWED_HOSTS"] == "*.inspera.no,gw.intark.no:8443,127.0.0.1,[::1]:8080"
     assert helm_template("--set", "allowedHosts={https://evil.example}").returncode != 0
@@ -422,15 +451,21 @@ KUBERNETES_VALIDATE = ROOT / ".venv/bin/kubernetes-validate"
 def test_lint_and_validate_with_the_real_tools(values: Path | None, tmp_path: Path) -> None:
     """helm lint --strict, and every rendered object valid for Kubernetes 1.31 (strict: no unknown field)."""
     args = ["-f", str(values)] if values else []
-    lint = subprocess.run([HELM, "lint", "--strict", str(CHART), *args], capture_output=True, text=True,
-                          timeout=60, check=False)
+    lint = subprocess.run(
+        [HELM, "lint", "--strict", str(CHART), *args], capture_output=True, text=True, timeout=60, check=False
+    )
     assert lint.returncode == 0, lint.stdout + lint.stderr
     rendered = helm_template("--kube-version", "1.31.0", *args)
     assert rendered.returncode == 0, rendered.stderr
     manifest = tmp_path / "render.yaml"
     manifest.write_text(rendered.stdout, encoding="utf-8")
-    result = subprocess.run([str(KUBERNETES_VALIDATE), "-k", "1.31.0", "--strict", "--quiet", str(manifest)],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [str(KUBERNETES_VALIDATE), "-k", "1.31.0", "--strict", "--quiet", str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     kinds_seen = {d["kind"] for d in yaml.safe_load_all(rendered.stdout) if d}
     if values:

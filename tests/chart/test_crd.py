@@ -85,8 +85,9 @@ def test_a_stale_chart_template_is_caught(tmp_path: Any) -> None:
     original = template.read_text(encoding="utf-8")
     assert "maxLength: 2048" in original
     template.write_text(original.replace("maxLength: 2048", "maxLength: 4096"), encoding="utf-8")
-    result = subprocess.run([HELM, "template", "examsync", str(chart)], capture_output=True, text=True,
-                            timeout=60, check=True)
+    result = subprocess.run(
+        [HELM, "template", "examsync", str(chart)], capture_output=True, text=True, timeout=60, check=True
+    )
     (crd,) = [d for d in yaml.safe_load_all(result.stdout) if d and d["kind"] == "CustomResourceDefinition"]
     assert crd["spec"] != yaml.safe_load(CRD_FILE.read_text(encoding="utf-8"))["spec"]
     assert template.read_text(encoding="utf-8") != render_chart_template()
@@ -116,8 +117,14 @@ def test_names_and_scope() -> None:
     assert crd["metadata"]["name"] == "institutions.examsync.io"
     spec = crd["spec"]
     assert spec["group"] == "examsync.io" and spec["scope"] == "Namespaced"
-    assert spec["names"] == {"kind": "Institution", "listKind": "InstitutionList", "plural": "institutions",
-                             "singular": "institution", "shortNames": ["inst"], "categories": ["examsync"]}
+    assert spec["names"] == {
+        "kind": "Institution",
+        "listKind": "InstitutionList",
+        "plural": "institutions",
+        "singular": "institution",
+        "shortNames": ["inst"],
+        "categories": ["examsync"],
+    }
 
 
 def test_served_storage_and_status_subresource(version: dict[str, Any]) -> None:
@@ -141,8 +148,12 @@ def test_optional_fields_are_plain_optional_properties(version: dict[str, Any]) 
     assert spec["properties"]["fs"]["type"] == "object"
     assert "nullable" not in spec["properties"]["fs"]
     inspera = spec["properties"]["inspera"]["properties"]
-    assert inspera["baseUrl"] == {"type": "string", "description": inspera["baseUrl"]["description"],
-                                  "pattern": CRD_URL_PATTERN, "maxLength": 2048}
+    assert inspera["baseUrl"] == {
+        "type": "string",
+        "description": inspera["baseUrl"]["description"],
+        "pattern": CRD_URL_PATTERN,
+        "maxLength": 2048,
+    }
     assert inspera["gateway"]["required"] == ["baseUrl", "apiKeySecretRef"]
 
 
@@ -186,20 +197,31 @@ def test_status_keeps_unknown_fields_and_types_conditions(version: dict[str, Any
     assert {"type", "status"} <= set(conditions["items"]["required"])
 
 
-@pytest.mark.parametrize(("node", "problem"), [
-    ({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False},
-     "properties and additionalProperties together"),
-    ({"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}, "'anyOf'"),
-    ({"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}}, "'$ref'"),
-    ({"type": "object", "properties": {"a": {"description": "no type"}}}, ".a: type is missing"),
-    ({"type": "object", "properties": {"a": {"type": "string", "default": None}}}, "default None"),
-    ({"type": "object", "properties": {"a": {"type": "integer", "default": "x"}}}, "default 'x'"),
-    ({"type": "object", "properties": {"a": {"type": "array"}}}, "single items schema"),
-    ({"type": "object", "properties": {"a": {"type": "object"}}}, "pruned empty"),
-    ({"type": "object", "required": ["b"], "properties": {"a": {"type": "string"}}}, "required 'b'"),
-    ({"type": "object", "properties": {"a": {"type": "string"}},
-      "x-kubernetes-validations": [{"rule": "true", "fieldPath": ".b"}]}, "fieldPath '.b'"),
-])
+@pytest.mark.parametrize(
+    ("node", "problem"),
+    [
+        (
+            {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False},
+            "properties and additionalProperties together",
+        ),
+        ({"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}, "'anyOf'"),
+        ({"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}}, "'$ref'"),
+        ({"type": "object", "properties": {"a": {"description": "no type"}}}, ".a: type is missing"),
+        ({"type": "object", "properties": {"a": {"type": "string", "default": None}}}, "default None"),
+        ({"type": "object", "properties": {"a": {"type": "integer", "default": "x"}}}, "default 'x'"),
+        ({"type": "object", "properties": {"a": {"type": "array"}}}, "single items schema"),
+        ({"type": "object", "properties": {"a": {"type": "object"}}}, "pruned empty"),
+        ({"type": "object", "required": ["b"], "properties": {"a": {"type": "string"}}}, "required 'b'"),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string"}},
+                "x-kubernetes-validations": [{"rule": "true", "fieldPath": ".b"}],
+            },
+            "fieldPath '.b'",
+        ),
+    ],
+)
 def test_structural_checker_catches(node: dict[str, Any], problem: str) -> None:
     problems = structural_problems(node)
     assert any(problem in p for p in problems), problems

@@ -24,9 +24,7 @@ CONTRACT_REASONS = {"SecretNotAllowed", "HostNotAllowed"}
 
 def condition_reasons() -> set[str]:
     """Every condition reason of examsync.api.conditions (CamelCase strings)."""
-    return {
-        str(value) for value in ConditionReason if re.fullmatch(r"[A-Z][A-Za-z]+", value)
-    } | CONTRACT_REASONS
+    return {str(value) for value in ConditionReason if re.fullmatch(r"[A-Z][A-Za-z]+", value)} | CONTRACT_REASONS
 
 
 def slug(heading: str) -> str:
@@ -119,6 +117,13 @@ def test_upgrade_covers_crds_api_versions_and_renamed_alerts() -> None:
 
 def test_install_covers_crds_peering_and_external_secrets() -> None:
     text = (DOCS / "install.md").read_text(encoding="utf-8")
-    for needed in ("crds.install", "helm.sh/resource-policy: keep", "examples/external-secrets/", "replicas: 2",
-                   "SSL_CERT_FILE", "allowedHosts", "prometheusRule.additionalLabels"):
+    for needed in (
+        "crds.install",
+        "helm.sh/resource-policy: keep",
+        "examples/external-secrets/",
+        "replicas: 2",
+        "SSL_CERT_FILE",
+        "allowedHosts",
+        "prometheusRule.additionalLabels",
+    ):
         assert needed in text, needed

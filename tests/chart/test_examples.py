@@ -31,7 +31,7 @@ def expectations(path: Path) -> dict[str, str]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.startswith("# expect-"):
             break
-        key, _, value = line[len("# expect-"):].partition(":")
+        key, _, value = line[len("# expect-") :].partition(":")
         found[key.strip()] = value.strip()
     return found
 

@@ -16,19 +16,35 @@ from examsync.commands.sync import EXIT_INVALID, sync_command
 def institution(**spec_over: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "shortName": "UiO",
-        "fs": {"baseUrl": "https://fsws.usit.no", "institutionNumber": "185", "startYear": 2025,
-               "credentialsSecretRef": {"name": "uio-fs"}},
-        "inspera": {"enabled": True, "baseUrl": "https://uio.inspera.no/api", "clientId": "uio.inspera.no",
-                    "credentialsSecretRef": {"name": "uio-inspera"}},
+        "fs": {
+            "baseUrl": "https://fsws.usit.no",
+            "institutionNumber": "185",
+            "startYear": 2025,
+            "credentialsSecretRef": {"name": "uio-fs"},
+        },
+        "inspera": {
+            "enabled": True,
+            "baseUrl": "https://uio.inspera.no/api",
+            "clientId": "uio.inspera.no",
+            "credentialsSecretRef": {"name": "uio-inspera"},
+        },
     }
     spec.update(spec_over)
-    return {"apiVersion": "examsync.io/v1alpha1", "kind": "Institution",
-            "metadata": {"name": "uio", "namespace": "examsync"}, "spec": spec}
+    return {
+        "apiVersion": "examsync.io/v1alpha1",
+        "kind": "Institution",
+        "metadata": {"name": "uio", "namespace": "examsync"},
+        "spec": spec,
+    }
 
 
 def secret(name: str, **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "examsync"},
-            "stringData": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "examsync"},
+        "stringData": data,
+    }
 
 
 def run(tmp_path: Path, *docs: dict[str, Any]) -> tuple[int, str]:
@@ -98,8 +114,12 @@ def test_version() -> None:
 
 def test_unreadable_state_file(tmp_path: Path) -> None:
     path = tmp_path / "inst.yaml"
-    path.write_text(yaml.safe_dump_all([institution(), secret("uio-fs", username="u", password="p"),
-                                        secret("uio-inspera", apiKey="k")]), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump_all(
+            [institution(), secret("uio-fs", username="u", password="p"), secret("uio-inspera", apiKey="k")]
+        ),
+        encoding="utf-8",
+    )
     state = tmp_path / "state.json"
     state.write_text("{not json", encoding="utf-8")
     err = io.StringIO()

@@ -33,8 +33,17 @@ async def test_more_failed_ids_than_the_retry_set_holds_keep_the_waiting_ones_an
     # a full retry set left by earlier trouble: ids FS lists no more (changed before the watermark)
     waiting = [encode_id("185", f"GML{n:04d}", "1", "SKR", 2026, "HØST") for n in range(MAX_RETRY)]
     state = tmp_path / "state.json"
-    state.write_text(json.dumps({"version": 1, "institutions": {"examsync/uio": {"pipelines": {
-        PIPELINE: {"watermark": watermark.isoformat(), "retry": waiting}}}}}), encoding="utf-8")
+    state.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "institutions": {
+                    "examsync/uio": {"pipelines": {PIPELINE: {"watermark": watermark.isoformat(), "retry": waiting}}}
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     # five assessments change now; FS answers no detail at all for the moment
     new = [seed_no.CASES[f"uio-new-{i}"] for i in range(5)]
     for fs_id in new:
@@ -67,9 +76,22 @@ async def test_the_state_file_stays_under_512_kib_keeping_retry_ids_pending_crea
     pending = {"RkFLRQ==": {"title": "Et flow", "subtitle": "FAKE1", "since": datetime.now(UTC).isoformat()}}
     retry = [f"id-{n}" for n in range(MAX_RETRY)]
     state = tmp_path / "state.json"
-    state.write_text(json.dumps({"version": 1, "institutions": {"examsync/ucx": {"pipelines": {
-        "praktikportalen-wiseflow": {"digests": digests},
-        "fs-wiseflow": {"pending": pending, "retry": retry}}}}}), encoding="utf-8")
+    state.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "institutions": {
+                    "examsync/ucx": {
+                        "pipelines": {
+                            "praktikportalen-wiseflow": {"digests": digests},
+                            "fs-wiseflow": {"pending": pending, "retry": retry},
+                        }
+                    }
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     assert state.stat().st_size > 2 * 512 * 1024
 
     await sync("-f", str(write_manifests(sandbox, tmp_path / "m.yaml", ["ucx"])), "--state", str(state))

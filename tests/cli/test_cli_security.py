@@ -25,8 +25,13 @@ ESC = "\x1b"
 
 async def sync(*args: str, env: dict[str, str] | None = None, timeout: float = 90) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "examsync", "sync", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "examsync",
+        "sync",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**{k: v for k, v in os.environ.items() if k != "EXAMSYNC_ALLOWED_HOSTS"}, **(env or {})},
     )
     try:
@@ -69,8 +74,11 @@ def uio_docs(sb: Sandbox) -> list[dict[str, Any]]:
     """UiO's Institution (FS + Inspera + Slack + Humio on the sandbox) and its Secrets."""
     institutions, _ = sb.manifests_by_name()
     inst = copy.deepcopy(institutions["uio"])
-    secrets = [d for d in sb.manifests() if d["kind"] == "Secret"
-               and d["metadata"].get("namespace") == inst["metadata"].get("namespace")]
+    secrets = [
+        d
+        for d in sb.manifests()
+        if d["kind"] == "Secret" and d["metadata"].get("namespace") == inst["metadata"].get("namespace")
+    ]
     return [inst, *secrets]
 
 
@@ -218,8 +226,10 @@ async def test_sync_refuses_a_yaml_alias_bomb_naming_the_file(sandbox: Sandbox, 
     # The bomb is a Secret's value: reading it as a string expands it (10**7 nodes here; each level
     # more is ten times that, for a few bytes more).
     inspera = docs[0]["spec"]["inspera"]["credentialsSecretRef"]["name"]
-    text += (f"---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {inspera}-2, namespace: examsync}}\n"
-             "anchors:\n" + "".join(f"  {line}\n" for line in alias_bomb(7)) + "stringData:\n  apiKey: *a6\n")
+    text += (
+        f"---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {inspera}-2, namespace: examsync}}\n"
+        "anchors:\n" + "".join(f"  {line}\n" for line in alias_bomb(7)) + "stringData:\n  apiKey: *a6\n"
+    )
     path = tmp_path / "bomb.yaml"
     path.write_text(text, encoding="utf-8")
     assert path.stat().st_size < 20_000
@@ -261,8 +271,11 @@ class HostileFs:
 
     async def listing(self, _: web.Request) -> web.Response:
         if self.list_status != 200:
-            return web.json_response({"message": "[/bold] [link=https://evil.example]"}, status=self.list_status,
-                                     reason="[/bold] [link=https://evil.example]")
+            return web.json_response(
+                {"message": "[/bold] [link=https://evil.example]"},
+                status=self.list_status,
+                reason="[/bold] [link=https://evil.example]",
+            )
         return web.json_response({"eksamener": [{"id": self.LISTED_ID}]})
 
     async def detail(self, _: web.Request) -> web.Response:
@@ -278,8 +291,15 @@ async def _hostile_run(sandbox: Sandbox, tmp_path: Path, list_status: int) -> tu
         docs = list(yaml.safe_load_all(uio.read_text(encoding="utf-8")))
         docs[0]["spec"]["fs"]["baseUrl"] = hostile.server.url
         path = write(tmp_path, docs, "hostile.yaml")
-        return await sync("-f", str(path), "-f", str(next(f for f in files if f.name == "examsync-ucx.yaml")),
-                          "--allow-loopback", "--dry-run", env={"EXAMSYNC_RETRY_BASE_DELAY": "0.01"})
+        return await sync(
+            "-f",
+            str(path),
+            "-f",
+            str(next(f for f in files if f.name == "examsync-ucx.yaml")),
+            "--allow-loopback",
+            "--dry-run",
+            env={"EXAMSYNC_RETRY_BASE_DELAY": "0.01"},
+        )
     finally:
         await hostile.server.stop()
 
@@ -294,9 +314,7 @@ async def test_text_report_prints_upstream_markup_as_plain_text(sandbox: Sandbox
     assert "[/bold]" in out  # shown as it came, not interpreted
 
 
-async def test_text_report_shows_control_characters_from_upstream_as_escapes(
-    sandbox: Sandbox, tmp_path: Path
-) -> None:
+async def test_text_report_shows_control_characters_from_upstream_as_escapes(sandbox: Sandbox, tmp_path: Path) -> None:
     """An id FS lists reaches the failure list; its escape sequences never reach the terminal."""
     code, out, err = await _hostile_run(sandbox, tmp_path, list_status=200)
     assert "Traceback" not in err, err[-3000:]
@@ -304,7 +322,6 @@ async def test_text_report_shows_control_characters_from_upstream_as_escapes(
     assert ESC not in out and "\x07" not in out and "\u202e" not in out
     assert "\\x1b[2J" in out and "[bold red]x[/bold red]" in out  # visible, and markup not applied
     assert any("examsync/uio" in line for line in out.splitlines())
-
 
 
 def test_examsync_run_refuses_an_invalid_allowlist_entry() -> None:

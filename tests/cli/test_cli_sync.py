@@ -15,8 +15,14 @@ REPORT_KEYS = {"name", "namespace", "mode", "pipelines", "failures", "plan"}
 
 async def sync(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "examsync", "sync", "--allow-loopback", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "examsync",
+        "sync",
+        "--allow-loopback",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     assert proc.returncode is not None

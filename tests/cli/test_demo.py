@@ -12,14 +12,17 @@ from pathlib import Path
 
 async def test_demo_ends_with_the_history_of_one_assessment(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "examsync-sandbox"), "demo", cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        str(Path(sys.executable).parent / "examsync-sandbox"),
+        "demo",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate()
     assert proc.returncode == 0, err.decode()[-2000:]
     text = out.decode()
     assert "Writes in the second run: 0" in text
-    history = text[text.index("What happened to INF1000?"):]
+    history = text[text.index("What happened to INF1000?") :]
     assert "--audit-db sqlite:///.demo/audit.db" in history
     lines = [line for line in history.splitlines() if "Introduksjon til programmering" in line]
     assert [line.split()[3] for line in lines] == ["unchanged", "created"]  # newest first

@@ -53,12 +53,15 @@ def test_run_refuses_an_unknown_level() -> None:
         run_params(["--log-level=verbose"])
 
 
-@pytest.mark.parametrize(("args", "env", "want"), [
-    (["--log-level", "error"], {}, logging.ERROR),
-    (["--log-level", "DEBUG"], {}, logging.DEBUG),
-    ([], {"EXAMSYNC_LOG_LEVEL": "warning"}, logging.WARNING),
-    ([], {}, logging.INFO),
-])
+@pytest.mark.parametrize(
+    ("args", "env", "want"),
+    [
+        (["--log-level", "error"], {}, logging.ERROR),
+        (["--log-level", "DEBUG"], {}, logging.DEBUG),
+        ([], {"EXAMSYNC_LOG_LEVEL": "warning"}, logging.WARNING),
+        ([], {}, logging.INFO),
+    ],
+)
 def test_sync_sets_the_root_level(tmp_path: Path, args: list[str], env: dict[str, str], want: int) -> None:
     empty = tmp_path / "empty.yaml"
     empty.write_text("# nothing\n", encoding="utf-8")

@@ -121,8 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     spec = yaml.safe_load(raw)
     result = extract(spec, hashlib.sha256(raw).hexdigest())
     args.output.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"{args.output}: WISEflow API {result['info']['version']}, {len(OPERATIONS)} operations, "
-          f"{len(result['components']['schemas'])} schemas", file=sys.stderr)
+    print(
+        f"{args.output}: WISEflow API {result['info']['version']}, {len(OPERATIONS)} operations, "
+        f"{len(result['components']['schemas'])} schemas",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -90,8 +90,9 @@ def _world(sb: Sandbox) -> World:
 
 async def test_every_client_call_is_allowed_by_the_spec(sandbox: Sandbox, wiseflow_contract: list[Exchange]) -> None:
     world = _world(sandbox)
-    manager = world.add_user("Kari", last_name="Nordvik", emails=["kari@ntnu.no"],
-                             external_ids={1: "kari@ntnu.no"}, licence=LICENCE)
+    manager = world.add_user(
+        "Kari", last_name="Nordvik", emails=["kari@ntnu.no"], external_ids={1: "kari@ntnu.no"}, licence=LICENCE
+    )
     recorded_at = datetime.now(UTC)
     client = WiseflowClient(sandbox.url("wiseflow"), CLIENT, SECRET)
     try:
@@ -103,30 +104,47 @@ async def test_every_client_call_is_allowed_by_the_spec(sandbox: Sandbox, wisefl
         flow_id = await client.create_flow("Objektorientert programmering", "TDT4100", 2, [manager.id])
         await client.add_external_source(flow_id, reference, "FS")
         await client.add_external_source(flow_id, reference, "FS")  # 409: there already
-        desired = desired_flow(parse_assessment({
-            "id": "x", "emnekode": "TDT4100", "emnetittel": "Objektorientert programmering",
-            "start": "2027-05-20T09:00:00+02:00", "slutt": "2027-05-20T13:00:00+02:00",
-            "sensurfrist": "2027-06-10", "kandidater": [{}],
-        }))
+        desired = desired_flow(
+            parse_assessment(
+                {
+                    "id": "x",
+                    "emnekode": "TDT4100",
+                    "emnetittel": "Objektorientert programmering",
+                    "start": "2027-05-20T09:00:00+02:00",
+                    "slutt": "2027-05-20T13:00:00+02:00",
+                    "sensurfrist": "2027-06-10",
+                    "kandidater": [{}],
+                }
+            )
+        )
         await client.patch_dates(flow_id, *desired.windows())
         await client.patch_dates(flow_id, None, desired.marking)
         await client.retitle(flow_id, "Objektorientert programmering (ny)", "TDT4100")
-        adoption = SearchMetadata(title="Objektorientert programmering (ny)", subtitle="TDT4100",
-                                  states=list(ACTIVE_STATES),
-                                  createdAt=CreatedAtFilter(from_=pending_created_from(recorded_at)))
+        adoption = SearchMetadata(
+            title="Objektorientert programmering (ny)",
+            subtitle="TDT4100",
+            states=list(ACTIVE_STATES),
+            createdAt=CreatedAtFilter(from_=pending_created_from(recorded_at)),
+        )
         [found] = await client.search_flows(FlowSearch(metadata=adoption))
         assert found.flow_id == flow_id and found.participation == desired.participation
         assert found.references == (reference,) and found.state is FlowState.NOT_ACTIVATED
 
         # praktikportalen-wiseflow: discover, sources, users, assessors, outcome on the source
-        pp_flow = world.add_flow("Praktik 2", "Læreruddannelsen", state=FlowState.NOT_ACTIVATED,
-                                 references=[pp_reference("4711")], licence=LICENCE)
+        pp_flow = world.add_flow(
+            "Praktik 2",
+            "Læreruddannelsen",
+            state=FlowState.NOT_ACTIVATED,
+            references=[pp_reference("4711")],
+            licence=LICENCE,
+        )
         active = await client.search_flows(FlowSearch(metadata=SearchMetadata(states=list(ACTIVE_STATES))))
         assert {f.flow_id for f in active} == {flow_id, pp_flow.id}
         [source] = await client.external_sources(pp_flow.id)
         assert source.reference == "praktikportalen-4711"
-        supervisor = Supervisor(praktikportalId="TS-10023", firstName="Mette", lastName="Holm",
-                                email="mette.holm@skole.dk")
+        supervisor = Supervisor(
+            praktikportalId="TS-10023", firstName="Mette", lastName="Holm", email="mette.holm@skole.dk"
+        )
         body = UserWrite.model_validate(user_body(supervisor, 4, 9))
         created, is_new = await client.upsert_user(body)
         assert is_new and await client.upsert_user(body) == (created, False)
@@ -153,16 +171,27 @@ async def test_every_operation_the_simulator_serves_answers_in_the_spec_shapes(
     sandbox: Sandbox, wiseflow_contract: list[Exchange]
 ) -> None:
     world = _world(sandbox)
-    user = world.add_user("Jens", last_name="Kragh", emails=["jens@kommune.dk"], external_ids={9: "TS-10031"},
-                          licence=LICENCE)
-    dated = world.add_flow("Dated", "D1", state=FlowState.ACTIVATED, licence=LICENCE, references=["fs-abc"],
-                           participation={"start": 10, "end": 20}, marking={"start": 20, "end": 30})
+    user = world.add_user(
+        "Jens", last_name="Kragh", emails=["jens@kommune.dk"], external_ids={9: "TS-10031"}, licence=LICENCE
+    )
+    dated = world.add_flow(
+        "Dated",
+        "D1",
+        state=FlowState.ACTIVATED,
+        licence=LICENCE,
+        references=["fs-abc"],
+        participation={"start": 10, "end": 20},
+        marking={"start": 20, "end": 30},
+    )
     bare = world.add_flow("Bare", licence=LICENCE)
     closed = world.add_flow("Closed", state=FlowState.ARCHIVED, licence=LICENCE, references=["fs-old"])
     world.request_sync(dated, "fs-abc")
     async with httpx.AsyncClient(base_url=sandbox.url("wiseflow")) as http:
-        token = (await http.post("/oauth2/token", data={
-            "client_id": CLIENT, "client_secret": SECRET, "grant_type": "client_credentials"})).json()["access_token"]
+        token = (
+            await http.post(
+                "/oauth2/token", data={"client_id": CLIENT, "client_secret": SECRET, "grant_type": "client_credentials"}
+            )
+        ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         answers = [
             await http.get(f"/flow/{dated.id}", headers=auth),
@@ -177,12 +206,15 @@ async def test_every_operation_the_simulator_serves_answers_in_the_spec_shapes(
             await http.post("/users/search", params={"offset": "0", "limit": "1"}, json={}, headers=auth),
             await http.get("/user/userDataType/9/TS-10031", headers=auth),
             await http.post(f"/flows/{closed.id}/external-sources", json={"reference": "fs-new"}, headers=auth),
-            await http.patch(f"/flows/{dated.id}/dates", json={"participation": {"start": 50, "end": 40}},
-                             headers=auth),
+            await http.patch(
+                f"/flows/{dated.id}/dates", json={"participation": {"start": 50, "end": 40}}, headers=auth
+            ),
             await http.post(f"/user/{user.id}/access-token", json={"email": "other@kommune.dk"}, headers=auth),
             await http.post("/flows/search", json={"metadata": {}}),  # no token
-            await http.post("/oauth2/token", data={"client_id": CLIENT, "client_secret": "wrong",
-                                                   "grant_type": "client_credentials"}),
+            await http.post(
+                "/oauth2/token",
+                data={"client_id": CLIENT, "client_secret": "wrong", "grant_type": "client_credentials"},
+            ),
         ]
     # one status per request above, in order
     # fmt: off
@@ -206,8 +238,11 @@ async def test_the_simulator_refuses_what_the_spec_does_not_allow(
     flow = world.add_flow("Flow", licence=LICENCE)
     user = world.add_user("Ole", emails=["ole@x.dk"], licence=LICENCE)
     async with httpx.AsyncClient(base_url=sandbox.url("wiseflow")) as http:
-        token = (await http.post("/oauth2/token", data={
-            "client_id": CLIENT, "client_secret": SECRET, "grant_type": "client_credentials"})).json()["access_token"]
+        token = (
+            await http.post(
+                "/oauth2/token", data={"client_id": CLIENT, "client_secret": SECRET, "grant_type": "client_credentials"}
+            )
+        ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
         bad: list[tuple[str, str, dict[str, Any]]] = [
             ("GET", "/flows/search", {}),  # a method the path does not have
@@ -225,8 +260,11 @@ async def test_the_simulator_refuses_what_the_spec_does_not_allow(
             ("POST", "/license/create/flow", {"json": {"title": "T", "type": "2", "managers": [user.id]}}),
             ("POST", "/license/create/flow", {"json": {"title": "T", "managers": [user.id]}}),  # type required
             ("PATCH", f"/flows/{flow.id}/dates", {"json": {"participation": {"start": 1.5, "end": 2}}}),
-            ("PUT", f"/flows/{flow.id}/metadata", {"json": {"title": "T", "examinationType": "RESIT",
-                                                            "purpose": "EXAMINATION"}}),
+            (
+                "PUT",
+                f"/flows/{flow.id}/metadata",
+                {"json": {"title": "T", "examinationType": "RESIT", "purpose": "EXAMINATION"}},
+            ),
             ("POST", "/license/user", {"json": {"firstName": "A", "lastName": "B", "emails": ["a@b.dk"]}}),
             ("POST", "/license/user", {"content": b"firstName=A", "headers": {"Content-Type": FORM}}),
             ("POST", f"/flows/{flow.id}/assessors", {"json": {"userId": str(user.id)}}),
@@ -274,19 +312,31 @@ def test_requests_built_from_any_source_data_fit_the_spec(
     fs_id: str, title: str, code: str, period: str, first: str, last: str, pid: str, start: int, length: int
 ) -> None:
     """Whatever FS and Praktikportalen send, the bodies the client builds are ones the spec allows."""
-    record = {"id": fs_id, "emnekode": code, "emnetittel": title, "kandidater": [{}],
-              "start": datetime.fromtimestamp(start, UTC).isoformat(),
-              "slutt": datetime.fromtimestamp(start + length, UTC).isoformat(), "sensurfrist": "2030-01-15"}
+    record = {
+        "id": fs_id,
+        "emnekode": code,
+        "emnetittel": title,
+        "kandidater": [{}],
+        "start": datetime.fromtimestamp(start, UTC).isoformat(),
+        "slutt": datetime.fromtimestamp(start + length, UTC).isoformat(),
+        "sensurfrist": "2030-01-15",
+    }
     desired = desired_flow(parse_assessment(record))
     bodies = {
         "create-flow-request": CreateFlow(title=desired.title, subTitle=desired.subtitle, type=2, managers=[1]),
         "flow-external-sources-request": NewExternalSource(reference=fs_reference(fs_id), description="FS"),
         "dates-patch-request": DatesPatch.of(*desired.windows()),
-        "flows-search-request": FlowSearch(metadata=SearchMetadata(
-            title=desired.title, subtitle=desired.subtitle, states=list(ACTIVE_STATES),
-            createdAt=CreatedAtFilter(from_=start))),
-        "create-user-request": UserWrite.model_validate(user_body(
-            Supervisor(praktikportalId=pid, firstName=first, lastName=last, email="x@y.dk"), 4, 9)),
+        "flows-search-request": FlowSearch(
+            metadata=SearchMetadata(
+                title=desired.title,
+                subtitle=desired.subtitle,
+                states=list(ACTIVE_STATES),
+                createdAt=CreatedAtFilter(from_=start),
+            )
+        ),
+        "create-user-request": UserWrite.model_validate(
+            user_body(Supervisor(praktikportalId=pid, firstName=first, lastName=last, email="x@y.dk"), 4, 9)
+        ),
     }
     problems = {name: body_problems(name, model.body()) for name, model in bodies.items()}
     assert all(not p for p in problems.values()), problems
@@ -294,16 +344,21 @@ def test_requests_built_from_any_source_data_fit_the_spec(
 
 
 async def test_the_demo_sends_only_requests_the_spec_allows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    wiseflow_contract: list[Exchange]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    wiseflow_contract: list[Exchange],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".demo").mkdir()
     assert await demo.demo(tmp_path / "demo.log") == 0
     operations = {template_of(x) for x in wiseflow_contract}
     # both WISEflow pipelines ran: flows created and linked, supervisors imported, sources told
-    assert {"POST /license/create/flow", "POST /license/user",
-            "POST /flows/{flowId}/external-sources/{flowExternalSourceReference}/sync/done"} <= operations
+    assert {
+        "POST /license/create/flow",
+        "POST /license/user",
+        "POST /flows/{flowId}/external-sources/{flowExternalSourceReference}/sync/done",
+    } <= operations
     assert "GET /flow/{flowId}" not in operations  # the search answers all the rules need
     assert [p for x in wiseflow_contract for p in exchange_problems(x)] == []
     # the demo shows the reference format a manager adds, and the sources told
@@ -346,10 +401,13 @@ async def test_the_fault_layers_answers_are_in_wiseflows_envelope_and_checked_ag
 
     # the spec's envelope: its integer code is no code to repeat, its message is (the off-spec
     # string code would be, but the contract check flags that answer)
-    assert messages == ["wiseflow create flow: HTTP 400 Bad Request: injected fault",
-                        "wiseflow create flow: HTTP 400 Bad Request: no (E1)"]
+    assert messages == [
+        "wiseflow create flow: HTTP 400 Bad Request: injected fault",
+        "wiseflow create flow: HTTP 400 Bad Request: no (E1)",
+    ]
     spec_shaped, off_spec = [x for x in wiseflow_contract if x.path == "/license/create/flow"]
     assert spec_shaped.injected and exchange_problems(spec_shaped) == []
     assert off_spec.injected and exchange_problems(off_spec) == [
-        "POST /license/create/flow -> 400: at error/code: 'E1' is not of type 'integer'"]
+        "POST /license/create/flow -> 400: at error/code: 'E1' is not of type 'integer'"
+    ]
     assert exchange_problems(off_spec, hostile_answers=True) == []  # what the marker above opts out of

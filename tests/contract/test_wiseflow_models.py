@@ -147,8 +147,15 @@ def _described_codes(description: str) -> dict[str, int] | None:
     return {p.group(1): int(p.group(2)) for p in pairs if p}
 
 
-def _compare(walk: Walk, model: dict[str, Any], spec: dict[str, Any], where: str, defs: dict[str, Any],
-             cls: type[BaseModel] | None, request: bool) -> None:
+def _compare(
+    walk: Walk,
+    model: dict[str, Any],
+    spec: dict[str, Any],
+    where: str,
+    defs: dict[str, Any],
+    cls: type[BaseModel] | None,
+    request: bool,
+) -> None:
     spec_type = spec.get("type")
     if model.get("type") == "null" or (not model and spec_type is None):
         return  # data: null (see READINGS), or an untyped value on both sides
@@ -209,8 +216,15 @@ def _compare_enum(walk: Walk, model: dict[str, Any], spec: dict[str, Any], where
         walk.problems.append(f"{where}: codes {codes} in the spec, {dict((e.name, e.value) for e in cls)} in the model")
 
 
-def _compare_object(walk: Walk, model: dict[str, Any], spec: dict[str, Any], where: str, defs: dict[str, Any],
-                    cls: type[BaseModel] | None, request: bool) -> None:
+def _compare_object(
+    walk: Walk,
+    model: dict[str, Any],
+    spec: dict[str, Any],
+    where: str,
+    defs: dict[str, Any],
+    cls: type[BaseModel] | None,
+    request: bool,
+) -> None:
     spec_props: dict[str, Any] = spec.get("properties", {})
     model_props: dict[str, Any] = model.get("properties", {})
     if not spec_props:

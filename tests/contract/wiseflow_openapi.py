@@ -66,8 +66,12 @@ READINGS: tuple[Reading, ...] = (
         "OpenAPI 3.0 requires `scopes` on an OAuth2 flow; the spec leaves it out (no scope is used)",
     ),
     *(
-        Reading(_schema(name, "properties", "error"), _ERROR_REF, _null_or(_ERROR_REF),
-                "a success answer carries `error: null` (the spec's own examples; contracts/wiseflow.md)")
+        Reading(
+            _schema(name, "properties", "error"),
+            _ERROR_REF,
+            _null_or(_ERROR_REF),
+            "a success answer carries `error: null` (the spec's own examples; contracts/wiseflow.md)",
+        )
         for name in (
             "flows-search-api-response",
             "metadata-api-response",
@@ -78,18 +82,30 @@ READINGS: tuple[Reading, ...] = (
         )
     ),
     *(
-        Reading(_schema(name, "properties", "error"), {"type": "object"}, _null_or({"type": "object"}),
-                "a success answer carries `error: null` (the spec's example for this schema is null)")
+        Reading(
+            _schema(name, "properties", "error"),
+            {"type": "object"},
+            _null_or({"type": "object"}),
+            "a success answer carries `error: null` (the spec's example for this schema is null)",
+        )
         for name in ("flow-external-sources-api-response", "flow-external-source-api-response")
     ),
     *(
-        Reading(_schema(name, "properties", field), {"type": "object"}, _null_or({"type": "object"}),
-                "`data` and `error` of an answer without data are null (the spec's example)")
+        Reading(
+            _schema(name, "properties", field),
+            {"type": "object"},
+            _null_or({"type": "object"}),
+            "`data` and `error` of an answer without data are null (the spec's example)",
+        )
         for name, field in (("success-api-response-no-data", "data"), ("success-api-response-no-data", "error"))
     ),
     *(
-        Reading(_schema(name, "properties", "data"), {"type": "object"}, _null_or({"type": "object"}),
-                "an error answer carries `data: null` (the spec's example; contracts/wiseflow.md)")
+        Reading(
+            _schema(name, "properties", "data"),
+            {"type": "object"},
+            _null_or({"type": "object"}),
+            "an error answer carries `data: null` (the spec's example; contracts/wiseflow.md)",
+        )
         for name in (ERROR_ENVELOPE, "error-api-response-no-data")
     ),
 )
@@ -102,17 +118,26 @@ def _paging_readings(path: str, method: str, first: int, maximum: int) -> tuple[
         # no change: the parameters are named by position, so their names are checked too
         Reading((*base, str(first), "name"), "offset", "offset", "the offset parameter is where it was"),
         Reading((*base, str(first + 1), "name"), "limit", "limit", "the limit parameter is where it was"),
-        Reading((*base, str(first), "schema", "minimum"), _MISSING, 0,
-                "an offset counts items to skip: never negative"),
+        Reading(
+            (*base, str(first), "schema", "minimum"), _MISSING, 0, "an offset counts items to skip: never negative"
+        ),
         Reading((*base, str(first + 1), "schema", "minimum"), _MISSING, 1, "a page holds at least one item"),
-        Reading((*base, str(first + 1), "schema", "maximum"), _MISSING, maximum,
-                f"the parameter's description says the limit is at most {maximum}"),
+        Reading(
+            (*base, str(first + 1), "schema", "maximum"),
+            _MISSING,
+            maximum,
+            f"the parameter's description says the limit is at most {maximum}",
+        ),
     )
 
 
 def _described_enum(schema: str, name: str, values: list[str]) -> Reading:
-    return Reading(_schema(schema, "properties", name, "enum"), _MISSING, values,
-                   "the field's description lists the values it can have")
+    return Reading(
+        _schema(schema, "properties", name, "enum"),
+        _MISSING,
+        values,
+        "the field's description lists the values it can have",
+    )
 
 
 _EXAMINATION_TYPES = ["ORDINARY", "REEXAMINATION", "REMARKING"]
@@ -123,8 +148,10 @@ READINGS = (
     *_paging_readings("/flows/search", "post", 0, 100),
     *_paging_readings("/users/search", "post", 0, 100),
     *_paging_readings("/flows/{flowId}/assessors", "get", 1, 50),
-    *(_described_enum(schema, "examinationType", _EXAMINATION_TYPES)
-      for schema in ("metadata-put-request", "metadata-response")),
+    *(
+        _described_enum(schema, "examinationType", _EXAMINATION_TYPES)
+        for schema in ("metadata-put-request", "metadata-response")
+    ),
     *(_described_enum(schema, "purpose", _PURPOSES) for schema in ("metadata-put-request", "metadata-response")),
 )
 
@@ -249,12 +276,17 @@ def request_problems(x: Exchange) -> list[str]:
         return [f"{x.method} {x.path}: no such operation in the spec"]
     template, op = found
     declared = {p["name"] for p in _parameters(template, op) if p["in"] == "query"}
-    problems = [f"{x.method} {template}: query parameter {name!r} not declared"
-                for name, _ in x.query if name not in declared]
+    problems = [
+        f"{x.method} {template}: query parameter {name!r} not declared" for name, _ in x.query if name not in declared
+    ]
     if "requestBody" not in op and x.body:
         problems.append(f"{x.method} {template}: a body, but the operation takes none")
     request = MockRequest(
-        HOST, x.method.lower(), x.path, args=dict(x.query), data=x.body or None,
+        HOST,
+        x.method.lower(),
+        x.path,
+        args=dict(x.query),
+        data=x.body or None,
         content_type=x.content_type or "application/json",
         headers={"Authorization": "Bearer token"},
     )

@@ -23,8 +23,7 @@ async def test_a_trickling_answer_is_abandoned_at_the_call_deadline_and_its_conn
     fs.trickle_interval, fs.trickle_seconds = 0.25, 600.0
     fs.always = {f"GET /eksamen/INSPERA/{fs_id}$": "trickle"}  # every attempt trickles
     # the run must end at all: without a deadline it would wait for the trickle's ten minutes
-    result = await sync("-f", str(write_manifests(sandbox, tmp_path / "m.yaml", ["uio"])), env=CHILD_ENV,
-                        timeout=90)
+    result = await sync("-f", str(write_manifests(sandbox, tmp_path / "m.yaml", ["uio"])), env=CHILD_ENV, timeout=90)
 
     failure = {f["key"]: f for f in result.failures("uio")}[f"fs-inspera:{fs_id}"]
     assert failure["reason"] == "UpstreamError"

@@ -21,12 +21,16 @@ PERSONAL = ("Kari", "Nordmann", "kari.nordmann@uio.no", "01019012345", "Bergstad
 INSPERA_REFUSAL = {  # Inspera's shape: {error, message}
     "error": "E4711",
     "message": "Title refused by the naming policy: grader Kari Nordmann (kari.nordmann@uio.no, 01019012345) "
-               "may not own it",
+    "may not own it",
 }
 WISEFLOW_REFUSAL = {  # WISEflow's envelope: its `code` is an integer (the HTTP status), so no code is kept
-    "success": False, "data": None,
-    "error": {"code": 400, "message": "Title refused by the naming policy for Ola Bergstad",
-              "errors": [{"reason": "managers", "message": "ola.bergstad@ntnu.no may not manage it"}]},
+    "success": False,
+    "data": None,
+    "error": {
+        "code": 400,
+        "message": "Title refused by the naming policy for Ola Bergstad",
+        "errors": [{"reason": "managers", "message": "ola.bergstad@ntnu.no may not manage it"}],
+    },
 }
 
 
@@ -63,8 +67,10 @@ async def test_a_refusal_reaches_the_report_with_its_code_and_masked_message_and
     assert uio.startswith("inspera create_test: HTTP 400 Bad Request: Title refused by the naming policy")
     assert uio.endswith("may not own it (E4711)")
     (ntnu,) = [m for m in failed(result.institutions["ntnu"]) if "naming policy" in m]
-    assert ntnu == ("wiseflow create flow: HTTP 400 Bad Request: Title refused by the naming policy for ***; "
-                    "managers: *** may not manage it")
+    assert ntnu == (
+        "wiseflow create flow: HTTP 400 Bad Request: Title refused by the naming policy for ***; "
+        "managers: *** may not manage it"
+    )
     assert any(r["errorMessage"] == uio for r in result.audit())
 
     humio, slack = sandbox.world("humio"), sandbox.world("slack")
@@ -89,8 +95,14 @@ async def test_a_refused_supervisor_write_is_reported_with_the_supervisor_masked
         if not any(s["praktikportalId"] == karen["praktikportalId"] for s in period["supervisors"]):
             period["supervisors"].append(dict(karen))
     faults = sandbox.server("wiseflow").faults
-    faults.answers["exists"] = (409, {"success": False, "data": None, "error": {
-        "code": 409, "message": "Karen Lund (karen.lund@skole.dk, TS-10068) has a user already"}})
+    faults.answers["exists"] = (
+        409,
+        {
+            "success": False,
+            "data": None,
+            "error": {"code": 409, "message": "Karen Lund (karen.lund@skole.dk, TS-10068) has a user already"},
+        },
+    )
     faults.always = {"POST /license/user": "answer:exists"}
 
     result = await sync("-f", str(write_manifests(sandbox, tmp_path / "m.yaml", ["ucx"])))

@@ -128,9 +128,7 @@ class Probe:
     def institution(self) -> str:
         return f"{self.namespace}/{self.name}"
 
-    def spec(
-        self, *, slack: bool = True, humio: bool = True, suppress: tuple[str, ...] = ()
-    ) -> InstitutionSpec:
+    def spec(self, *, slack: bool = True, humio: bool = True, suppress: tuple[str, ...] = ()) -> InstitutionSpec:
         data: dict[str, Any] = {
             "shortName": "OBS",
             "interval": "5m",
@@ -152,9 +150,7 @@ class Probe:
                 "slack": {"webhookSecretRef": {"name": "obs-slack"}, "suppressReasons": list(suppress)}
             }
         if humio:
-            data["audit"] = {
-                "humio": {"url": self.sandbox.url("humio"), "tokenSecretRef": {"name": "obs-humio"}}
-            }
+            data["audit"] = {"humio": {"url": self.sandbox.url("humio"), "tokenSecretRef": {"name": "obs-humio"}}}
         return parse_spec(data)
 
     def secrets(self, *, fs_password: str = fs_sim.PASSWORD) -> StaticSecrets:
@@ -167,9 +163,7 @@ class Probe:
             }
         )
 
-    async def run(
-        self, spec: InstitutionSpec | None = None, secrets: StaticSecrets | None = None
-    ) -> InstitutionReport:
+    async def run(self, spec: InstitutionSpec | None = None, secrets: StaticSecrets | None = None) -> InstitutionReport:
         report, _ = await run_institution(
             self.name,
             self.namespace,

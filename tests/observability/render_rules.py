@@ -54,9 +54,23 @@ def rendered_spec(release: str, *args: str, helm: str | None = None) -> dict[str
     if helm is None:
         raise RuntimeError("helm not installed (scripts/tools/helm.sh)")
     result = subprocess.run(
-        [helm, "template", release, str(CHART), "--namespace", "monitoring",
-         "--set", "prometheusRule.enabled=true", "--show-only", "templates/prometheusrule.yaml", *args],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            helm,
+            "template",
+            release,
+            str(CHART),
+            "--namespace",
+            "monitoring",
+            "--set",
+            "prometheusRule.enabled=true",
+            "--show-only",
+            "templates/prometheusrule.yaml",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(result.stderr)

@@ -23,9 +23,7 @@ async def render(*sets: str) -> list[dict[str, Any]]:
     args = [HELM, "template", "examsync", str(CHART), "--namespace", "monitoring-test"]
     for value in sets:
         args += ["--set", value]
-    result = await asyncio.to_thread(
-        subprocess.run, args, capture_output=True, text=True, timeout=60, check=False
-    )
+    result = await asyncio.to_thread(subprocess.run, args, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -34,9 +32,7 @@ async def test_monitoring_is_off_by_default() -> None:
     kinds = {doc["kind"] for doc in await render()}
     assert not kinds & {"PrometheusRule", "ServiceMonitor"}
     assert not [
-        d
-        for d in await render()
-        if d["kind"] == "ConfigMap" and "grafana_dashboard" in d["metadata"]["labels"]
+        d for d in await render() if d["kind"] == "ConfigMap" and "grafana_dashboard" in d["metadata"]["labels"]
     ]
 
 
@@ -57,16 +53,12 @@ async def test_monitoring_templates_render_the_shipped_files() -> None:
     assert any(p["name"] == "metrics" and p["port"] == 9500 for p in service["spec"]["ports"])
     assert monitor["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
 
-    (dashboards,) = [
-        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard")
-    ]
+    (dashboards,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard")]
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
     files = sorted(p.name for p in (CHART / "files/dashboards").glob("*.json"))
     assert sorted(dashboards["data"]) == files
     for name in files:
-        assert json.loads(dashboards["data"][name]) == json.loads(
-            (CHART / "files/dashboards" / name).read_text()
-        )
+        assert json.loads(dashboards["data"][name]) == json.loads((CHART / "files/dashboards" / name).read_text())
 
 
 def rules_by_name(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -98,13 +90,15 @@ async def test_operator_down_is_a_warning_after_ten_minutes() -> None:
 
 
 async def test_rule_options() -> None:
-    rendered = rules_by_name(await render(
-        "prometheusRule.enabled=true",
-        "prometheusRule.additionalLabels.team=exams",
-        "prometheusRule.disabled.ExamsyncSuspendedTooLong=true",
-        "prometheusRule.disabled.ExamsyncSyncStale=false",
-        "prometheusRule.runbookBaseUrl=https://wiki.example.org/runbook",
-    ))
+    rendered = rules_by_name(
+        await render(
+            "prometheusRule.enabled=true",
+            "prometheusRule.additionalLabels.team=exams",
+            "prometheusRule.disabled.ExamsyncSuspendedTooLong=true",
+            "prometheusRule.disabled.ExamsyncSyncStale=false",
+            "prometheusRule.runbookBaseUrl=https://wiki.example.org/runbook",
+        )
+    )
     shipped = shipped_rules()
     assert set(rendered) == set(shipped) - {"ExamsyncSuspendedTooLong"}
     for name, rule in rendered.items():
@@ -123,10 +117,15 @@ async def test_rule_names_in_the_values_schema_are_the_shipped_ones() -> None:
         assert url.partition("#")[0] == values["runbookBaseUrl"]
 
 
-@pytest.mark.parametrize("bad", ["prometheusRule.disabled.OperatorDown=true",
-                                 "prometheusRule.additionalLabels.severity=critical",
-                                 "prometheusRule.additionalLabels.institution=x",
-                                 "prometheusRule.runbookBaseUrl=wiki/runbook"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "prometheusRule.disabled.OperatorDown=true",
+        "prometheusRule.additionalLabels.severity=critical",
+        "prometheusRule.additionalLabels.institution=x",
+        "prometheusRule.runbookBaseUrl=wiki/runbook",
+    ],
+)
 async def test_rule_options_are_checked(bad: str) -> None:
     args = [HELM, "template", "examsync", str(CHART), "--set", bad]
     result = await asyncio.to_thread(subprocess.run, args, capture_output=True, text=True, timeout=60, check=False)

@@ -97,9 +97,7 @@ def test_forget_drops_every_series_of_a_run(tmp_path: Path) -> None:
     other = f"obs/keep-{uuid.uuid4().hex[:6]}"
     now = datetime.now(UTC)
     for name in (inst, other):
-        report = InstitutionReport(
-            name=name.split("/")[1], namespace="obs", mode="Apply", run_id="r1", started=now
-        )
+        report = InstitutionReport(name=name.split("/")[1], namespace="obs", mode="Apply", run_id="r1", started=now)
         pipeline = PipelineReport(name="fs-inspera", counts=FsCounts(), started=now)
         pipeline.add(ItemResult("fs-inspera:a", "a", Action.CREATED, Reason.MISSING_RESPONSIBLE), now)
         pipeline.add(ItemResult("fs-inspera:b", "b", Action.UNCHANGED), now)
@@ -107,9 +105,7 @@ def test_forget_drops_every_series_of_a_run(tmp_path: Path) -> None:
         metrics.record_run(name, report, SPEC)
         metrics.set_view(name, [Condition(type=T.READY, status=S.TRUE)], False, 600)
     labels = {"institution": inst, "pipeline": "fs-inspera"}
-    assert (
-        metrics.sample_value("examsync_items_total", {**labels, "action": "unchanged", "reason": ""}) == 1.0
-    )
+    assert metrics.sample_value("examsync_items_total", {**labels, "action": "unchanged", "reason": ""}) == 1.0
     assert metrics.sample_value("examsync_missing_responsible", labels) == 1.0
     assert metrics.sample_value("examsync_runs_total", {**labels, "result": "succeeded"}) == 1.0
     assert metrics.sample_value("examsync_runs_total", {**labels, "result": "failed"}) == 0.0
@@ -128,15 +124,10 @@ async def test_items_counters_move_after_a_sandbox_run(probe: Probe) -> None:
     labels = {"institution": probe.institution, "pipeline": "fs-inspera"}
 
     def items(action: str, reason: str) -> float:
-        return (
-            metrics.sample_value("examsync_items_total", {**labels, "action": action, "reason": reason})
-            or 0.0
-        )
+        return metrics.sample_value("examsync_items_total", {**labels, "action": action, "reason": reason}) or 0.0
 
     before_fs = (
-        metrics.sample_value(
-            "examsync_upstream_requests_total", {"system": "fs", "operation": "get", "code": "200"}
-        )
+        metrics.sample_value("examsync_upstream_requests_total", {"system": "fs", "operation": "get", "code": "200"})
         or 0.0
     )
     report = await probe.run(probe.spec(slack=False, humio=False))
@@ -153,9 +144,7 @@ async def test_items_counters_move_after_a_sandbox_run(probe: Probe) -> None:
     assert metrics.sample_value("examsync_run_duration_seconds_count", labels) == 1.0
     assert metrics.sample_value("examsync_interval_seconds", {"institution": probe.institution}) == 300.0
     after_fs = (
-        metrics.sample_value(
-            "examsync_upstream_requests_total", {"system": "fs", "operation": "get", "code": "200"}
-        )
+        metrics.sample_value("examsync_upstream_requests_total", {"system": "fs", "operation": "get", "code": "200"})
         or 0.0
     )
     assert after_fs - before_fs == 5  # each listed record read once, over HTTP
@@ -202,9 +191,7 @@ def test_run_that_could_not_start_counts_each_pipeline_failed() -> None:
     )
     metrics.record_run(inst, report, SPEC)
     assert (
-        metrics.sample_value(
-            "examsync_runs_total", {"institution": inst, "pipeline": "fs-inspera", "result": "failed"}
-        )
+        metrics.sample_value("examsync_runs_total", {"institution": inst, "pipeline": "fs-inspera", "result": "failed"})
         == 1.0
     )
     assert metrics.conditions_for(report) == [

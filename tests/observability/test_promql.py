@@ -160,9 +160,7 @@ def test_expression_uses_only_exported_metrics(where: str, expr: str) -> None:
 
 
 def test_the_name_check_catches_a_typo() -> None:
-    assert metric_names('sum by (institution) (rate(examsync_itemz_total{action="x"}[5m]))') == {
-        "examsync_itemz_total"
-    }
+    assert metric_names('sum by (institution) (rate(examsync_itemz_total{action="x"}[5m]))') == {"examsync_itemz_total"}
     assert "examsync_itemz_total" not in exported_names()
     assert {
         "examsync_items_total",
@@ -203,9 +201,7 @@ async def test_a_broken_expression_is_caught(tmp_path: Path) -> None:
                 "groups": [
                     {
                         "name": "x",
-                        "rules": [
-                            {"record": "x:y", "expr": "sum by (institution (rate(examsync_items_total[5m]))"}
-                        ],
+                        "rules": [{"record": "x:y", "expr": "sum by (institution (rate(examsync_items_total[5m]))"}],
                     }
                 ]
             }
@@ -276,6 +272,4 @@ def test_every_alert_has_annotations_and_a_runbook_section() -> None:
             url, _, anchor = notes["runbook_url"].partition("#")
             assert url.endswith("docs/runbook.md") and anchor in anchors, rule["alert"]
             if rule["alert"] != "ExamsyncOperatorDown":
-                assert (
-                    "$labels.institution" in notes["description"] or "$labels.system" in notes["description"]
-                )
+                assert "$labels.institution" in notes["description"] or "$labels.system" in notes["description"]

@@ -80,9 +80,7 @@ async def test_humio_down_never_fails_the_run_and_drops_are_counted(probe: Probe
     report = await probe.run(probe.spec(slack=False))
     assert not report.failed and not reference.failed
     assert inspera_world(probe.sandbox).writes["create"] == 6  # both runs wrote their 3 creates
-    assert {n: p.counts for n, p in report.pipelines.items()} == {
-        n: p.counts for n, p in reference.pipelines.items()
-    }
+    assert {n: p.counts for n, p in report.pipelines.items()} == {n: p.counts for n, p in reference.pipelines.items()}
     assert dropped() - before == 4  # every record of the run, none silently lost
 
 
@@ -138,9 +136,7 @@ async def test_slack_one_message_per_run_naming_reasons_counts_and_keys(probe: P
 async def test_slack_suppressed_reasons_are_not_sent(probe: Probe) -> None:
     seed_fs(probe.sandbox)
     slack = probe.sandbox.world("slack")
-    report = await probe.run(
-        probe.spec(humio=False, suppress=("MissingResponsible", "InvalidSourceData"))
-    )
+    report = await probe.run(probe.spec(humio=False, suppress=("MissingResponsible", "InvalidSourceData")))
     assert reasons(report)["MissingResponsible"] == reasons(report)["InvalidSourceData"] == 1
     assert slack.messages == []  # every notifiable reason suppressed: nothing sent
 

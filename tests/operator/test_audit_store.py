@@ -49,8 +49,7 @@ async def test_records_of_a_run_cut_short_by_sigterm_are_stored_before_exit(clus
         db = tmp_path / "audit.db"
         proc = await OperatorProcess(cluster.url, tmp_path, env={"EXAMSYNC_AUDIT_DB": f"sqlite:///{db}"}).start()
         try:
-            await cluster.wait_for(lambda: cluster.condition("uio", "Reconciling").get("status") == "True",
-                                   timeout=60)
+            await cluster.wait_for(lambda: cluster.condition("uio", "Reconciling").get("status") == "True", timeout=60)
             await asyncio.sleep(1.0)  # a few items in
             assert await proc.stop() == 0, proc.log_tail()
         finally:

@@ -53,8 +53,9 @@ async def test_reconcile_wait_exits_0_once_the_requested_run_is_done(
     kubeconfig = write_kubeconfig(tmp_path / "cli-kubeconfig", cluster.url)
     async with OperatorProcess(cluster.url, tmp_path):
         await cluster.wait_for(lambda: idle_after(cluster, 1), timeout=60)
-        result = await examsync_cli("reconcile", "uio", "-n", NAMESPACE, "--wait", "--timeout", "90s",
-                                    kubeconfig=kubeconfig)
+        result = await examsync_cli(
+            "reconcile", "uio", "-n", NAMESPACE, "--wait", "--timeout", "90s", kubeconfig=kubeconfig
+        )
         status = cluster.emulator.status("uio")
 
     assert result.code == 0, result.stderr
@@ -176,8 +177,11 @@ async def _handle_request(cluster: Cluster, conditions: list[dict[str, Any]]) ->
     running = [
         {**c, "status": "True", "reason": "Progressing"} if c["type"] == "Reconciling" else c for c in conditions
     ]
-    await cluster.request("PATCH", f"/apis/examsync.io/v1alpha1/namespaces/{NAMESPACE}/institutions/uio/status",
-                          {"status": {"conditions": running}})
+    await cluster.request(
+        "PATCH",
+        f"/apis/examsync.io/v1alpha1/namespaces/{NAMESPACE}/institutions/uio/status",
+        {"status": {"conditions": running}},
+    )
     await asyncio.sleep(0.3)
     await cluster.request(
         "PATCH",
@@ -205,8 +209,11 @@ async def _reconcile(cluster: Cluster, timeout: float = 60.0) -> tuple[int, list
         (_conditions(("True", "Succeeded", "3 created, 0 updated, 0 failed")), 0, "Ready: 3 created"),
         (_conditions(("False", "ItemsFailed", "0 created, 0 updated, 2 failed")), 1, "(ItemsFailed): 0 created"),
         (_conditions(("False", "UpstreamUnavailable", "fs-inspera: HTTP 503")), 1, "UpstreamUnavailable"),
-        (_conditions(("False", "Unauthorized", "fs-inspera: HTTP 401"), ("True", "Unauthorized")), 2,
-         "Stalled (Unauthorized)"),
+        (
+            _conditions(("False", "Unauthorized", "fs-inspera: HTTP 401"), ("True", "Unauthorized")),
+            2,
+            "Stalled (Unauthorized)",
+        ),
     ],
     ids=["ready", "failed-items", "upstream-unavailable", "stalled"],
 )
@@ -250,8 +257,9 @@ async def test_reconcile_of_an_institution_that_is_not_there(cluster: Cluster) -
     with pytest.raises(commands.CommandError, match=f"{NAMESPACE}/nope not found"):
         api = commands.Institutions.for_server(cluster.url)
         try:
-            await commands.reconcile(api, NAMESPACE, "nope", wait=True, timeout=timedelta(seconds=5),
-                                     out=print, err=print)
+            await commands.reconcile(
+                api, NAMESPACE, "nope", wait=True, timeout=timedelta(seconds=5), out=print, err=print
+            )
         finally:
             await api.close()
 

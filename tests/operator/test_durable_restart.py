@@ -76,9 +76,7 @@ async def test_restart_after_more_than_lookback_applies_every_change_made_while_
     # every change applied: the new and the never-seen assessments created, the changed one updated
     assert [t["title"] for t in inspera.by_external_id(new_id)] == ["Nytt emne lagt til mens operatoren sto"]
     assert [t["title"] for t in inspera.by_external_id(quiet_id)] == ["Arkeologi"]
-    assert [t["title"] for t in inspera.by_external_id(updated_id)] == [
-        "Introduksjon til programmering (ny ordning)"
-    ]
+    assert [t["title"] for t in inspera.by_external_id(updated_id)] == ["Introduksjon til programmering (ny ordning)"]
     counts = status["pipelines"]["fs-inspera"]
     assert (counts["created"], counts["updated"], counts["failed"]) == (2, 1, 0)
     assert second["result"] == "Succeeded"

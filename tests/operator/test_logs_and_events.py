@@ -77,9 +77,7 @@ async def test_operator_logs_one_json_object_per_line_for_every_logger(
     assert any(name.startswith("kopf") for name in loggers), loggers  # kopf's own lines, in the same shape
     assert "examsync.audit" in loggers and "examsync.operator" in loggers
     # kopf's per-event handler messages are debug: none at info
-    assert not [
-        line for line in lines if line["logger"] == "kopf.objects" and line["message"].endswith(" succeeded.")
-    ]
+    assert not [line for line in lines if line["logger"] == "kopf.objects" and line["message"].endswith(" succeeded.")]
     # the activities keep readable names
     assert any(line["message"] == "Activity 'startup' succeeded." for line in lines)
 
@@ -118,7 +116,7 @@ async def test_at_debug_level_kopf_handler_messages_are_debug_lines_about_the_in
         await cluster.patch("uio", {"metadata": {"labels": {"touched": "yes"}}})  # one more watch event
 
         def handled() -> bool:
-            return any('"Handler \'wake\' succeeded."' in line for line in proc.log_lines())
+            return any("\"Handler 'wake' succeeded.\"" in line for line in proc.log_lines())
 
         await cluster.wait_for(handled, timeout=30)
     raw = proc.log_lines()

@@ -59,9 +59,10 @@ async def test_metrics_endpoint_follows_runs_and_deletion(cluster: Cluster, sand
         assert total(after, "examsync_runs_total", **runs, result="failed") == 0
         assert total(after, "examsync_items_total", **runs, action="created") == counts["created"]
         assert total(after, "examsync_items_total", **runs, action="unchanged") == counts["unchanged"]
-        ready = {s.labels["status"]: s.value for s in select(
-            after, "examsync_institution_condition", institution=INSTITUTION, type="Ready"
-        )}
+        ready = {
+            s.labels["status"]: s.value
+            for s in select(after, "examsync_institution_condition", institution=INSTITUTION, type="Ready")
+        }
         assert ready == {"True": 1.0, "False": 0.0, "Unknown": 0.0}
         reconciling = select(
             after, "examsync_institution_condition", institution=INSTITUTION, type="Reconciling", status="False"

@@ -184,7 +184,9 @@ async def run_again(cluster: Cluster) -> None:
 
 def recovered(cluster: Cluster) -> bool:
     return (cluster.condition("uio", "Stalled")["status"], cluster.condition("uio", "Ready")["status"]) == (
-        "False", "True")
+        "False",
+        "True",
+    )
 
 
 async def test_missing_secret_stalls_naming_it_and_a_new_secret_is_read_on_the_next_run(

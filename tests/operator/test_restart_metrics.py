@@ -131,4 +131,3 @@ async def test_a_restarted_operator_exports_what_status_says_before_any_run(
             n: statuses[n].get("history") for n in names
         }
         assert all(cluster.condition(n, "Reconciling")["status"] == "False" for n in names)
-

@@ -65,7 +65,9 @@ async def test_a_pipeline_failing_hard_is_reported_after_the_others_ended_and_no
     _, more = manifests(sandbox, seed_nowf.NAME)
     # UiO also runs fs-wiseflow (nothing to do: its FS records are Inspera's), whose end fails hard
     inst["spec"]["wiseflow"] = {
-        "enabled": True, "baseUrl": sandbox.url("wiseflow"), "credentialsSecretRef": {"name": "ntnu-wiseflow"},
+        "enabled": True,
+        "baseUrl": sandbox.url("wiseflow"),
+        "credentialsSecretRef": {"name": "ntnu-wiseflow"},
         "fsFlows": {"enabled": True, "flowTypeId": 1, "feideUserDataTypeId": 1, "fallbackManagerUserId": 1},
     }
     inst["spec"]["inspera"]["concurrency"] = 2
@@ -146,10 +148,14 @@ async def test_status_progress_stays_under_512_kib_keeping_pending_creates_and_m
     digests[active_marker] = str(spring)
     pending = {"RkFLRVBFTkRJTkc=": {"title": "Et flow", "subtitle": "FAKE1", "since": datetime.now(UTC).isoformat()}}
     retry = [f"id-{n}" for n in range(900)]
-    inst["status"] = {"progress": {"pipelines": {
-        "praktikportalen-wiseflow": {"digests": digests},
-        "fs-wiseflow": {"pending": pending, "retry": retry},  # kept as is: a pipeline this run does not run
-    }}}
+    inst["status"] = {
+        "progress": {
+            "pipelines": {
+                "praktikportalen-wiseflow": {"digests": digests},
+                "fs-wiseflow": {"pending": pending, "retry": retry},  # kept as is: a pipeline this run does not run
+            }
+        }
+    }
     assert len(json.dumps(inst["status"]["progress"])) > 512 * 1024
     await apply_all(cluster, inst, secrets)
     async with operator():
@@ -158,7 +164,8 @@ async def test_status_progress_stays_under_512_kib_keeping_pending_creates_and_m
     progress = cluster.emulator.status("ucx")["progress"]
     assert len(json.dumps(progress, separators=(",", ":")).encode()) < 512 * 1024
     assert {k: v["title"] for k, v in progress["pipelines"]["fs-wiseflow"]["pending"].items()} == {
-        k: v["title"] for k, v in pending.items()}
+        k: v["title"] for k, v in pending.items()
+    }
     assert progress["pipelines"]["fs-wiseflow"]["retry"] == retry
     kept = progress["pipelines"]["praktikportalen-wiseflow"]["digests"]
     assert kept[active_marker] == str(spring)
@@ -206,8 +213,9 @@ async def test_run_institution_reports_a_secret_store_that_refuses_or_breaks_and
     try:
         for refusal, stalled in ((403, True), (401, True), (503, False)):
             cluster.emulator.secret_read_refusal = refusal
-            report, state = await run_institution("uio", "examsync", spec, KubeSecrets(api, "examsync"),
-                                                  InstitutionState())
+            report, state = await run_institution(
+                "uio", "examsync", spec, KubeSecrets(api, "examsync"), InstitutionState()
+            )
             assert (report.error_reason, report.stalled) == ("SecretUnreadable", stalled)
             assert report.error == f"Secret could not be read: Secret 'uio-fs': HTTP {refusal}"
             assert report.failed and state == InstitutionState()

@@ -57,8 +57,11 @@ async def test_sigterm_stops_taking_items_finishes_in_flight_and_exits(cluster: 
         inst, secrets = uio(sandbox)
         inst["spec"]["inspera"]["concurrency"] = 1
         await apply_all(cluster, inst, secrets)
-        env = {**os.environ, "KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", cluster.url)),
-               "EXAMSYNC_ALLOWED_HOSTS": "127.0.0.1"}
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(write_kubeconfig(tmp_path / "kubeconfig", cluster.url)),
+            "EXAMSYNC_ALLOWED_HOSTS": "127.0.0.1",
+        }
         exe = Path(sys.executable).with_name("examsync")
         proc = await asyncio.create_subprocess_exec(
             str(exe),

@@ -79,8 +79,10 @@ async def test_operator_never_uses_a_service_account_token_secret(
     await apply_all(cluster, inst, secrets)
     async with operator():
         stalled = await stalled_with(cluster, "SecretNotAllowed")
-        assert stalled["message"] == ("spec.audit.humio.tokenSecretRef: Secret 'uio-humio' is of type "
-                                      "kubernetes.io/service-account-token, which is never used")
+        assert stalled["message"] == (
+            "spec.audit.humio.tokenSecretRef: Secret 'uio-humio' is of type "
+            "kubernetes.io/service-account-token, which is never used"
+        )
         assert "cluster-credential" not in str(cluster.emulator.status("uio"))
     assert calls(sandbox) == 0
 

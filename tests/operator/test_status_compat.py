@@ -29,26 +29,36 @@ from examsync.state import InstitutionState, PendingCreate, PipelineState
 EARLIER = json.loads((Path(__file__).parent / "fixtures/status_earlier_version.json").read_text(encoding="utf-8"))
 T0 = datetime(2026, 11, 23, 6, 0, 0, 250000, tzinfo=UTC)
 FS, PP = PipelineName.FS_INSPERA, PipelineName.PRAKTIKPORTALEN_WISEFLOW
-STATE = InstitutionState(pipelines={
-    FS: PipelineState(watermark=T0, retry=["D", "E"], pending={"X": PendingCreate(title="Fysikk", since=T0)},
-                      digests={"k1": "d1"}),
-    PP: PipelineState(digests={"assessor:abc": "9019"}),
-})
+STATE = InstitutionState(
+    pipelines={
+        FS: PipelineState(
+            watermark=T0, retry=["D", "E"], pending={"X": PendingCreate(title="Fysikk", since=T0)}, digests={"k1": "d1"}
+        ),
+        PP: PipelineState(digests={"assessor:abc": "9019"}),
+    }
+)
 
 
 def report(started: datetime, mode: Mode = Mode.APPLY) -> InstitutionReport:
     """The run the fixture's statuses were written for."""
-    r = InstitutionReport(name="uio", namespace="examsync", mode=mode, run_id=f"run{started.hour}",
-                          started=started, enabled=[FS, PP])
+    r = InstitutionReport(
+        name="uio", namespace="examsync", mode=mode, run_id=f"run{started.hour}", started=started, enabled=[FS, PP]
+    )
     fs = PipelineReport(name=FS, counts=FsCounts(), started=started, duration=1.5)
     fs.counts.add_discovered(5)
     items = [
-        ItemResult("fs-inspera:A", "A", Action.CREATED, Reason.MISSING_RESPONSIBLE,
-                   writes=(PlannedWrite(WriteAction.CREATE, ("title", "startTime")),)),
+        ItemResult(
+            "fs-inspera:A",
+            "A",
+            Action.CREATED,
+            Reason.MISSING_RESPONSIBLE,
+            writes=(PlannedWrite(WriteAction.CREATE, ("title", "startTime")),),
+        ),
         ItemResult("fs-inspera:B", "B", Action.UPDATED, writes=(PlannedWrite(WriteAction.UPDATE, ("title",)),)),
         ItemResult("fs-inspera:C", "C", Action.SKIPPED, Reason.GONE, "FS answered 404"),
-        ItemResult("fs-inspera:D", "D", Action.FAILED, Reason.INVALID_SOURCE_DATA,
-                   "FS record: missing field(s): start"),
+        ItemResult(
+            "fs-inspera:D", "D", Action.FAILED, Reason.INVALID_SOURCE_DATA, "FS record: missing field(s): start"
+        ),
         ItemResult("fs-inspera:E", "E", Action.FAILED, Reason.CONFLICT, "2 Inspera tests carry this externalId"),
     ]
     for i, item in enumerate(items):
@@ -57,11 +67,26 @@ def report(started: datetime, mode: Mode = Mode.APPLY) -> InstitutionReport:
             fs.add_plan(item)
     pp = PipelineReport(name=PP, counts=PraktikportalenCounts(), started=started, duration=0.7)
     pp.counts.add_discovered(2)
-    pp.add(ItemResult("praktikportalen-wiseflow:9019:4711", "9019:4711", Action.UPDATED,
-                      counts=PraktikportalenCounts(supervisorsCreated=2, assessorsAdded=2)), started)
-    pp.add(ItemResult("praktikportalen-wiseflow:9026:9999", "9026:9999", Action.FAILED, Reason.UNKNOWN_PERIOD,
-                      "Praktikportalen has no period 9999 under this licence", counts=PraktikportalenCounts()),
-           started + timedelta(seconds=1))
+    pp.add(
+        ItemResult(
+            "praktikportalen-wiseflow:9019:4711",
+            "9019:4711",
+            Action.UPDATED,
+            counts=PraktikportalenCounts(supervisorsCreated=2, assessorsAdded=2),
+        ),
+        started,
+    )
+    pp.add(
+        ItemResult(
+            "praktikportalen-wiseflow:9026:9999",
+            "9026:9999",
+            Action.FAILED,
+            Reason.UNKNOWN_PERIOD,
+            "Praktikportalen has no period 9999 under this licence",
+            counts=PraktikportalenCounts(),
+        ),
+        started + timedelta(seconds=1),
+    )
     r.pipelines = {FS: fs, PP: pp}
     return r
 
@@ -72,17 +97,38 @@ def replay() -> dict[str, dict[str, Any]]:
     s = InstitutionStatus.load({"kopf": {"dummy": "2026-11-23T05:59:00Z"}})
     s = st.started(s, generation=3, trigger="New", run_id="run6", now=T0)
     out["started"] = s.wire()
-    s = st.finished(s, report(T0), state=STATE, generation=3, next_run=T0 + timedelta(hours=6, minutes=12),
-                    requested_at=None, now=T0 + timedelta(seconds=2))
+    s = st.finished(
+        s,
+        report(T0),
+        state=STATE,
+        generation=3,
+        next_run=T0 + timedelta(hours=6, minutes=12),
+        requested_at=None,
+        now=T0 + timedelta(seconds=2),
+    )
     out["finished"] = s.wire()
     t1 = T0 + timedelta(hours=6, minutes=12)
     s = st.started(s, generation=3, trigger="Requested", run_id="run12", now=t1)
-    s = st.finished(s, report(t1), state=STATE, generation=3, next_run=t1 + timedelta(hours=6),
-                    requested_at="1763876400", now=t1 + timedelta(seconds=3))
+    s = st.finished(
+        s,
+        report(t1),
+        state=STATE,
+        generation=3,
+        next_run=t1 + timedelta(hours=6),
+        requested_at="1763876400",
+        now=t1 + timedelta(seconds=3),
+    )
     out["second"] = s.wire()
     t2 = t1 + timedelta(hours=6)
-    s = st.finished(s, report(t2, Mode.DRY_RUN), state=STATE, generation=4, next_run=t2 + timedelta(hours=6),
-                    requested_at=None, now=t2 + timedelta(seconds=1))
+    s = st.finished(
+        s,
+        report(t2, Mode.DRY_RUN),
+        state=STATE,
+        generation=4,
+        next_run=t2 + timedelta(hours=6),
+        requested_at=None,
+        now=t2 + timedelta(seconds=1),
+    )
     out["dryRun"] = s.wire()
     s = st.suspended(s, generation=5, now=t2 + timedelta(hours=1))
     out["suspended"] = s.wire()

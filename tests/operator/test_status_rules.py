@@ -194,8 +194,16 @@ def test_restart_spread_is_kept_across_later_looks() -> None:
     late = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 
     def look(now: datetime, *, first: bool = False, hold: datetime | None = None, requested: str | None = None):
-        return decide(InstitutionStatus.load(ran), generation=1, requested_at=requested, interval=SIX_HOURS, now=now,
-                      rng=random.Random(3), first=first, hold_until=hold)
+        return decide(
+            InstitutionStatus.load(ran),
+            generation=1,
+            requested_at=requested,
+            interval=SIX_HOURS,
+            now=now,
+            rng=random.Random(3),
+            first=first,
+            hold_until=hold,
+        )
 
     held = look(late, first=True)
     assert held.trigger is None and held.spread and held.wake_at is not None and held.wake_at > late

@@ -21,8 +21,7 @@ PIPELINE = "fs-inspera"
 class Run:
     """One run's report, its new state and the audit records it emitted."""
 
-    def __init__(self, report: InstitutionReport, state: InstitutionState,
-                 audit: list[dict[str, Any]]) -> None:
+    def __init__(self, report: InstitutionReport, state: InstitutionState, audit: list[dict[str, Any]]) -> None:
         self.report = report
         self.state = state
         self.audit = audit
@@ -51,8 +50,7 @@ async def run(
     **options: Any,
 ) -> Run:
     """Run the seeded Institution `name` (optionally with its spec or Secrets changed) once."""
-    return Run(*await run_seeded(sb, name, state, spec_changes=spec_changes, secret_changes=secret_changes,
-                                 **options))
+    return Run(*await run_seeded(sb, name, state, spec_changes=spec_changes, secret_changes=secret_changes, **options))
 
 
 def own_institution(number: str) -> Callable[[dict[str, Any]], None]:
@@ -64,20 +62,40 @@ def own_institution(number: str) -> Callable[[dict[str, Any]], None]:
     return change
 
 
-def fs_record(institution: str, emnekode: str, *, title: str = "Testemne", days: int = 30,
-              responsibles: list[str] | None = None, candidates: int = 3, **over: Any) -> dict[str, Any]:
+def fs_record(
+    institution: str,
+    emnekode: str,
+    *,
+    title: str = "Testemne",
+    days: int = 30,
+    responsibles: list[str] | None = None,
+    candidates: int = 3,
+    **over: Any,
+) -> dict[str, Any]:
     """An FS detail record for an exam `days` from now at 09:00 Oslo time, 4 hours."""
     day = (datetime.now(UTC) + timedelta(days=days)).astimezone(OSLO)
     start = datetime(day.year, day.month, day.day, 9, tzinfo=OSLO)
     end = (start.astimezone(UTC) + timedelta(hours=4)).astimezone(OSLO)
     record: dict[str, Any] = {
-        "id": encode_id(institution, emnekode, versjonskode="1", vurdkombkode="SKR", arstall=start.year,
-                        vurdtidkode="HØST"),
-        "institusjonsnr": institution, "emnekode": emnekode, "versjonskode": "1", "vurdkombkode": "SKR",
-        "arstall": start.year, "vurdtidkode": "HØST", "vurdtidkodeReell": "HØST", "emnetittel": title,
-        "vurderingsform": "SKRIFTLIG", "eksamenssystem": "INSPERA", "sensursystem": "INSPERA",
-        "stedkode": f"{institution}_10_10_0", "start": start.isoformat(), "slutt": end.isoformat(),
-        "varighetMinutter": 240, "sensurfrist": (start + timedelta(days=21)).date().isoformat(),
+        "id": encode_id(
+            institution, emnekode, versjonskode="1", vurdkombkode="SKR", arstall=start.year, vurdtidkode="HØST"
+        ),
+        "institusjonsnr": institution,
+        "emnekode": emnekode,
+        "versjonskode": "1",
+        "vurdkombkode": "SKR",
+        "arstall": start.year,
+        "vurdtidkode": "HØST",
+        "vurdtidkodeReell": "HØST",
+        "emnetittel": title,
+        "vurderingsform": "SKRIFTLIG",
+        "eksamenssystem": "INSPERA",
+        "sensursystem": "INSPERA",
+        "stedkode": f"{institution}_10_10_0",
+        "start": start.isoformat(),
+        "slutt": end.isoformat(),
+        "varighetMinutter": 240,
+        "sensurfrist": (start + timedelta(days=21)).date().isoformat(),
         "eksamensansvarlige": [{"feideId": f, "navn": "Test Ansvarlig"} for f in (responsibles or [])],
         "kandidater": [{"kandidatnummer": 100 + i} for i in range(candidates)],
     }

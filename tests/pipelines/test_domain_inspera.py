@@ -24,11 +24,20 @@ FS_ID = "MTg1fHxJTkYxMDAwfHwxfHxTS1J8fDIwMjZ8fEjDmFNU"
 
 def assessment(**over: Any) -> Assessment:
     data: dict[str, Any] = {
-        "id": FS_ID, "institusjonsnr": "185", "emnekode": "INF1000", "versjonskode": "1",
-        "vurdkombkode": "SKR", "arstall": 2026, "vurdtidkode": "HØST", "vurdtidkodeReell": "VÅR",
-        "emnetittel": "Introduksjon til programmering", "vurderingsform": "SKRIFTLIG",
-        "start": "2026-12-01T09:00:00+01:00", "slutt": "2026-12-01T13:00:00+01:00",
-        "varighetMinutter": 240, "sensurfrist": "2026-12-22",
+        "id": FS_ID,
+        "institusjonsnr": "185",
+        "emnekode": "INF1000",
+        "versjonskode": "1",
+        "vurdkombkode": "SKR",
+        "arstall": 2026,
+        "vurdtidkode": "HØST",
+        "vurdtidkodeReell": "VÅR",
+        "emnetittel": "Introduksjon til programmering",
+        "vurderingsform": "SKRIFTLIG",
+        "start": "2026-12-01T09:00:00+01:00",
+        "slutt": "2026-12-01T13:00:00+01:00",
+        "varighetMinutter": 240,
+        "sensurfrist": "2026-12-22",
         "kandidater": [{"kandidatnummer": 1, "navn": "Kari Nordmann", "fodselsnummer": "01019012345"}],
         "kommisjoner": [{"kommisjonsnr": 1, "sensorer": [{"navn": "Per Sensor"}]}],
     }
@@ -38,11 +47,21 @@ def assessment(**over: Any) -> Assessment:
 
 def test_body_matches_contract_example() -> None:
     assert desired_test(assessment(), [123]) == {
-        "externalTestId": FS_ID, "variant": "SKR", "title": "Introduksjon til programmering",
-        "startTime": "2026-12-01T08:00:00Z", "endTime": "2026-12-01T12:00:00Z", "duration": 240,
-        "externalTest": True, "externalSystem": "FS", "authenticationSystem": "FEIDE",
-        "subjectCode": "INF1000", "versionCode": "1", "evaluationType": "SKRIFTLIG", "timeframeCode": "VÅR",
-        "institution": "185", "gradingDueDate": "2026-12-22",
+        "externalTestId": FS_ID,
+        "variant": "SKR",
+        "title": "Introduksjon til programmering",
+        "startTime": "2026-12-01T08:00:00Z",
+        "endTime": "2026-12-01T12:00:00Z",
+        "duration": 240,
+        "externalTest": True,
+        "externalSystem": "FS",
+        "authenticationSystem": "FEIDE",
+        "subjectCode": "INF1000",
+        "versionCode": "1",
+        "evaluationType": "SKRIFTLIG",
+        "timeframeCode": "VÅR",
+        "institution": "185",
+        "gradingDueDate": "2026-12-22",
         "contributors": [{"userId": 123, "role": "MAIN_RESPONSIBLE"}],
     }
 
@@ -59,10 +78,14 @@ def test_no_contributors_found_leaves_the_field_out() -> None:
 
 
 def test_dst_change_inside_the_exam() -> None:
-    body = desired_test(assessment(start="2026-10-25T01:30:00+02:00", slutt="2026-10-25T03:30:00+01:00",
-                                   varighetMinutter=None), [])
+    body = desired_test(
+        assessment(start="2026-10-25T01:30:00+02:00", slutt="2026-10-25T03:30:00+01:00", varighetMinutter=None), []
+    )
     assert (body["startTime"], body["endTime"], body["duration"]) == (
-        "2026-10-24T23:30:00Z", "2026-10-25T02:30:00Z", 180)
+        "2026-10-24T23:30:00Z",
+        "2026-10-25T02:30:00Z",
+        180,
+    )
 
 
 def test_end_from_duration_when_fs_gives_no_end() -> None:
@@ -79,12 +102,15 @@ def test_title_falls_back_to_course_code() -> None:
     assert desired_test(assessment(emnetittel=None), [])["title"] == "INF1000"
 
 
-@pytest.mark.parametrize(("raw", "clean"), [
-    ("Historie [1750-1900]", "Historie 1750-1900"),
-    ("[[Tom]]", "Tom"),
-    ("  Mange   mellomrom ", "Mange mellomrom"),
-    ("x" * 600, "x" * 500),
-])
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Historie [1750-1900]", "Historie 1750-1900"),
+        ("[[Tom]]", "Tom"),
+        ("  Mange   mellomrom ", "Mange mellomrom"),
+        ("x" * 600, "x" * 500),
+    ],
+)
 def test_sanitize_title(raw: str, clean: str) -> None:
     assert sanitize_title(raw) == clean
 
@@ -104,8 +130,12 @@ def test_to_utc_uses_the_given_offset() -> None:
 
 
 def existing(**over: Any) -> dict[str, Any]:
-    test = {**desired_test(assessment(), [123]), "assessmentRunId": 42, "status": "created",
-            "externalTestInfo": {"externalTest": True, "externalSystem": "FS", "externalTestId": FS_ID}}
+    test = {
+        **desired_test(assessment(), [123]),
+        "assessmentRunId": 42,
+        "status": "created",
+        "externalTestInfo": {"externalTest": True, "externalSystem": "FS", "externalTestId": FS_ID},
+    }
     test.update(over)
     return test
 
@@ -115,10 +145,13 @@ def test_identical_test_has_no_changes() -> None:
 
 
 def test_equivalent_representations_are_not_changes() -> None:
-    have = existing(startTime="2026-12-01T09:00:00.000+01:00", endTime="2026-12-01T12:00:00.000Z",
-                    institution=185, versionCode=1,
-                    contributors=[{"userId": 123, "role": "MAIN_RESPONSIBLE"},
-                                  {"userId": 9, "role": "GRADER"}])
+    have = existing(
+        startTime="2026-12-01T09:00:00.000+01:00",
+        endTime="2026-12-01T12:00:00.000Z",
+        institution=185,
+        versionCode=1,
+        contributors=[{"userId": 123, "role": "MAIN_RESPONSIBLE"}, {"userId": 9, "role": "GRADER"}],
+    )
     assert changed_fields(desired_test(assessment(), [123]), have) == []
 
 
@@ -128,8 +161,7 @@ def test_exactly_the_differing_fields() -> None:
 
 
 def test_contributor_order_matters() -> None:
-    have = existing(contributors=[{"userId": 2, "role": "MAIN_RESPONSIBLE"},
-                                  {"userId": 1, "role": "MAIN_RESPONSIBLE"}])
+    have = existing(contributors=[{"userId": 2, "role": "MAIN_RESPONSIBLE"}, {"userId": 1, "role": "MAIN_RESPONSIBLE"}])
     assert changed_fields(desired_test(assessment(), [1, 2]), have) == ["contributors"]
 
 

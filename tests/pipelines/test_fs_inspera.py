@@ -97,8 +97,7 @@ async def test_cutoff_uses_watermark_minus_overlap(sandbox: Sandbox) -> None:
 async def test_detail_id_is_percent_encoded_without_safe_characters(sandbox: Sandbox) -> None:
     code = "TST>ÿÿ"  # its FS id holds `+`, `/` and `=`
     record = fs_record("186", code, arstall=2026)
-    record["id"] = encode_id("186", code, versjonskode="1", vurdkombkode="SKR", arstall=2026,
-                             vurdtidkode="HØST")
+    record["id"] = encode_id("186", code, versjonskode="1", vurdkombkode="SKR", arstall=2026, vurdtidkode="HØST")
     assert {"/", "+", "="} <= set(record["id"])
     fs_id = fs_world(sandbox).add(record)
     result = await run(sandbox, "uio", spec_changes=own_institution("186"))
@@ -127,23 +126,26 @@ async def test_created_bodies(sandbox: Sandbox) -> None:
         assert not {"candidates", "graders", "committees"} & set(body)
         assert "[" not in body["title"] and "]" not in body["title"] and len(body["title"]) <= 500
         assert body["startTime"].endswith("Z") and body["endTime"].endswith("Z")
-    (_, _, dst), = written(sandbox, C["uio-dst"])
-    assert (dst["startTime"], dst["endTime"], dst["duration"]) == (
-        "2026-10-24T23:30:00Z", "2026-10-25T02:30:00Z", 180)
-    (_, _, brackets), = written(sandbox, C["uio-brackets"])
+    ((_, _, dst),) = written(sandbox, C["uio-dst"])
+    assert (dst["startTime"], dst["endTime"], dst["duration"]) == ("2026-10-24T23:30:00Z", "2026-10-25T02:30:00Z", 180)
+    ((_, _, brackets),) = written(sandbox, C["uio-brackets"])
     assert brackets["title"] == "Europeisk historie 1750-1900 eksamen"
-    (_, _, long_title), = written(sandbox, C["uio-long-title"])
+    ((_, _, long_title),) = written(sandbox, C["uio-long-title"])
     assert len(long_title["title"]) == 500
-    (_, _, new), = written(sandbox, C["uio-new"])
+    ((_, _, new),) = written(sandbox, C["uio-new"])
     fs_new = fs_world(sandbox).records[C["uio-new"]]
     expected_ids = [world.users[r["feideId"]]["userId"] for r in fs_new["eksamensansvarlige"]]
     assert new["contributors"] == [{"userId": u, "role": "MAIN_RESPONSIBLE"} for u in expected_ids]
     assert (new["externalTestId"], new["variant"], new["subjectCode"], new["institution"]) == (
-        C["uio-new"], "SKR", "INF1000", "185")
+        C["uio-new"],
+        "SKR",
+        "INF1000",
+        "185",
+    )
     assert new["externalTest"] is True and new["externalSystem"] == "FS"
-    (_, _, lonely), = written(sandbox, C["uio-no-responsible"])
+    ((_, _, lonely),) = written(sandbox, C["uio-no-responsible"])
     assert "contributors" not in lonely
-    (_, _, partial), = written(sandbox, C["uio-new-one-not-user"])
+    ((_, _, partial),) = written(sandbox, C["uio-new-one-not-user"])
     assert len(partial["contributors"]) == 1
 
 
@@ -209,8 +211,9 @@ async def test_dry_run_plans_without_writing(sandbox: Sandbox) -> None:
 
 async def test_gravitee_route_uses_api_key_and_no_token(sandbox: Sandbox) -> None:
     def gravitee_count() -> float:
-        value = REGISTRY.get_sample_value("examsync_upstream_requests_total",
-                                          {"system": "gravitee", "operation": "search_test", "code": "200"})
+        value = REGISTRY.get_sample_value(
+            "examsync_upstream_requests_total", {"system": "gravitee", "operation": "search_test", "code": "200"}
+        )
         return value or 0.0
 
     before = gravitee_count()
@@ -240,11 +243,15 @@ async def test_token_is_single_flight(sandbox: Sandbox) -> None:
 async def test_simulator_refuses_overlapping_token_requests(sandbox: Sandbox) -> None:
     # the control for the test above: parallel token requests do get a 409
     async with httpx.AsyncClient(base_url=sandbox.url("inspera")) as client:
-        responses = await asyncio.gather(*(
-            client.post("/authenticate/token/?grant_type=authorization_code&client_id=uio.inspera.no",
-                        headers={"code": inspera_sim.API_KEY})
-            for _ in range(3)
-        ))
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    "/authenticate/token/?grant_type=authorization_code&client_id=uio.inspera.no",
+                    headers={"code": inspera_sim.API_KEY},
+                )
+                for _ in range(3)
+            )
+        )
     assert sorted(r.status_code for r in responses) == [200, 409, 409]
     conflict = next(r for r in responses if r.status_code == 409)
     assert conflict.json() == {"error": "Multiple tokens for user"}
@@ -287,8 +294,7 @@ async def test_list_failure_keeps_watermark_and_still_retries(fast_backoff: None
         fs_id = C["uio-new"]
         mark = datetime.now(UTC) - timedelta(hours=1)
         state = InstitutionState()
-        state.pipelines[PIPELINE] = state.pipeline(PIPELINE).model_copy(
-            update={"watermark": mark, "retry": [fs_id]})
+        state.pipelines[PIPELINE] = state.pipeline(PIPELINE).model_copy(update={"watermark": mark, "retry": [fs_id]})
         result = await run(sb, "uio", state)
         pstate = result.state.pipeline(PIPELINE)
         assert pstate.watermark == mark
@@ -327,8 +333,9 @@ async def test_watermark_picks_up_later_change(sandbox: Sandbox) -> None:
     second = await run(sandbox, "uio", first.state)
     assert second.outcome(C["uio-unchanged"]) == ("updated", None)
     assert C["uio-new"] not in {r["vurdId"] for r in second.audit}  # unchanged in FS, not listed again
-    (_, _, body), = [w for w in inspera(sandbox).write_log if w[0] == "update"
-                     and w[2]["externalTestId"] == C["uio-unchanged"]]
+    ((_, _, body),) = [
+        w for w in inspera(sandbox).write_log if w[0] == "update" and w[2]["externalTestId"] == C["uio-unchanged"]
+    ]
     assert body["title"] == "Kalkulus og lineær algebra II"
 
 
@@ -359,8 +366,12 @@ async def test_exam_date_window_handles_leap_day() -> None:
     from examsync.api.spec import FsSpec, SecretRef
     from examsync.pipelines.fs_source import exam_date_window
 
-    fs = FsSpec(baseUrl="https://fsws.usit.no", institutionNumber="185", startYear=2025,
-                credentialsSecretRef=SecretRef(name="x"))
+    fs = FsSpec(
+        baseUrl="https://fsws.usit.no",
+        institutionNumber="185",
+        startYear=2025,
+        credentialsSecretRef=SecretRef(name="x"),
+    )
     assert exam_date_window(fs, date(2028, 2, 29)) == (date(2025, 1, 1), date(2029, 2, 28))
 
 

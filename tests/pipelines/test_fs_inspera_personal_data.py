@@ -63,8 +63,13 @@ async def test_no_personal_data_in_logs_audit_or_reports(sandbox: Sandbox, log_s
         first = await run(sandbox, name, audit=both)
         dry = await run(sandbox, name, dry_run=True, audit=both)
         # a failing run too: error messages are where values most easily leak
-        broken = await run(sandbox, name, InstitutionState(),
-                           secret_changes={f"{name}-fs": {"username": "x", "password": "y"}}, audit=both)
+        broken = await run(
+            sandbox,
+            name,
+            InstitutionState(),
+            secret_changes={f"{name}-fs": {"username": "x", "password": "y"}},
+            audit=both,
+        )
         for result in (first, dry, broken):
             outputs.append(json.dumps(result.report.as_json(), ensure_ascii=False))
             outputs.append(result.report.summary())

@@ -12,6 +12,8 @@ from examsync.adapters.upstream.retry import RetryPolicy
 
 @pytest.fixture(autouse=True)
 def fast_http(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = UpstreamDefaults(timeout=httpx.Timeout(TIMEOUT, connect=TIMEOUT),
-                            retry=RetryPolicy(base_delay=0.01, max_delay=0.05, max_elapsed=10.0))
+    fast = UpstreamDefaults(
+        timeout=httpx.Timeout(TIMEOUT, connect=TIMEOUT),
+        retry=RetryPolicy(base_delay=0.01, max_delay=0.05, max_elapsed=10.0),
+    )
     monkeypatch.setattr(DEFAULTS, "configured", fast)

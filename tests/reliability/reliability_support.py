@@ -50,8 +50,7 @@ class NoSandbox(Sandbox):
 
 def seeded(sb: Sandbox) -> tuple[dict[str, Institution], StaticSecrets, list[dict[str, Any]]]:
     """The seeded fs-inspera Institutions by name, their Secrets, and their manifests."""
-    docs = [d for d in sb.manifests()
-            if d["kind"] == "Secret" or d["metadata"]["name"] in SEEDED]
+    docs = [d for d in sb.manifests() if d["kind"] == "Secret" or d["metadata"]["name"] in SEEDED]
     institutions = {d["metadata"]["name"]: parse_institution(d) for d in docs if d["kind"] == "Institution"}
     secrets = StaticSecrets({d["metadata"]["name"]: decode_secret(d) for d in docs if d["kind"] == "Secret"})
     keep = {use.ref.name for inst in institutions.values() for use in inst.spec.secret_refs()}
@@ -80,8 +79,9 @@ def expected_ids(sb: Sandbox, inst: Institution, listed_since: datetime) -> dict
     for fs_id, record in fs.records.items():
         if str(record.get("institusjonsnr")) != spec.fs.institutionNumber or fs_id in fs.gone:
             continue
-        if "INSPERA" not in {str(record.get(k) or "").upper() for k in
-                             ("eksamenssystem", "sensursystem", "begrunnelsessystem")}:
+        if "INSPERA" not in {
+            str(record.get(k) or "").upper() for k in ("eksamenssystem", "sensursystem", "begrunnelsessystem")
+        }:
             continue
         if datetime.fromisoformat(record["sistEndret"]) < listed_since:
             continue
@@ -115,8 +115,7 @@ class Fleet:
     def of(cls, sb: Sandbox) -> Fleet:
         institutions, secrets, _ = seeded(sb)
         since = datetime.now(UTC) - max(i.spec.lookback_delta for i in institutions.values())
-        return cls(sb, institutions, secrets, {n: InstitutionState() for n in institutions}, snapshot(sb),
-                   since)
+        return cls(sb, institutions, secrets, {n: InstitutionState() for n in institutions}, snapshot(sb), since)
 
     async def run(self, now: datetime | None = None, **options: Any) -> dict[str, InstitutionReport]:
         out: dict[str, InstitutionReport] = {}
@@ -125,7 +124,8 @@ class Fleet:
             if now is not None:
                 opts.now = lambda: now
             report, self.states[name] = await run_institution(
-                name, inst.metadata.namespace, inst.spec, self.secrets, self.states[name], opts)
+                name, inst.metadata.namespace, inst.spec, self.secrets, self.states[name], opts
+            )
             out[name] = report
         self.reports.append(out)
         return out

@@ -44,15 +44,32 @@ def served(sb: NoSandbox) -> int:
     return sum(server.calls["total"] for server in sb.servers.values())
 
 
-async def sync(sb: NoSandbox, file: Path, state: Path, kill_after: float | None,
-               ) -> tuple[int | None, bytes, float]:
+async def sync(
+    sb: NoSandbox,
+    file: Path,
+    state: Path,
+    kill_after: float | None,
+) -> tuple[int | None, bytes, float]:
     """One `python -m examsync sync`, killed with SIGKILL `kill_after` s after its first upstream
     call if still running. Returns (exit code or None when killed, stdout, seconds since that call)."""
     before = served(sb)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "examsync", "sync", "-f", str(file), "--state", str(state), "--output", "json",
-        "--log-level", "ERROR", "--allow-loopback",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env={**os.environ, **CHILD_ENV},
+        sys.executable,
+        "-m",
+        "examsync",
+        "sync",
+        "-f",
+        str(file),
+        "--state",
+        str(state),
+        "--output",
+        "json",
+        "--log-level",
+        "ERROR",
+        "--allow-loopback",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, **CHILD_ENV},
     )
     output = asyncio.ensure_future(proc.communicate())
     while served(sb) == before and not output.done():
@@ -76,8 +93,7 @@ def change_fs(fs: fs_sim.World, fleet: Fleet, trial: int, rng: random.Random) ->
     known = sorted(fleet.expected())
     template = copy.deepcopy(fs.records[known[0]])
     template.pop("id")
-    fs.add({**template, "emnekode": f"KRASJ{trial:03d}", "emnetittel": f"Krasjemne {trial}"},
-           changed=datetime.now(UTC))
+    fs.add({**template, "emnekode": f"KRASJ{trial:03d}", "emnetittel": f"Krasjemne {trial}"}, changed=datetime.now(UTC))
     fs.touch(rng.choice(known), emnetittel=f"Omdøpt i forsøk {trial}")
 
 

@@ -46,9 +46,15 @@ async def test_5xx_429_and_jitter_everywhere_converge_within_three_runs(seed: in
 
 async def test_slow_answers_past_the_client_timeout_are_retried() -> None:
     slow_fs = Faults(slow_rate=0.15, slow_seconds=SLOW, seed=4)
-    slow_inspera = Faults(slow_seconds=SLOW, once={
-        "GET /v1/test/": ["timeout"], "POST /v1/test/search": ["timeout", "timeout"],
-        "GET /v1/users/": ["timeout"], "POST /authenticate/token/": ["timeout"]})
+    slow_inspera = Faults(
+        slow_seconds=SLOW,
+        once={
+            "GET /v1/test/": ["timeout"],
+            "POST /v1/test/search": ["timeout", "timeout"],
+            "GET /v1/users/": ["timeout"],
+            "POST /authenticate/token/": ["timeout"],
+        },
+    )
     async with NoSandbox(faults={"fs": slow_fs, "inspera": slow_inspera}) as sb:
         fleet = Fleet.of(sb)
         await converge(fleet)
@@ -61,13 +67,16 @@ async def test_connection_resets_are_retried() -> None:
         await converge(Fleet.of(sb))
 
 
-@pytest.mark.parametrize(("system", "call"), [
-    ("fs", "GET /eksamen/INSPERA/"),
-    ("inspera", "GET /v1/users/"),
-    ("inspera", "POST /v1/test/search"),
-    ("inspera", "GET /v1/test/"),
-    ("gravitee", "POST /v1/test/search"),
-])
+@pytest.mark.parametrize(
+    ("system", "call"),
+    [
+        ("fs", "GET /eksamen/INSPERA/"),
+        ("inspera", "GET /v1/users/"),
+        ("inspera", "POST /v1/test/search"),
+        ("inspera", "GET /v1/test/"),
+        ("gravitee", "POST /v1/test/search"),
+    ],
+)
 async def test_a_malformed_answer_fails_its_items_and_the_run_goes_on(system: str, call: str) -> None:
     faults = Faults(once={call: ["malformed"]})
     async with NoSandbox(faults={system: faults}) as sb:
@@ -126,9 +135,16 @@ async def test_parallel_items_never_request_overlapping_tokens() -> None:
         world: inspera_sim.World = sb.world("inspera")
         # the simulator does answer 409 to overlapping token requests
         async with httpx.AsyncClient(base_url=sb.url("inspera")) as raw:
-            answers = await asyncio.gather(*(raw.post(
-                "/authenticate/token/", params={"grant_type": "authorization_code", "client_id": "x"},
-                headers={"code": inspera_sim.API_KEY}) for _ in range(2)))
+            answers = await asyncio.gather(
+                *(
+                    raw.post(
+                        "/authenticate/token/",
+                        params={"grant_type": "authorization_code", "client_id": "x"},
+                        headers={"code": inspera_sim.API_KEY},
+                    )
+                    for _ in range(2)
+                )
+            )
         assert sorted(a.status_code for a in answers) == [200, 409]
         conflicts, requests = world.token_conflicts, world.token_requests
         fleet = Fleet.of(sb)

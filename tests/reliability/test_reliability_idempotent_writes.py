@@ -20,8 +20,7 @@ BODY: dict[str, Any] = {"externalTestId": "MTIzfHxYWVoxMDA=", "title": "Et emne"
 
 
 def gateway_client(sb: Sandbox, retry: RetryPolicy | None = None) -> UpstreamClient:
-    return UpstreamClient("gravitee", sb.url("gravitee"), headers={"X-Gravitee-Api-Key": GRAVITEE_API_KEY},
-                          retry=retry)
+    return UpstreamClient("gravitee", sb.url("gravitee"), headers={"X-Gravitee-Api-Key": GRAVITEE_API_KEY}, retry=retry)
 
 
 def creates(sb: Sandbox) -> int:
@@ -72,14 +71,16 @@ async def test_a_write_is_retried_when_the_connection_never_opened() -> None:
         assert client.calls == 3
 
 
-@pytest.mark.parametrize(("institution", "system", "action"), [
-    ("uio", "inspera", "commit-then-timeout"),
-    ("uio", "inspera", "commit-then-reset"),
-    ("uib", "gravitee", "commit-then-timeout"),
-    ("uib", "gravitee", "commit-then-reset"),
-])
-async def test_a_lost_create_answer_converges_without_a_duplicate(institution: str, system: str,
-                                                                   action: str) -> None:
+@pytest.mark.parametrize(
+    ("institution", "system", "action"),
+    [
+        ("uio", "inspera", "commit-then-timeout"),
+        ("uio", "inspera", "commit-then-reset"),
+        ("uib", "gravitee", "commit-then-timeout"),
+        ("uib", "gravitee", "commit-then-reset"),
+    ],
+)
+async def test_a_lost_create_answer_converges_without_a_duplicate(institution: str, system: str, action: str) -> None:
     faults = Faults(once={CREATE: [action]}, slow_seconds=SLOW)
     async with NoSandbox(faults={system: faults}) as sb:
         fleet = Fleet.of(sb)

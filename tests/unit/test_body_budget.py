@@ -27,8 +27,7 @@ async def settled() -> None:
 
 async def test_small_bodies_never_wait_and_large_ones_wait_for_a_slot_one_per_host() -> None:
     budget = BodyBudget(free_bytes=100, large_slots=2, per_host=1)
-    async with budget.lease("a:1") as a1, budget.lease("a:1") as a2, budget.lease("b:1") as b, \
-            budget.lease("c:1") as c:
+    async with budget.lease("a:1") as a1, budget.lease("a:1") as a2, budget.lease("b:1") as b, budget.lease("c:1") as c:
         await a1.allow(500)
         assert budget.held == 1
         await a2.allow(100)  # within the allowance: no slot, no wait
@@ -83,9 +82,12 @@ async def test_a_slot_is_released_when_its_body_fails_or_is_cancelled_and_a_canc
 
 async def test_bodies_read_at_once_hold_no_more_than_the_slots_and_large_ones_are_read_whole() -> None:
     # two hosts, each streaming 3 MiB answers: too large for /huge's cap, within /fits's
-    servers = [SimServer(web.Application(), Faults(huge_bytes=3 * MIB,
-                                                   always={"GET /huge": "huge-stream", "GET /fits": "huge"}))
-               for _ in range(2)]
+    servers = [
+        SimServer(
+            web.Application(), Faults(huge_bytes=3 * MIB, always={"GET /huge": "huge-stream", "GET /fits": "huge"})
+        )
+        for _ in range(2)
+    ]
     for server in servers:
         await server.start()
     budget = BodyBudget(free_bytes=64 * KIB, large_slots=2, per_host=1)
@@ -98,8 +100,10 @@ async def test_bodies_read_at_once_hold_no_more_than_the_slots_and_large_ones_ar
                 return str(exc)
 
     try:
-        results = await asyncio.gather(*(read(f"{s.url}/huge", 2 * MIB) for s in servers for _ in range(4)),
-                                       *(read(f"{s.url}/fits", 4 * MIB) for s in servers))
+        results = await asyncio.gather(
+            *(read(f"{s.url}/huge", 2 * MIB) for s in servers for _ in range(4)),
+            *(read(f"{s.url}/fits", 4 * MIB) for s in servers),
+        )
     finally:
         for server in servers:
             await server.stop()

@@ -17,21 +17,28 @@ from examsync.hosts import HostRefused
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "examsync"
 
 
-@pytest.mark.parametrize(("error", "reason", "stalled"), [
-    (AuthError("fs", "list", "", 401), ConditionReason.UNAUTHORIZED, True),
-    (AuthError("inspera", "token", "", 403), ConditionReason.FORBIDDEN, True),
-    (HostNotAllowed("fs", "connect", "host x is not in the allowlist"), ConditionReason.HOST_NOT_ALLOWED, True),
-    (CircuitOpen("fs", "get", "given up"), ConditionReason.UPSTREAM_UNAVAILABLE, False),
-    (HostRefused([("spec.fs.baseUrl", "host x is not in the allowlist")]), ConditionReason.HOST_NOT_ALLOWED, True),
-    (SecretMissing("spec.fs.credentialsSecretRef", "uio-fs"), ConditionReason.SECRET_MISSING, True),
-    (SecretNotAllowed("spec.audit.humio.tokenSecretRef", "t", "kubernetes.io/service-account-token"),
-     ConditionReason.SECRET_NOT_ALLOWED, True),
-    (SecretUnreadable("uio-fs", 403), ConditionReason.SECRET_UNREADABLE, True),
-    (SecretUnreadable("uio-fs", 500), ConditionReason.SECRET_UNREADABLE, False),
-    (SpecError(["spec.fs: field required"]), ConditionReason.INVALID_SPEC, True),
-])
-def test_each_run_stopping_error_carries_its_reason(error: RunStoppingError, reason: ConditionReason,
-                                                    stalled: bool) -> None:
+@pytest.mark.parametrize(
+    ("error", "reason", "stalled"),
+    [
+        (AuthError("fs", "list", "", 401), ConditionReason.UNAUTHORIZED, True),
+        (AuthError("inspera", "token", "", 403), ConditionReason.FORBIDDEN, True),
+        (HostNotAllowed("fs", "connect", "host x is not in the allowlist"), ConditionReason.HOST_NOT_ALLOWED, True),
+        (CircuitOpen("fs", "get", "given up"), ConditionReason.UPSTREAM_UNAVAILABLE, False),
+        (HostRefused([("spec.fs.baseUrl", "host x is not in the allowlist")]), ConditionReason.HOST_NOT_ALLOWED, True),
+        (SecretMissing("spec.fs.credentialsSecretRef", "uio-fs"), ConditionReason.SECRET_MISSING, True),
+        (
+            SecretNotAllowed("spec.audit.humio.tokenSecretRef", "t", "kubernetes.io/service-account-token"),
+            ConditionReason.SECRET_NOT_ALLOWED,
+            True,
+        ),
+        (SecretUnreadable("uio-fs", 403), ConditionReason.SECRET_UNREADABLE, True),
+        (SecretUnreadable("uio-fs", 500), ConditionReason.SECRET_UNREADABLE, False),
+        (SpecError(["spec.fs: field required"]), ConditionReason.INVALID_SPEC, True),
+    ],
+)
+def test_each_run_stopping_error_carries_its_reason(
+    error: RunStoppingError, reason: ConditionReason, stalled: bool
+) -> None:
     assert isinstance(error, RunStoppingError)
     assert (error.reason, error.stalled) == (reason, stalled)
 
@@ -43,8 +50,16 @@ def test_an_upstream_error_that_does_not_stop_the_run_means_the_system_is_unavai
 
 def test_every_run_stopping_error_in_the_package_declares_its_reason() -> None:
     declared = {cls.__name__ for cls in _subclasses(RunStoppingError)}
-    assert {"AuthError", "CircuitOpen", "HostNotAllowed", "HostRefused", "SecretMissing", "SecretNotAllowed",
-            "SecretUnreadable", "SpecError"} <= declared
+    assert {
+        "AuthError",
+        "CircuitOpen",
+        "HostNotAllowed",
+        "HostRefused",
+        "SecretMissing",
+        "SecretNotAllowed",
+        "SecretUnreadable",
+        "SpecError",
+    } <= declared
     for cls in _subclasses(RunStoppingError):
         assert isinstance(cls.condition_reason, ConditionReason), cls
 

@@ -16,12 +16,21 @@ FS_ID = "MTg1fHxJTkYxMDAwfHwxfHxTS1J8fDIwMjZ8fEjDmFNU"
 def record(**over: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": FS_ID,
-        "institusjonsnr": "185", "emnekode": "INF1000", "versjonskode": "1",
-        "vurdkombkode": "SKR", "arstall": 2026, "vurdtidkode": "HØST", "vurdtidkodeReell": "HØST",
-        "emnetittel": "Introduksjon til programmering", "vurderingsform": "SKRIFTLIG",
-        "eksamenssystem": "INSPERA", "stedkode": "185_15_10_0",
-        "start": "2026-12-01T09:00:00+01:00", "slutt": "2026-12-01T13:00:00+01:00",
-        "varighetMinutter": 240, "sensurfrist": "2026-12-22",
+        "institusjonsnr": "185",
+        "emnekode": "INF1000",
+        "versjonskode": "1",
+        "vurdkombkode": "SKR",
+        "arstall": 2026,
+        "vurdtidkode": "HØST",
+        "vurdtidkodeReell": "HØST",
+        "emnetittel": "Introduksjon til programmering",
+        "vurderingsform": "SKRIFTLIG",
+        "eksamenssystem": "INSPERA",
+        "stedkode": "185_15_10_0",
+        "start": "2026-12-01T09:00:00+01:00",
+        "slutt": "2026-12-01T13:00:00+01:00",
+        "varighetMinutter": 240,
+        "sensurfrist": "2026-12-22",
         "eksamensansvarlige": [{"feideId": "ola@uio.no", "navn": "Ola Nordmann"}, {"navn": "Uten Feide"}],
         "kandidater": [{"kandidatnummer": 101}, {"kandidatnummer": 102}],
         "kommisjoner": [{"kommisjonsnr": 1, "sensorer": []}],
@@ -40,8 +49,7 @@ def test_contract_example_parses_with_counts_only_for_people() -> None:
 
 def test_decode_id_matches_contract_example() -> None:
     assert decode_id(FS_ID) == "185||INF1000||1||SKR||2026||HØST"
-    assert encode_id("185", "INF1000", versjonskode="1", vurdkombkode="SKR", arstall=2026,
-                     vurdtidkode="HØST") == FS_ID
+    assert encode_id("185", "INF1000", versjonskode="1", vurdkombkode="SKR", arstall=2026, vurdtidkode="HØST") == FS_ID
     assert decode_id("not base64!") is None
 
 
@@ -76,8 +84,17 @@ def test_not_an_object_is_invalid() -> None:
 
 
 def test_optional_fields_may_be_missing_or_null() -> None:
-    a = parse_assessment({"id": FS_ID, "emnekode": "INF1000", "start": "2026-12-01T09:00:00+01:00",
-                          "slutt": None, "eksamensansvarlige": None, "kandidater": None, "arstall": None})
+    a = parse_assessment(
+        {
+            "id": FS_ID,
+            "emnekode": "INF1000",
+            "start": "2026-12-01T09:00:00+01:00",
+            "slutt": None,
+            "eksamensansvarlige": None,
+            "kandidater": None,
+            "arstall": None,
+        }
+    )
     assert a.slutt is None and a.responsibles == () and a.candidate_count == 0
     assert a.year == 2026  # falls back to the exam's year
 

@@ -16,12 +16,25 @@ def test_empty_allowlist_is_the_default_list_never_every_host() -> None:
     assert default.default and default == HostAllowlist.from_setting("", [])
     assert default == HostAllowlist.from_setting(" , ,", [])
     assert {str(e) for e in default.entries} == set(DEFAULT_ENTRIES)
-    for url in ("https://fsws.usit.no", "https://fs-test.uio.no/x", "https://uio.inspera.no/api",
-                "https://ntnu.inspera.com", "https://europe-api.wiseflow.net/v1", "https://cloud.humio.com",
-                "https://hooks.slack.com/services/T/B/x"):
+    for url in (
+        "https://fsws.usit.no",
+        "https://fs-test.uio.no/x",
+        "https://uio.inspera.no/api",
+        "https://ntnu.inspera.com",
+        "https://europe-api.wiseflow.net/v1",
+        "https://cloud.humio.com",
+        "https://hooks.slack.com/services/T/B/x",
+    ):
         assert default.allows(url), url
-    for url in ("https://evil.example", "https://fsws.usit.no.evil.example", "https://evilinspera.no",
-                "https://inspera.no", "http://127.0.0.1:8080", "http://localhost", "http://[::1]:80"):
+    for url in (
+        "https://evil.example",
+        "https://fsws.usit.no.evil.example",
+        "https://evilinspera.no",
+        "https://inspera.no",
+        "http://127.0.0.1:8080",
+        "http://localhost",
+        "http://[::1]:80",
+    ):
         assert not default.allows(url), url
 
 
@@ -86,32 +99,55 @@ def test_loopback_only_by_literal_entry_or_the_flag() -> None:
     assert not allowed(["127.0.0.1:8080"], "http://127.0.0.1:8081")
     assert allowed(["::1"], "http://[::1]:1")
     assert not allowed(["127.0.0.1"], "http://[::ffff:127.0.0.2]:1")
-    for url in ("http://127.0.0.1:1", "http://127.9.9.9", "http://[::1]:2", "http://localhost:3",
-                "http://[::ffff:127.0.0.1]:4"):
+    for url in (
+        "http://127.0.0.1:1",
+        "http://127.9.9.9",
+        "http://[::1]:2",
+        "http://localhost:3",
+        "http://[::ffff:127.0.0.1]:4",
+    ):
         assert not allowed([], url), url
         assert allowed([], url, loopback=True), url
         assert allowed(["fsws.usit.no"], url, loopback=True), url
 
 
 def test_invalid_entries_are_refused_at_start() -> None:
-    for entry in ("https://fsws.usit.no", "fsws.usit.no.", "*", "*.no", "*.localhost", "fs ws.no", "a..b", "host:0",
-                  "host:99999", "host:x", "[::1", "*.*.no", "fsws.usit.no/path", "user@host"):
+    for entry in (
+        "https://fsws.usit.no",
+        "fsws.usit.no.",
+        "*",
+        "*.no",
+        "*.localhost",
+        "fs ws.no",
+        "a..b",
+        "host:0",
+        "host:99999",
+        "host:x",
+        "[::1",
+        "*.*.no",
+        "fsws.usit.no/path",
+        "user@host",
+    ):
         with pytest.raises(InvalidEntry):
             HostAllowlist.parse([entry])
 
 
 def test_a_url_that_does_not_parse_or_names_no_valid_host_is_refused() -> None:
     default = HostAllowlist.parse([], allow_loopback=True)
-    for url in ("https://", "not a url", "https://fsws.usit.no:99999", "https://ex%61mple.no",
-                "https://bücher.no"):
+    for url in ("https://", "not a url", "https://fsws.usit.no:99999", "https://ex%61mple.no", "https://bücher.no"):
         assert default.refusal(url) is not None, url
 
 
 def test_check_urls_names_every_refused_field_and_host() -> None:
     with pytest.raises(HostRefused) as refused:
-        check_urls(HostAllowlist.parse([]), [("spec.fs.baseUrl", "https://fsws.usit.no"),
-                                             ("spec.audit.humio.url", "https://logs.evil.example"),
-                                             ("spec.wiseflow.baseUrl", "http://127.0.0.1:9000")])
+        check_urls(
+            HostAllowlist.parse([]),
+            [
+                ("spec.fs.baseUrl", "https://fsws.usit.no"),
+                ("spec.audit.humio.url", "https://logs.evil.example"),
+                ("spec.wiseflow.baseUrl", "http://127.0.0.1:9000"),
+            ],
+        )
     assert [field for field, _ in refused.value.problems] == ["spec.audit.humio.url", "spec.wiseflow.baseUrl"]
     assert "logs.evil.example" in str(refused.value) and "127.0.0.1:9000" in str(refused.value)
     assert refused.value.reason == "HostNotAllowed"

@@ -132,29 +132,54 @@ async def test_a_call_ends_by_its_deadline_even_while_waiting_for_an_answer() ->
         await server.stop()
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    # Inspera: `error` is sometimes a sentence; it is a message, masked
-    ({"error": "User Kari Nordmann (kari@uio.no) not found"}, "HTTP 400 Bad Request: User *** *** not found"),
-    # WISEflow's envelope: message, code and the per-field errors
-    ({"success": False, "data": None, "error": {"code": "unknown_manager", "message": "Manager Ola Hansen is unknown",
-                                                 "errors": [{"reason": "managers", "message": "user 01019012345"}]}},
-     "HTTP 400 Bad Request: Manager *** is unknown; managers: user *** (unknown_manager)"),
-    # WISEflow's envelope as its OpenAPI description has it: `code` is an integer (the HTTP
-    # status), never taken for a code; the message and each error's reason and message are
-    ({"success": False, "data": None, "error": {"code": 400, "message": "Title refused for kari@uio.no",
-                                                 "errors": [{"reason": "title", "message": "too long"}]}},
-     "HTTP 400 Bad Request: Title refused for ***; title: too long"),
-    # OAuth
-    ({"error": "invalid_client", "error_description": "client of per@uib.no is disabled"},
-     "HTTP 400 Bad Request: client of *** is disabled (invalid_client)"),
-    # Gravitee: the message only repeats the reason phrase
-    ({"error": "API_KEY_INVALID_KEY", "message": "Bad Request"}, "HTTP 400 Bad Request: API_KEY_INVALID_KEY"),
-    # a "code" that is a national identity number or an e-mail is no code
-    ({"error": "01019012345"}, "HTTP 400 Bad Request: ***"),
-    ({"error": {"code": "kari@uio.no"}}, "HTTP 400 Bad Request: ***"),
-    ({"error": "E4711", "message": "title refused by the naming policy"},
-     "HTTP 400 Bad Request: title refused by the naming policy (E4711)"),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # Inspera: `error` is sometimes a sentence; it is a message, masked
+        ({"error": "User Kari Nordmann (kari@uio.no) not found"}, "HTTP 400 Bad Request: User *** *** not found"),
+        # WISEflow's envelope: message, code and the per-field errors
+        (
+            {
+                "success": False,
+                "data": None,
+                "error": {
+                    "code": "unknown_manager",
+                    "message": "Manager Ola Hansen is unknown",
+                    "errors": [{"reason": "managers", "message": "user 01019012345"}],
+                },
+            },
+            "HTTP 400 Bad Request: Manager *** is unknown; managers: user *** (unknown_manager)",
+        ),
+        # WISEflow's envelope as its OpenAPI description has it: `code` is an integer (the HTTP
+        # status), never taken for a code; the message and each error's reason and message are
+        (
+            {
+                "success": False,
+                "data": None,
+                "error": {
+                    "code": 400,
+                    "message": "Title refused for kari@uio.no",
+                    "errors": [{"reason": "title", "message": "too long"}],
+                },
+            },
+            "HTTP 400 Bad Request: Title refused for ***; title: too long",
+        ),
+        # OAuth
+        (
+            {"error": "invalid_client", "error_description": "client of per@uib.no is disabled"},
+            "HTTP 400 Bad Request: client of *** is disabled (invalid_client)",
+        ),
+        # Gravitee: the message only repeats the reason phrase
+        ({"error": "API_KEY_INVALID_KEY", "message": "Bad Request"}, "HTTP 400 Bad Request: API_KEY_INVALID_KEY"),
+        # a "code" that is a national identity number or an e-mail is no code
+        ({"error": "01019012345"}, "HTTP 400 Bad Request: ***"),
+        ({"error": {"code": "kari@uio.no"}}, "HTTP 400 Bad Request: ***"),
+        (
+            {"error": "E4711", "message": "title refused by the naming policy"},
+            "HTTP 400 Bad Request: title refused by the naming policy (E4711)",
+        ),
+    ],
+)
 async def test_error_text_keeps_codes_and_masked_messages(body: dict[str, object], expected: str) -> None:
     server = await _app_server(400, body)
     client = UpstreamClient("wiseflow", server.url)

@@ -90,8 +90,11 @@ def test_the_sandbox_distribution_has_no_import_cycle() -> None:
 def test_the_runner_takes_the_registry_and_no_pipeline_knows_the_runner() -> None:
     graph = import_graph()
     assert "examsync.pipelines.registry" in graph["examsync.pipelines.runner"]
-    assert [m for m, targets in graph.items() if "examsync.pipelines.runner" in targets
-            and m.startswith("examsync.pipelines.")] == []
+    assert [
+        m
+        for m, targets in graph.items()
+        if "examsync.pipelines.runner" in targets and m.startswith("examsync.pipelines.")
+    ] == []
 
 
 def test_a_cycle_is_found_lazy_imports_included(tmp_path: Path) -> None:

@@ -67,8 +67,11 @@ def unsatisfied(lock: Path, requirements: list[Requirement]) -> list[str]:
             found = [p for p in pins if p.name == canonicalize_name(req.name) and p.applies(env)]
             if not found:
                 problems.append(f"{req.name} (Python {env['python_version']}) is not in {lock.name}")
-            problems += [f"{lock.name}: {p.name}=={p.version} does not satisfy {req}" for p in found
-                         if not req.specifier.contains(p.version, prereleases=True)]
+            problems += [
+                f"{lock.name}: {p.name}=={p.version} does not satisfy {req}"
+                for p in found
+                if not req.specifier.contains(p.version, prereleases=True)
+            ]
     return sorted(set(problems))
 
 
@@ -102,4 +105,5 @@ def test_a_lock_missing_or_below_a_requirement_is_caught(tmp_path: Path) -> None
     assert unsatisfied(lock, [Requirement("httpx>=0.27")]) == []
     assert unsatisfied(lock, [Requirement("httpx>=0.28")]) == ["lock.txt: httpx==0.27.0 does not satisfy httpx>=0.28"]
     assert unsatisfied(lock, [Requirement("rich>=13")]) == [
-        f"rich (Python {v}) is not in lock.txt" for v in ("3.11", "3.12", "3.13")]
+        f"rich (Python {v}) is not in lock.txt" for v in ("3.11", "3.12", "3.13")
+    ]

@@ -81,12 +81,15 @@ def test_kopf_records_lose_the_settings_and_name_the_institution() -> None:
     assert not {"settings", "k8s_skip", "k8s_ref"} & set(line)
 
 
-@pytest.mark.parametrize("message", [
-    "Handler 'wake' succeeded.",
-    "Daemon 'reconcile' succeeded.",
-    "Creation is processed: 1 succeeded; 0 failed.",
-    "Resuming is superseded by update: 1 succeeded; 0 failed; 0 left to the moment.",
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Handler 'wake' succeeded.",
+        "Daemon 'reconcile' succeeded.",
+        "Creation is processed: 1 succeeded; 0 failed.",
+        "Resuming is superseded by update: 1 succeeded; 0 failed; 0 left to the moment.",
+    ],
+)
 def test_per_event_messages_are_debug(message: str, stream: io.StringIO) -> None:
     logging.getLogger("kopf.objects").handle(_kopf_record(message))
     assert stream.getvalue() == ""  # info level: dropped
@@ -129,8 +132,17 @@ async def test_the_institution_follows_the_task_that_works_on_it(stream: io.Stri
     log.info("outside")
     got = lines(stream)
     assert sorted((line["message"], line.get("institution")) for line in got) == [
-        ("audit", "a/one"), ("audit", "b/two"), ("outside", None), ("step", "a/one"), ("step", "b/two"),
+        ("audit", "a/one"),
+        ("audit", "b/two"),
+        ("outside", None),
+        ("step", "a/one"),
+        ("step", "b/two"),
     ]
     audit = [line for line in got if line["message"] == "audit"]
-    assert all(line["key"] == "fs-inspera:abc" and line["logger"] == "examsync.test" and line["time"]
-               and line["level"] == "info" for line in audit)
+    assert all(
+        line["key"] == "fs-inspera:abc"
+        and line["logger"] == "examsync.test"
+        and line["time"]
+        and line["level"] == "info"
+        for line in audit
+    )

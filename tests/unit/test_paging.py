@@ -8,8 +8,9 @@ from examsync.adapters.errors import InvalidResponse
 from examsync.adapters.upstream.paging import MAX_PAGES, Page, read_all_pages
 
 
-async def _read(rows_at: dict[int, list[int]] | None = None, total: int | None = None, endless: bool = False,
-                limit: int = 2) -> tuple[list[int], list[int]]:
+async def _read(
+    rows_at: dict[int, list[int]] | None = None, total: int | None = None, endless: bool = False, limit: int = 2
+) -> tuple[list[int], list[int]]:
     asked: list[int] = []
 
     async def fetch(offset: int) -> Page:

@@ -87,14 +87,17 @@ def test_the_environment_is_read_and_a_flag_wins(monkeypatch: pytest.MonkeyPatch
     assert Settings.load(log_level="debug").log_level == "debug"
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("EXAMSYNC_MAX_CONNECTIONS_PER_HOST", "0"),
-    ("EXAMSYNC_MAX_REQUESTS_PER_SECOND_PER_HOST", "fast"),
-    ("EXAMSYNC_LOG_LEVEL", "loud"),
-    ("EXAMSYNC_AUDIT_DB", "mysql://app:Pw-in-url-3@db/app"),
-    ("EXAMSYNC_AUDIT_RETENTION_DAYS", "0"),
-    ("EXAMSYNC_AUDIT_RETENTION_DAYS", "inf"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EXAMSYNC_MAX_CONNECTIONS_PER_HOST", "0"),
+        ("EXAMSYNC_MAX_REQUESTS_PER_SECOND_PER_HOST", "fast"),
+        ("EXAMSYNC_LOG_LEVEL", "loud"),
+        ("EXAMSYNC_AUDIT_DB", "mysql://app:Pw-in-url-3@db/app"),
+        ("EXAMSYNC_AUDIT_RETENTION_DAYS", "0"),
+        ("EXAMSYNC_AUDIT_RETENTION_DAYS", "inf"),
+    ],
+)
 def test_a_value_that_cannot_be_used_names_its_variable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, value: str
 ) -> None:
@@ -125,8 +128,10 @@ def test_the_audit_store_settings_are_typed_and_never_show_the_password(monkeypa
 
 def test_settings_without_a_store_never_load_sqlalchemy() -> None:
     """`examsync sync` without --audit-db pays nothing for the store: SQLAlchemy is not imported."""
-    code = ("import sys; from examsync.settings import Settings; from examsync.commands import sync; "
-            "Settings.load(); assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'")
+    code = (
+        "import sys; from examsync.settings import Settings; from examsync.commands import sync; "
+        "Settings.load(); assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXAMSYNC_")}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
 
@@ -134,7 +139,8 @@ def test_settings_without_a_store_never_load_sqlalchemy() -> None:
 def test_no_module_but_the_settings_reads_the_environment() -> None:
     """The HTTP layer's timeouts, retry delays, call deadline and CA bundle come from the model too."""
     readers = sorted(
-        str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py")
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
         if re.search(r"\bos\.environ\b|\bgetenv\(|\benvvar=", path.read_text(encoding="utf-8"))
     )
     assert readers == []

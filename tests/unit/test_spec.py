@@ -87,8 +87,12 @@ def test_fs_required_when_read() -> None:
 
 def test_whole_manifest() -> None:
     inst = parse_institution(
-        {"apiVersion": "examsync.io/v1alpha1", "kind": "Institution",
-         "metadata": {"name": "uio", "namespace": "examsync"}, "spec": minimal()}
+        {
+            "apiVersion": "examsync.io/v1alpha1",
+            "kind": "Institution",
+            "metadata": {"name": "uio", "namespace": "examsync"},
+            "spec": minimal(),
+        }
     )
     assert inst.key == "examsync/uio"
 
@@ -100,16 +104,33 @@ def test_unknown_field_rejected() -> None:
 
 FULL = {
     "shortName": "UiO",
-    "fs": {"baseUrl": "https://fsws.usit.no", "institutionNumber": "185", "startYear": 2025,
-           "credentialsSecretRef": {"name": "s-fs"}},
-    "inspera": {"enabled": True, "baseUrl": "https://uio.inspera.no/api", "clientId": "uio.inspera.no",
-                "credentialsSecretRef": {"name": "s-inspera"}},
-    "wiseflow": {"enabled": True, "baseUrl": "https://europe-api.wiseflow.net/v1",
-                 "credentialsSecretRef": {"name": "s-wf"},
-                 "fsFlows": {"flowTypeId": 3, "feideUserDataTypeId": 1, "fallbackManagerUserId": 77},
-                 "praktikportalen": {"enabled": True, "baseUrl": "https://pp.example/api", "praktikportalId": "L",
-                                     "credentialsSecretRef": {"name": "s-pp"}, "userDataTypeId": 9,
-                                     "externalAssessorTypeId": 2, "externalAssessorRoleId": 4}},
+    "fs": {
+        "baseUrl": "https://fsws.usit.no",
+        "institutionNumber": "185",
+        "startYear": 2025,
+        "credentialsSecretRef": {"name": "s-fs"},
+    },
+    "inspera": {
+        "enabled": True,
+        "baseUrl": "https://uio.inspera.no/api",
+        "clientId": "uio.inspera.no",
+        "credentialsSecretRef": {"name": "s-inspera"},
+    },
+    "wiseflow": {
+        "enabled": True,
+        "baseUrl": "https://europe-api.wiseflow.net/v1",
+        "credentialsSecretRef": {"name": "s-wf"},
+        "fsFlows": {"flowTypeId": 3, "feideUserDataTypeId": 1, "fallbackManagerUserId": 77},
+        "praktikportalen": {
+            "enabled": True,
+            "baseUrl": "https://pp.example/api",
+            "praktikportalId": "L",
+            "credentialsSecretRef": {"name": "s-pp"},
+            "userDataTypeId": 9,
+            "externalAssessorTypeId": 2,
+            "externalAssessorRoleId": 4,
+        },
+    },
     "notifications": {"slack": {"webhookSecretRef": {"name": "s-slack"}}},
     "audit": {"humio": {"url": "https://cloud.humio.com", "tokenSecretRef": {"name": "s-humio"}}},
 }
@@ -127,21 +148,40 @@ def test_secret_references_and_urls_are_found_by_walking_the_model() -> None:
     ]
     assert spec.secret_urls() == [("spec.notifications.slack.webhookSecretRef", "s-slack", "url")]
     assert [path for path, _ in spec.urls()] == [
-        "spec.fs.baseUrl", "spec.inspera.baseUrl", "spec.wiseflow.baseUrl",
-        "spec.wiseflow.praktikportalen.baseUrl", "spec.audit.humio.url",
+        "spec.fs.baseUrl",
+        "spec.inspera.baseUrl",
+        "spec.wiseflow.baseUrl",
+        "spec.wiseflow.praktikportalen.baseUrl",
+        "spec.audit.humio.url",
     ]
 
 
 def test_only_the_secrets_of_enabled_parts_are_needed() -> None:
-    gateway = {**FULL["inspera"], "gateway": {"baseUrl": "https://gw.example/inspera",  # type: ignore[dict-item]
-                                              "apiKeySecretRef": {"name": "s-gw"}}}
-    off = {**FULL, "inspera": gateway,
-           "wiseflow": {**FULL["wiseflow"], "praktikportalen": {**FULL["wiseflow"]["praktikportalen"],  # type: ignore[dict-item]
-                                                                "enabled": False}}}
+    gateway = {
+        **FULL["inspera"],
+        "gateway": {
+            "baseUrl": "https://gw.example/inspera",  # type: ignore[dict-item]
+            "apiKeySecretRef": {"name": "s-gw"},
+        },
+    }
+    off = {
+        **FULL,
+        "inspera": gateway,
+        "wiseflow": {
+            **FULL["wiseflow"],
+            "praktikportalen": {
+                **FULL["wiseflow"]["praktikportalen"],  # type: ignore[dict-item]
+                "enabled": False,
+            },
+        },
+    }
     spec = parse_spec(off)
     assert [u.path for u in spec.secret_refs()] == [
-        "spec.fs.credentialsSecretRef", "spec.inspera.gateway.apiKeySecretRef", "spec.wiseflow.credentialsSecretRef",
-        "spec.notifications.slack.webhookSecretRef", "spec.audit.humio.tokenSecretRef",
+        "spec.fs.credentialsSecretRef",
+        "spec.inspera.gateway.apiKeySecretRef",
+        "spec.wiseflow.credentialsSecretRef",
+        "spec.notifications.slack.webhookSecretRef",
+        "spec.audit.humio.tokenSecretRef",
     ]
     # a URL is checked against the allowlist whether its part is enabled or not
     assert "spec.wiseflow.praktikportalen.baseUrl" in [path for path, _ in spec.urls()]

@@ -39,8 +39,9 @@ def test_bounding_drops_work_savers_then_markers_never_pending_or_retry() -> Non
     digests |= {f"assessor-v2:{n:05d}": "9001" for n in range(2000)}
     pending = {"A": PendingCreate(title="t", subtitle="s", since=T0)}
     retry = [f"id-{n}" for n in range(1000)]
-    state = InstitutionState(pipelines={"p": PipelineState(watermark=T0, retry=retry, pending=pending,
-                                                           digests=digests)})
+    state = InstitutionState(
+        pipelines={"p": PipelineState(watermark=T0, retry=retry, pending=pending, digests=digests)}
+    )
     data = bounded(state, 50_000)
     assert len(json.dumps(data, separators=(",", ":"))) <= 50_000
     kept = data["pipelines"]["p"]

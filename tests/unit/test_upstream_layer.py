@@ -69,8 +69,11 @@ async def test_retry_after_is_the_wait() -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     error = UpstreamError("fs", "get", "rate limited", 429)
-    retried = await attempts_until_raised(RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.001), deadline,
-                                          AttemptFailed(error, "rate_limited", retryable=True, delay=0.3))
+    retried = await attempts_until_raised(
+        RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.001),
+        deadline,
+        AttemptFailed(error, "rate_limited", retryable=True, delay=0.3),
+    )
     assert retried == ["rate_limited"] and loop.time() - started >= 0.3
 
 
@@ -90,12 +93,14 @@ async def test_a_token_request_takes_a_slot_of_the_host_like_any_request_and_nev
 ) -> None:
     sandbox, world = inspera
     # one request at a time to the host: ten calls wait for one token, which itself needs the slot
-    client = InsperaClient.direct(sandbox.url("inspera"), "uio.inspera.no", inspera_sim.API_KEY,
-                                  limits=HostLimits(per_host=1), retry=FAST)
+    client = InsperaClient.direct(
+        sandbox.url("inspera"), "uio.inspera.no", inspera_sim.API_KEY, limits=HostLimits(per_host=1), retry=FAST
+    )
     before = sample("examsync_upstream_requests_total", system="inspera", operation="token", code="200")
     try:
         found = await asyncio.wait_for(
-            asyncio.gather(*(client.find_user(f"user{n}@uio.no") for n in range(10))), timeout=30)
+            asyncio.gather(*(client.find_user(f"user{n}@uio.no") for n in range(10))), timeout=30
+        )
     finally:
         await client.aclose()
     assert all(user_id is not None for user_id in found)
@@ -120,8 +125,10 @@ async def test_a_401_brings_one_new_token_and_one_resend_each_observed(
         await client.aclose()
     assert world.token_requests == 2
     assert client.calls - calls == 3  # the refused send, the token request, the send again
-    assert sample("examsync_upstream_requests_total", system="inspera", operation="get_user",
-                  code="401") == unauthorized + 1
+    assert (
+        sample("examsync_upstream_requests_total", system="inspera", operation="get_user", code="401")
+        == unauthorized + 1
+    )
     assert sample("examsync_retries_total", system="inspera", reason="unauthorized") == retries + 1
 
 
@@ -139,8 +146,13 @@ async def test_a_refused_api_key_is_not_asked_again(inspera: tuple[Sandbox, insp
 
 async def test_a_token_request_is_checked_against_the_allowlist(inspera: tuple[Sandbox, inspera_sim.World]) -> None:
     sandbox, world = inspera
-    client = InsperaClient.direct(sandbox.url("inspera"), "uio.inspera.no", inspera_sim.API_KEY, retry=FAST,
-                                  limits=HostLimits(allowlist=HostAllowlist.parse(["uio.inspera.no"])))
+    client = InsperaClient.direct(
+        sandbox.url("inspera"),
+        "uio.inspera.no",
+        inspera_sim.API_KEY,
+        retry=FAST,
+        limits=HostLimits(allowlist=HostAllowlist.parse(["uio.inspera.no"])),
+    )
     try:
         with pytest.raises(HostNotAllowed):
             await client.find_user("user1@uio.no")
@@ -160,8 +172,9 @@ async def test_requests_go_through_the_proxy_the_environment_names(monkeypatch: 
     monkeypatch.setenv("HTTP_PROXY", proxy.url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    client = UpstreamClient("fs", "http://fs.example.org", retry=FAST,
-                            limits=HostLimits(allowlist=HostAllowlist.parse(["fs.example.org"])))
+    client = UpstreamClient(
+        "fs", "http://fs.example.org", retry=FAST, limits=HostLimits(allowlist=HostAllowlist.parse(["fs.example.org"]))
+    )
     try:
         assert (await client.request("GET", "/x", operation="get")).status_code == 200
     finally:

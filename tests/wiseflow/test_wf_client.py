@@ -30,9 +30,7 @@ def wf_world(sandbox: Sandbox) -> World:
     return w
 
 
-async def test_one_token_for_many_concurrent_calls_and_reauth_once_on_401(
-    sandbox: Sandbox, wf_world: World
-) -> None:
+async def test_one_token_for_many_concurrent_calls_and_reauth_once_on_401(sandbox: Sandbox, wf_world: World) -> None:
     flow = wf_world.add_flow("Eksamen", "EX1", licence="test", references=["fs-abc"])
     client = WiseflowClient(sandbox.url("wiseflow"), CLIENT, SECRET)
     try:
@@ -134,9 +132,7 @@ async def test_burst_stays_under_the_servers_limit(sandbox: Sandbox, wf_world: W
     assert wf_world.peak_per_second() <= 40
 
 
-async def test_without_the_limiter_the_server_says_429_and_the_client_waits(
-    sandbox: Sandbox, wf_world: World
-) -> None:
+async def test_without_the_limiter_the_server_says_429_and_the_client_waits(sandbox: Sandbox, wf_world: World) -> None:
     wf_world.per_second = 40
     client = WiseflowClient(sandbox.url("wiseflow"), CLIENT, SECRET, per_second=100_000, per_minute=1_000_000)
     try:

@@ -75,9 +75,7 @@ def fail_first_link(sb: Sandbox, action: str) -> list[Flow]:
     return created
 
 
-async def test_link_refused_once_is_linked_on_the_next_run(
-    sandbox: Sandbox, wiseflow_contract: list[Exchange]
-) -> None:
+async def test_link_refused_once_is_linked_on_the_next_run(sandbox: Sandbox, wiseflow_contract: list[Exchange]) -> None:
     created = fail_first_link(sandbox, "400")
     first = await run(sandbox, "ntnu")
     orphan = created[0]
@@ -136,8 +134,13 @@ async def test_only_a_flow_created_since_the_pending_create_is_adopted(
 ) -> None:
     """A same-titled flow made by hand long before (a copy a manager keeps) is never adopted."""
     record = sandbox.world("fs").records[CASES["ntnu-new"]]
-    older = wf(sandbox).add_flow(record["emnetittel"], record["emnekode"], created=1_700_000_000,
-                                 managers=CASES.managers[:1], licence=seed_nowf.LICENCE)
+    older = wf(sandbox).add_flow(
+        record["emnetittel"],
+        record["emnekode"],
+        created=1_700_000_000,
+        managers=CASES.managers[:1],
+        licence=seed_nowf.LICENCE,
+    )
     faults = sandbox.server("wiseflow").faults
 
     def hook(flow: Flow) -> None:

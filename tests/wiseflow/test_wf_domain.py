@@ -60,9 +60,7 @@ def test_marking_end_is_oslo_end_of_day_across_dst() -> None:
     assert datetime.fromtimestamp(marking_end(date(2026, 12, 22)), UTC) == datetime(
         2026, 12, 22, 22, 59, 59, tzinfo=UTC
     )
-    assert datetime.fromtimestamp(marking_end(date(2026, 6, 22)), UTC) == datetime(
-        2026, 6, 22, 21, 59, 59, tzinfo=UTC
-    )
+    assert datetime.fromtimestamp(marking_end(date(2026, 6, 22)), UTC) == datetime(2026, 6, 22, 21, 59, 59, tzinfo=UTC)
 
 
 def _record(**changes: object) -> dict[str, object]:
@@ -87,9 +85,7 @@ def test_desired_flow_converts_by_offset_not_by_assumed_zone() -> None:
 
 
 def test_desired_flow_falls_back_for_missing_fields() -> None:
-    d = desired_flow(
-        parse_assessment(_record(slutt=None, varighetMinutter=90, sensurfrist=None, emnetittel=None))
-    )
+    d = desired_flow(parse_assessment(_record(slutt=None, varighetMinutter=90, sensurfrist=None, emnetittel=None)))
     assert d.title == "INF1000"
     assert d.participation.end - d.participation.start == 5400
     assert d.marking is None
@@ -179,8 +175,11 @@ def test_user_key_and_digest_are_keyed_hashes() -> None:
 
 
 def test_assessor_decisions() -> None:
-    assessors = [Assessor(assessor_id=1, user_id=10), Assessor(assessor_id=2, user_id=11),
-                 Assessor(assessor_id=3, user_id=12)]
+    assessors = [
+        Assessor(assessor_id=1, user_id=10),
+        Assessor(assessor_id=2, user_id=11),
+        Assessor(assessor_id=3, user_id=12),
+    ]
     ours = {11, 12}
     # not activated: only ours, only those who left the period
     assert [a.assessor_id for a in assessors_to_remove(FlowState.NOT_ACTIVATED, assessors, {12}, ours)] == [2]

@@ -77,7 +77,14 @@ async def test_updates_send_only_what_differs(sandbox: Sandbox) -> None:
     assert created["action"] == "create"
     # every field a create sends, the link's included
     assert created["fields"] == [
-        "title", "subtitle", "type", "managers", "reference", "description", "participation", "marking"
+        "title",
+        "subtitle",
+        "type",
+        "managers",
+        "reference",
+        "description",
+        "participation",
+        "marking",
     ]
     assert f"{FSWF}:{CASES['ntnu-unchanged']}" not in plan
     assert writes(sandbox) == 0  # dry run
@@ -90,7 +97,10 @@ async def test_updates_send_only_what_differs(sandbox: Sandbox) -> None:
     # the PUT sent the whole metadata object back (the simulator clears what a PUT leaves out):
     # the other fields survive
     assert (titled.code, titled.term, titled.purpose, titled.variant) == (
-        "TDT4120", "Høst", Purpose.COURSE_WORK, Variant.REEXAMINATION
+        "TDT4120",
+        "Høst",
+        Purpose.COURSE_WORK,
+        Variant.REEXAMINATION,
     )
     calls = write_calls(sandbox)
     assert calls[f"PUT /flows/{titled.id}/metadata"] == 1
@@ -143,9 +153,7 @@ async def test_reads_fs_for_wiseflow_assessments_and_leaks_no_personal_data(sand
     result = await run(sandbox, "ntnu")
     queries = [q for q in sandbox.world("fs").list_queries if q["institusjonsnr"] == "194"]
     assert queries and all(q["eksamenssystem"] == "WISEFLOW" for q in queries)
-    text = json.dumps(result.audit, ensure_ascii=False) + json.dumps(
-        result.report.as_json(), ensure_ascii=False
-    )
+    text = json.dumps(result.audit, ensure_ascii=False) + json.dumps(result.report.as_json(), ensure_ascii=False)
     for person in PEOPLE:
         for value in person.values():
             assert value not in text

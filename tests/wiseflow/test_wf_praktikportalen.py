@@ -54,9 +54,7 @@ async def test_first_run_imports_supervisors_as_external_assessors(sandbox: Sand
     }
     ids = {n: user_id(sandbox, n) for n in SUPERVISORS}
     assert ids["signe"] is None  # no e-mail: not imported
-    assert assessor_users(sandbox, "spring-activated") == {
-        ids[n] for n in ("mette", "jens", "anders", "karen")
-    }
+    assert assessor_users(sandbox, "spring-activated") == {ids[n] for n in ("mette", "jens", "anders", "karen")}
     assert assessor_users(sandbox, "autumn-not-activated") == {ids["karen"], ids["peter"]}
     assert assessor_users(sandbox, "third-started") == {ids["lone"]}
     assert assessor_users(sandbox, "concluded") == set()
@@ -143,9 +141,7 @@ async def test_state_keeps_digests_hashed_never_personal_data(sandbox: Sandbox) 
 
 async def test_no_personal_data_in_audit_or_report(sandbox: Sandbox) -> None:
     result = await run(sandbox, "ucx")
-    text = json.dumps(result.audit, ensure_ascii=False) + json.dumps(
-        result.report.as_json(), ensure_ascii=False
-    )
+    text = json.dumps(result.audit, ensure_ascii=False) + json.dumps(result.report.as_json(), ensure_ascii=False)
     for pid, firstname, lastname, email in SUPERVISORS.values():
         for value in (pid, firstname, lastname, email):
             if value:
@@ -177,13 +173,9 @@ async def test_left_supervisor_removed_only_from_not_activated_flow_and_only_if_
     manual = world.add_user("Hand", last_name="Added", emails=["hand@ucx.dk"], licence=seed_dk.LICENCE)
     world.add_assessor(world.flows[CASES["autumn-not-activated"]], manual, seed_dk.ASSESSOR_TYPE)
     autumn = pp.period(PRAKTIKPORTAL_ID, PERIODS["autumn"])
-    autumn["supervisors"] = [
-        s for s in autumn["supervisors"] if s["praktikportalId"] != SUPERVISORS["peter"][0]
-    ]
+    autumn["supervisors"] = [s for s in autumn["supervisors"] if s["praktikportalId"] != SUPERVISORS["peter"][0]]
     spring = pp.period(PRAKTIKPORTAL_ID, PERIODS["spring"])
-    spring["supervisors"] = [
-        s for s in spring["supervisors"] if s["praktikportalId"] != SUPERVISORS["mette"][0]
-    ]
+    spring["supervisors"] = [s for s in spring["supervisors"] if s["praktikportalId"] != SUPERVISORS["mette"][0]]
     second = await run(sandbox, "ucx", first.state)
     assert second.counts(PP)["assessorsRemoved"] == 1
     assert assessor_users(sandbox, "autumn-not-activated") == {user_id(sandbox, "karen"), manual.id}
@@ -266,9 +258,7 @@ async def test_a_refused_user_fails_that_supervisor_in_every_period_and_the_rest
     assert counts["failed"] == 4  # the two seeded failures and Karen in both her periods
     assert counts["supervisorsCreated"] == 4 and counts["assessorsAdded"] == 4
     messages = {f.key: f.message for f in first.pipeline(PP).failures}
-    assert (
-        "supervisor 1 of 2: wiseflow write user: HTTP 400" in messages[key("autumn-not-activated", "autumn")]
-    )
+    assert "supervisor 1 of 2: wiseflow write user: HTTP 400" in messages[key("autumn-not-activated", "autumn")]
     assert user_id(sandbox, "karen") is None
     src = wf(sandbox).source(CASES["autumn-not-activated"], pp_reference(PERIODS["autumn"]))
     assert src is not None and src.syncs == ["fail"]

@@ -63,8 +63,11 @@ def _sandbox_ids(text: str) -> str:
     """The fixture with its FS ids replaced by this sandbox's ids of the same courses (the ids
     hold the exam's year, which the sandbox takes from today's date)."""
     by_course = {base64.b64decode(i).decode().split("||")[1]: i for i in CASES.by_name.values()}
-    for fs_id in {i for p in json.loads(text)["institutions"]["examsync/ntnu"]["pipelines"].values()
-                  for i in [*p["retry"], *p["pending"]]}:
+    for fs_id in {
+        i
+        for p in json.loads(text)["institutions"]["examsync/ntnu"]["pipelines"].values()
+        for i in [*p["retry"], *p["pending"]]
+    }:
         text = text.replace(fs_id, by_course[base64.b64decode(fs_id).decode().split("||")[1]])
     return text
 
@@ -78,8 +81,9 @@ async def test_a_pending_create_of_the_earlier_version_is_adopted_by_creation_ti
     [(fs_id, create)] = pending.items()
     # what the earlier version's create left: the flow, unlinked, created just after it was recorded
     created_at = int(create.since.timestamp()) + 5
-    orphan = wf(sandbox).add_flow(create.title, create.subtitle or "", created=created_at,
-                                  managers=CASES.managers[:1], licence=seed_nowf.LICENCE)
+    orphan = wf(sandbox).add_flow(
+        create.title, create.subtitle or "", created=created_at, managers=CASES.managers[:1], licence=seed_nowf.LICENCE
+    )
     manifest = tmp_path / "ntnu.yaml"
     manifest.write_text("\n---\n".join(json.dumps(d) for d in seed_nowf.manifests(sandbox)), encoding="utf-8")
 
@@ -92,8 +96,11 @@ async def test_a_pending_create_of_the_earlier_version_is_adopted_by_creation_ti
     assert report.pipelines[FSWF].counts.created >= 1  # the adopted flow counts as created
     creates = [json.loads(x.body)["title"] for x in wiseflow_contract if x.path == "/license/create/flow"]
     assert create.title not in creates
-    adoption = [json.loads(x.body)["metadata"] for x in wiseflow_contract
-                if x.path == "/flows/search" and "createdAt" in json.loads(x.body).get("metadata", {})]
+    adoption = [
+        json.loads(x.body)["metadata"]
+        for x in wiseflow_contract
+        if x.path == "/flows/search" and "createdAt" in json.loads(x.body).get("metadata", {})
+    ]
     assert [a["title"] for a in adoption] == [create.title]
     assert adoption[0]["createdAt"]["from"] <= created_at
 
@@ -106,8 +113,9 @@ async def test_the_state_the_new_version_writes_is_encoded_as_the_earlier_one(sa
     def shape(digests: dict[str, str]) -> set[tuple[str, int, int | str]]:
         """Kind, key length and value length; an assessor marker's value is its flow's id now
         (it was "added"), so that markers of flows no longer active can be dropped."""
-        return {(k.split(":", 1)[0], len(k), "flow id" if k.startswith("assessor") else len(v))
-                for k, v in digests.items()}
+        return {
+            (k.split(":", 1)[0], len(k), "flow id" if k.startswith("assessor") else len(v)) for k, v in digests.items()
+        }
 
     assert shape(new) == shape(old)
     markers = [v for k, v in new.items() if k.startswith("assessor")]
@@ -142,8 +150,9 @@ async def test_a_flow_still_carrying_the_earlier_reference_form_is_the_same_item
 async def test_flows_in_every_state_are_read_by_name(sandbox: Sandbox) -> None:
     """The search answers states by name; concluded and archived flows are left alone."""
     world = wf(sandbox)
-    archived = world.add_flow("Praktik 0 - 2024", state=FlowState.ARCHIVED,
-                              references=[pp_reference(PERIODS["spring"])], licence="ucx")
+    archived = world.add_flow(
+        "Praktik 0 - 2024", state=FlowState.ARCHIVED, references=[pp_reference(PERIODS["spring"])], licence="ucx"
+    )
     result = await run(sandbox, "ucx")
     assert not [r for r in result.audit if r["testId"] == str(archived.id)]
     assert archived.assessors == [] and archived.external_sources[0].syncs == []

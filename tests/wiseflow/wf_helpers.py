@@ -17,9 +17,7 @@ READ_POSTS = ("POST /flows/search", "POST /oauth2/token")
 
 
 class Run:
-    def __init__(
-        self, report: InstitutionReport, state: InstitutionState, audit: list[dict[str, Any]]
-    ) -> None:
+    def __init__(self, report: InstitutionReport, state: InstitutionState, audit: list[dict[str, Any]]) -> None:
         self.report = report
         self.state = state
         self.audit = audit
@@ -48,13 +46,9 @@ async def run(
 def writes(sb: Sandbox, system: str = "wiseflow") -> int:
     """Requests that change something (the search and token POSTs only read)."""
     calls = sb.server(system).calls
-    return sum(
-        n for k, n in calls.items() if k.split(" ", 1)[0] in WRITE_METHODS and not k.startswith(READ_POSTS)
-    )
+    return sum(n for k, n in calls.items() if k.split(" ", 1)[0] in WRITE_METHODS and not k.startswith(READ_POSTS))
 
 
 def write_calls(sb: Sandbox, system: str = "wiseflow") -> dict[str, int]:
     calls = sb.server(system).calls
-    return {
-        k: n for k, n in calls.items() if k.split(" ", 1)[0] in WRITE_METHODS and not k.startswith(READ_POSTS)
-    }
+    return {k: n for k, n in calls.items() if k.split(" ", 1)[0] in WRITE_METHODS and not k.startswith(READ_POSTS)}

@@ -36,7 +36,7 @@ class UpstreamError(Exception):
         super().__init__(self.describe())
 
     def status_line(self) -> str:
-        """"fs list: HTTP 503 Service Unavailable" or "fs list: no response": no upstream text."""
+        """ "fs list: HTTP 503 Service Unavailable" or "fs list: no response": no upstream text."""
         if self.status is None:
             return f"{self.system} {self.operation}: no response"
         return f"{self.system} {self.operation}: HTTP {self.status} {standard_phrase(self.status)}".rstrip()

@@ -61,9 +61,7 @@ class Condition(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    type: Annotated[ConditionType, _STRING] = Field(
-        description=f"The condition: {', '.join(ConditionType)}."
-    )
+    type: Annotated[ConditionType, _STRING] = Field(description=f"The condition: {', '.join(ConditionType)}.")
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: Annotated[ConditionReason, _STRING] | None = Field(
         default=None, description=f"Why, in CamelCase: {', '.join(ConditionReason)}."

@@ -167,4 +167,3 @@ class InstitutionStatus(_Open):
         """The status as JSON for the API server (absent fields are left out, never null)."""
         data: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         return data
-

@@ -59,21 +59,36 @@ def render_text(history: History, out: TextIO) -> None:
     if not history.rows:
         console.print(plain(f"{subject}: no audit records{since}"), highlight=False)
         return
-    table = Table(title=plain(f"{subject}: {len(history.rows)} audit record(s){since}, newest first"),
-                  title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=plain(f"{subject}: {len(history.rows)} audit record(s){since}, newest first"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
     columns = ["TIME", "RUN", *([] if query.key else ["KEY"]), "ACTION", "REASON", "TEST ID", "DETAIL"]
     rows = []
     for row in history.rows:
         action = f"{row.action} (dry run)" if row.dry_run else row.action
-        key = row.key if row.supervisor_position is None else \
-            f"{row.key} supervisor {row.supervisor_position}/{row.supervisor_total}"
+        key = (
+            row.key
+            if row.supervisor_position is None
+            else f"{row.key} supervisor {row.supervisor_position}/{row.supervisor_total}"
+        )
         detail = [row.title or ""]
         if row.hovedansvarlige_total is not None:
             detail.append(f"responsibles {row.hovedansvarlige_found}/{row.hovedansvarlige_total}")
         if row.error_message:
             detail.append(row.error_message)
-        rows.append([_time(row.timestamp), row.run_id, *([] if query.key else [key]), action, row.reason or "",
-                     row.test_id or "", "; ".join(d for d in detail if d)])
+        rows.append(
+            [
+                _time(row.timestamp),
+                row.run_id,
+                *([] if query.key else [key]),
+                action,
+                row.reason or "",
+                row.test_id or "",
+                "; ".join(d for d in detail if d),
+            ]
+        )
     for n, column in enumerate(columns):
         # identifiers of ordinary length stay on one line; a longer (hostile) one folds rather than
         # pushing the other columns off the table
@@ -83,8 +98,9 @@ def render_text(history: History, out: TextIO) -> None:
         table.add_row(*(plain(cell) for cell in cells))
     console.print(table)
     if history.more:
-        console.print(f"older records not shown (newest {query.effective_limit}): use --limit or --since",
-                      highlight=False)
+        console.print(
+            f"older records not shown (newest {query.effective_limit}): use --limit or --since", highlight=False
+        )
 
 
 async def run_history(url: StoreUrl, query: HistoryQuery, output: str, out: TextIO, err: TextIO) -> int:
@@ -111,11 +127,21 @@ async def run_history(url: StoreUrl, query: HistoryQuery, output: str, out: Text
 @click.option("-n", "--namespace", default="default", show_default=True, help="The Institution's namespace.")
 @click.option("--since", metavar="DURATION", help="Only records newer than this: 90m, 36h, 7d.")
 @click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--limit", type=click.IntRange(1, 100_000),
-              help="Newest records shown at most (default 100 for an Institution, 1000 for one item).")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    help="Newest records shown at most (default 100 for an Institution, 1000 for one item).",
+)
 @audit_db_option("The audit history store to read")
-def history(name: str, key: str | None, namespace: str, since: str | None, output: str, limit: int | None,
-            audit_db: StoreUrl | None) -> None:
+def history(
+    name: str,
+    key: str | None,
+    namespace: str,
+    since: str | None,
+    output: str,
+    limit: int | None,
+    audit_db: StoreUrl | None,
+) -> None:
     """An Institution's audit records from the audit history store, newest first; with KEY (e.g.
     fs-inspera:MTg1fHx...), that item's whole history. Exit 0 printed, 1 store unreadable, 2 invalid."""
     if audit_db is None:

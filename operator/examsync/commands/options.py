@@ -54,8 +54,7 @@ def audit_db_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[.
         callback=_store_url,
         default=from_settings(lambda s: s.audit_db),
         metavar="URL",
-        help=f"{help_text}: sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DB "
-        f"(env {env_name('audit_db')}).",
+        help=f"{help_text}: sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DB (env {env_name('audit_db')}).",
     )
 
 

@@ -58,9 +58,17 @@ class SyncResult:
     def as_json(self) -> dict[str, Any]:
         institutions = [r.as_json() for r in self.reports]
         for inst in self.suspended:
-            institutions.append({"name": inst.metadata.name, "namespace": inst.metadata.namespace,
-                                 "mode": str(self.mode_of(inst)), "suspended": True, "pipelines": {},
-                                 "failures": [], "plan": []})
+            institutions.append(
+                {
+                    "name": inst.metadata.name,
+                    "namespace": inst.metadata.namespace,
+                    "mode": str(self.mode_of(inst)),
+                    "suspended": True,
+                    "pipelines": {},
+                    "failures": [],
+                    "plan": [],
+                }
+            )
         return {"institutions": institutions}
 
 
@@ -100,9 +108,13 @@ async def sync_manifests(
 
         options = RunOptions(dry_run=dry_run, progress=on_progress, sinks=sink_factory(audit_store))
         report, state = await run_institution(
-            inst.metadata.name, inst.metadata.namespace, inst.spec,
+            inst.metadata.name,
+            inst.metadata.namespace,
+            inst.spec,
             manifests.secrets_for(inst.metadata.namespace),
-            state_file.institutions.get(key) or InstitutionState(), options, checkpoint,
+            state_file.institutions.get(key) or InstitutionState(),
+            options,
+            checkpoint,
         )
         try:
             await checkpoint(state)
@@ -143,10 +155,21 @@ _ACTION_COLUMNS = (Action.CREATED, Action.UPDATED, Action.UNCHANGED, Action.SKIP
 def render_text(result: SyncResult, out: TextIO) -> None:
     """One row per Institution (contracts/institution.md), counts summed over its pipelines."""
     table = Table(title="examsync sync", title_justify="left")
-    for column in ("INSTITUTION", "MODE", "PIPELINES", "DISCOVERED", "CREATED", "UPDATED", "UNCHANGED",
-                   "SKIPPED", "FAILED", "RESULT"):
-        table.add_column(column, justify="left" if column in ("INSTITUTION", "MODE", "PIPELINES", "RESULT")
-                         else "right")
+    for column in (
+        "INSTITUTION",
+        "MODE",
+        "PIPELINES",
+        "DISCOVERED",
+        "CREATED",
+        "UPDATED",
+        "UNCHANGED",
+        "SKIPPED",
+        "FAILED",
+        "RESULT",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("INSTITUTION", "MODE", "PIPELINES", "RESULT") else "right"
+        )
     for report in result.reports:
         pipelines = report.pipelines.values()
         totals = report.totals()
@@ -160,9 +183,15 @@ def render_text(result: SyncResult, out: TextIO) -> None:
         extra = [f"{k}={v}" for p in pipelines for k, v in p.counts.details().items()]
         if extra:
             verdict.append_text(plain(f" ({', '.join(extra)})", "dim"))
-        table.add_row(plain(report.key), report.mode, plain(", ".join(report.pipelines) or "-"), str(discovered),
-                      *(str(totals.of(a)) for a in _ACTION_COLUMNS),
-                      str(failed), verdict)
+        table.add_row(
+            plain(report.key),
+            report.mode,
+            plain(", ".join(report.pipelines) or "-"),
+            str(discovered),
+            *(str(totals.of(a)) for a in _ACTION_COLUMNS),
+            str(failed),
+            verdict,
+        )
     for inst in result.suspended:
         table.add_row(plain(inst.key), result.mode_of(inst), "-", "", "", "", "", "", "", plain("suspended", "yellow"))
     console = Console(file=out, width=max(160, Console(file=out).width))
@@ -229,12 +258,29 @@ def sync_command(
         return EXIT_INVALID
     store = audit_store(settings)
     show_progress = output == "text" and err.isatty()
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=Console(file=err), transient=True, disable=not show_progress)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(file=err),
+        transient=True,
+        disable=not show_progress,
+    )
     with progress:
-        result = asyncio.run(_with_store(store, sync_manifests(
-            manifests, dry_run=dry_run, state_path=state_path, loaded_state=state, progress=progress,
-            audit_store=store)))
+        result = asyncio.run(
+            _with_store(
+                store,
+                sync_manifests(
+                    manifests,
+                    dry_run=dry_run,
+                    state_path=state_path,
+                    loaded_state=state,
+                    progress=progress,
+                    audit_store=store,
+                ),
+            )
+        )
     if metrics_file is not None:
         from examsync import metrics
 

@@ -132,10 +132,7 @@ def changed_fields(desired: dict[str, Any], existing: dict[str, Any]) -> list[st
     if isinstance(info, dict):
         # the link may be reported only inside externalTestInfo; it is the same fact
         existing = {**{k: info[k] for k in _LINK_FIELDS if k in info}, **existing}
-    return [
-        name for name in MANAGED_FIELDS
-        if name in desired and not _same(name, desired[name], existing.get(name))
-    ]
+    return [name for name in MANAGED_FIELDS if name in desired and not _same(name, desired[name], existing.get(name))]
 
 
 def is_linked(existing: dict[str, Any]) -> bool:

@@ -90,7 +90,9 @@ class Counts(BaseModel):
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         cls._roles = {
-            name: role for name, info in cls.model_fields.items() for role in info.metadata
+            name: role
+            for name, info in cls.model_fields.items()
+            for role in info.metadata
             if isinstance(role, CounterRole)
         }
         actions = {a.value for a in Action}

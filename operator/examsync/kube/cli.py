@@ -72,7 +72,8 @@ def run(
     store = audit_store(settings)  # one per process, shared by every Institution
     kopf_logs.install(setup_logging("debug" if verbose else "warning" if quiet else log_level))
     logging.getLogger("examsync.operator").info(
-        "upstream hosts allowed", extra={"allowedHosts": str(allowlist), "defaultList": allowlist.default})
+        "upstream hosts allowed", extra={"allowedHosts": str(allowlist), "defaultList": allowlist.default}
+    )
     if not namespaces:
         clusterwide = True  # the chart's default (watchNamespaces: []) is every namespace
     config = OperatorConfig(

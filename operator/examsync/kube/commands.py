@@ -252,8 +252,13 @@ _NAMESPACE = click.option("-n", "--namespace", help="The Institution's namespace
 @click.argument("name")
 @_NAMESPACE
 @click.option("--wait", is_flag=True, help="Wait for the run to finish; exit 0 Ready, 1 failed items, 2 otherwise.")
-@click.option("--timeout", default=DEFAULT_TIMEOUT, show_default=True, callback=_timeout,
-              help="With --wait: give up after this long (Go-style duration: 90s, 15m).")
+@click.option(
+    "--timeout",
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    callback=_timeout,
+    help="With --wait: give up after this long (Go-style duration: 90s, 15m).",
+)
 def reconcile_command(name: str, namespace: str | None, wait: bool, timeout: timedelta) -> None:
     """Ask the operator to run the Institution NAME now (sets examsync.io/requested-at)."""
 

@@ -17,9 +17,7 @@ _KOPF_EXTRAS = ("settings", "k8s_skip", "k8s_ref")
 
 _HANDLER = r"(?:Handler|Daemon|Timer|Indexer|Webhook) '[^']*'"
 # said on every watch event the handlers are called for: debug, not info
-_PER_EVENT = re.compile(
-    rf"^(?:{_HANDLER} succeeded\.$|[\w ]+ is processed: |[\w ]+ is superseded by )"
-)
+_PER_EVENT = re.compile(rf"^(?:{_HANDLER} succeeded\.$|[\w ]+ is processed: |[\w ]+ is superseded by )")
 # "Handler 'x' failed with an exception and will try again in 60 seconds: <str(exc)>"
 _FAILED = re.compile(rf"^((?:{_HANDLER}|Activity '[^']*') (?:has )?failed[^:]*?)(?:: .*)?$", re.DOTALL)
 

@@ -25,8 +25,9 @@ ProgressHook = Callable[[str, int, int], None]  # (pipeline, done, total)
 
 
 def _failed(pipeline: str, source_id: str, reason: Reason, message: str) -> ItemResult:
-    return ItemResult(key=f"{pipeline}:{source_id}", source_id=source_id, action=Action.FAILED,
-                      reason=reason, message=message)
+    return ItemResult(
+        key=f"{pipeline}:{source_id}", source_id=source_id, action=Action.FAILED, reason=reason, message=message
+    )
 
 
 async def run_pipeline(
@@ -80,10 +81,17 @@ async def run_pipeline(
                 return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, exc.describe(masking))
             except Exception as exc:
                 # A record no rule foresaw fails its item only; the run and the other items go on.
-                log.error("item failed unexpectedly", exc_info=True,
-                          extra={"institution": ctx.institution, "pipeline": pipeline.name, "runId": ctx.run_id})
-                return _failed(pipeline.name, source_id, Reason.INVALID_SOURCE_DATA,
-                               f"unexpected error while handling the item ({type(exc).__name__})")
+                log.error(
+                    "item failed unexpectedly",
+                    exc_info=True,
+                    extra={"institution": ctx.institution, "pipeline": pipeline.name, "runId": ctx.run_id},
+                )
+                return _failed(
+                    pipeline.name,
+                    source_id,
+                    Reason.INVALID_SOURCE_DATA,
+                    f"unexpected error while handling the item ({type(exc).__name__})",
+                )
 
         async def worker() -> None:
             nonlocal done
@@ -110,19 +118,28 @@ async def run_pipeline(
     # Failed ids are fetched again on later runs; a list failure keeps the watermark. DryRun
     # writes nothing, its progress included, so a later Apply run still sees every change.
     if not ctx.dry_run:
-        ctx.state = ctx.state.advance(ctx.started, report.failed_ids, report.listed,
-                                      relist_watermark=discovery.relist_watermark)
+        ctx.state = ctx.state.advance(
+            ctx.started, report.failed_ids, report.listed, relist_watermark=discovery.relist_watermark
+        )
         try:
             await ctx.save()
         except Exception as exc:
             # the final status write (or state file) saves it again; until then the run has failed
-            log.error("progress could not be saved", exc_info=True,
-                      extra={"institution": ctx.institution, "pipeline": pipeline.name, "runId": ctx.run_id})
+            log.error(
+                "progress could not be saved",
+                exc_info=True,
+                extra={"institution": ctx.institution, "pipeline": pipeline.name, "runId": ctx.run_id},
+            )
             report.fail_internally(f"progress could not be saved ({type(exc).__name__})", ctx.now())
     report.duration = time.monotonic() - started
     log.info(
         "pipeline finished",
-        extra={"institution": ctx.institution, "pipeline": pipeline.name, "runId": ctx.run_id,
-               "counts": report.counts, "durationSeconds": round(report.duration, 3)},
+        extra={
+            "institution": ctx.institution,
+            "pipeline": pipeline.name,
+            "runId": ctx.run_id,
+            "counts": report.counts,
+            "durationSeconds": round(report.duration, 3),
+        },
     )
     return report

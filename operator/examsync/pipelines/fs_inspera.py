@@ -64,36 +64,64 @@ class FsInsperaPipeline:
     async def _plan_assessment(self, a: Assessment) -> Plan[_Write]:
         contributors = await self._contributors(a)
 
-        def result(action: Action, reason: Reason | None = None, message: str = "",
-                   target: int | None = None, writes: tuple[PlannedWrite, ...] = ()) -> ItemResult:
-            base = finished(self.name, a.id, action, reason, message, assessment=a,
-                            target_id=str(target) if target is not None else None)
-            return dataclasses.replace(base, responsibles_found=len(contributors),
-                                       responsibles_total=a.responsibles_listed, writes=writes)
+        def result(
+            action: Action,
+            reason: Reason | None = None,
+            message: str = "",
+            target: int | None = None,
+            writes: tuple[PlannedWrite, ...] = (),
+        ) -> ItemResult:
+            base = finished(
+                self.name,
+                a.id,
+                action,
+                reason,
+                message,
+                assessment=a,
+                target_id=str(target) if target is not None else None,
+            )
+            return dataclasses.replace(
+                base, responsibles_found=len(contributors), responsibles_total=a.responsibles_listed, writes=writes
+            )
 
         missing = Reason.MISSING_RESPONSIBLE if not contributors else None
         body = desired_test(a, contributors)
         hits = await self.inspera.search_tests(a.id)
         if len(hits) > 1:
-            return Plan(outcome=result(Action.FAILED, Reason.CONFLICT,
-                                       f"{len(hits)} Inspera tests carry this externalId; none touched"))
+            return Plan(
+                outcome=result(
+                    Action.FAILED, Reason.CONFLICT, f"{len(hits)} Inspera tests carry this externalId; none touched"
+                )
+            )
         if not hits:
             writes = (PlannedWrite(WriteAction.CREATE, tuple(body)),)
-            return Plan(outcome=result(Action.CREATED, missing, writes=writes), writes=writes,
-                        payload=_Write(WriteAction.CREATE, None, body))
+            return Plan(
+                outcome=result(Action.CREATED, missing, writes=writes),
+                writes=writes,
+                payload=_Write(WriteAction.CREATE, None, body),
+            )
         test_id = hits[0].assessmentRunId
         existing = await self.inspera.get_test(test_id)
         if existing is None:
-            return Plan(outcome=result(Action.FAILED, Reason.UPSTREAM_ERROR,
-                                       "inspera get_test: HTTP 404: test found by search is gone", test_id))
+            return Plan(
+                outcome=result(
+                    Action.FAILED,
+                    Reason.UPSTREAM_ERROR,
+                    "inspera get_test: HTTP 404: test found by search is gone",
+                    test_id,
+                )
+            )
         if not is_linked(existing):
             return Plan(outcome=result(Action.SKIPPED, Reason.DISCONNECTED, target=test_id))
         changed = changed_fields(body, existing)
         if not changed:
             return Plan(outcome=result(Action.UNCHANGED, target=test_id))
         writes = (PlannedWrite(WriteAction.UPDATE, tuple(changed)),)
-        return Plan(outcome=result(Action.UPDATED, missing, target=test_id, writes=writes), writes=writes,
-                    payload=_Write(WriteAction.UPDATE, test_id, body))
+        return Plan(
+            outcome=result(Action.UPDATED, missing, target=test_id, writes=writes),
+            writes=writes,
+            payload=_Write(WriteAction.UPDATE, test_id, body),
+        )
 
     async def apply(self, plan: Plan[_Write], masking: MaskingContext) -> ItemResult:
         write = plan.work()
@@ -106,8 +134,13 @@ class FsInsperaPipeline:
         except RunStoppingError:
             raise
         except UpstreamError as exc:
-            return dataclasses.replace(plan.outcome, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR,
-                                       message=exc.describe(masking), writes=())
+            return dataclasses.replace(
+                plan.outcome,
+                action=Action.FAILED,
+                reason=Reason.UPSTREAM_ERROR,
+                message=exc.describe(masking),
+                writes=(),
+            )
         return dataclasses.replace(plan.outcome, target_id=str(test_id))
 
 

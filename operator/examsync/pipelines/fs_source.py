@@ -104,15 +104,23 @@ class FsSource:
         except UpstreamError as exc:
             return Discovery(ids=retry, listed=False, error=exc)
         ids = list(dict.fromkeys([entry.id for entry in listed] + retry))
-        log.info("fs listed changed assessments", extra={
-            "institution": self.ctx.institution, "pipeline": self.pipeline, "runId": self.ctx.run_id,
-            "changedSince": cutoff.isoformat(), "listed": len(listed), "retried": len(retry),
-        })
+        log.info(
+            "fs listed changed assessments",
+            extra={
+                "institution": self.ctx.institution,
+                "pipeline": self.pipeline,
+                "runId": self.ctx.run_id,
+                "changedSince": cutoff.isoformat(),
+                "listed": len(listed),
+                "retried": len(retry),
+            },
+        )
         # listed again from this cut-off, whatever failed in this run is found again
         return Discovery(ids=ids, relist_watermark=cutoff + WATERMARK_OVERLAP)
 
-    async def plan(self, source_id: str, masking: MaskingContext,
-                   plan_assessment: Callable[[Assessment], Awaitable[Plan[P]]]) -> Plan[P]:
+    async def plan(
+        self, source_id: str, masking: MaskingContext, plan_assessment: Callable[[Assessment], Awaitable[Plan[P]]]
+    ) -> Plan[P]:
         """Fetch and check one assessment, then let the pipeline plan it. An upstream failure fails
         this item only (with its decoded id); run-stopping errors go on to the driver."""
         try:
@@ -123,8 +131,9 @@ class FsSource:
         except RunStoppingError:
             raise
         except UpstreamError as exc:
-            return Plan(outcome=finished(self.pipeline, source_id, Action.FAILED, Reason.UPSTREAM_ERROR,
-                                         exc.describe(masking)))
+            return Plan(
+                outcome=finished(self.pipeline, source_id, Action.FAILED, Reason.UPSTREAM_ERROR, exc.describe(masking))
+            )
 
     async def fetch(self, source_id: str, masking: MaskingContext) -> Assessment | ItemResult:
         """The in-scope Assessment, or the item's end when FS says it is gone, invalid or out of scope.
@@ -139,11 +148,15 @@ class FsSource:
             masking.add_people(people_of(record))
             assessment = parse_assessment(record)
         except InvalidSourceData as exc:
-            return finished(self.pipeline, source_id, Action.FAILED, Reason.INVALID_SOURCE_DATA,
-                            f"FS record: {exc}")
+            return finished(self.pipeline, source_id, Action.FAILED, Reason.INVALID_SOURCE_DATA, f"FS record: {exc}")
         if assessment.id != source_id:
-            return finished(self.pipeline, source_id, Action.FAILED, Reason.INVALID_SOURCE_DATA,
-                            "FS record: invalid field(s): id (differs from the listed id)")
+            return finished(
+                self.pipeline,
+                source_id,
+                Action.FAILED,
+                Reason.INVALID_SOURCE_DATA,
+                "FS record: invalid field(s): id (differs from the listed id)",
+            )
         reason = ineligible_reason(assessment, self.fs.startYear, self.fs.placeCodes)
         if reason is not None:
             return finished(self.pipeline, source_id, Action.SKIPPED, reason, assessment=assessment)

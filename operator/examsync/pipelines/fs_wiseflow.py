@@ -183,9 +183,7 @@ class FsWiseflowPipeline:
         fields = tuple(f for f in CREATE_FIELDS if f != "marking" or desired.marking is not None)
         writes = (PlannedWrite(WriteAction.CREATE, fields),)
         outcome = self._result(a, Action.CREATED, reason, writes=writes, found=found)
-        return Plan(
-            outcome=outcome, writes=writes, payload=_Write("create", a, desired, managers=tuple(managers))
-        )
+        return Plan(outcome=outcome, writes=writes, payload=_Write("create", a, desired, managers=tuple(managers)))
 
     async def _managers(self, a: Assessment) -> list[int]:
         """WISEflow userIds of the responsibles who are users, in FS order, each once."""

@@ -217,9 +217,7 @@ class PraktikportalenWiseflowPipeline:
             raise
         except UpstreamError as exc:
             return Plan(
-                outcome=self._result(
-                    source_id, source, Action.FAILED, Reason.UPSTREAM_ERROR, exc.describe(masking)
-                )
+                outcome=self._result(source_id, source, Action.FAILED, Reason.UPSTREAM_ERROR, exc.describe(masking))
             )
 
     async def _plan(self, source_id: str, source: _Source, masking: MaskingContext) -> Plan[_Work]:
@@ -254,10 +252,7 @@ class PraktikportalenWiseflowPipeline:
         # every supervisor still in the period is looked up (those not importable too), so none
         # of them is ever taken for one who left
         people = {s.praktikportalId: s for s in period.supervisors if s.praktikportalId}
-        keys = {
-            pid: user_key(self._secret, self.spec.praktikportalId, self.spec.userDataTypeId, pid)
-            for pid in people
-        }
+        keys = {pid: user_key(self._secret, self.spec.praktikportalId, self.spec.userDataTypeId, pid) for pid in people}
         found = await asyncio.gather(*(self._lookups.get(pid) for pid in people))
         user_ids = dict(zip(people, found, strict=True))
         in_period = {uid for uid in found if uid is not None}  # who must never be removed
@@ -360,13 +355,10 @@ class PraktikportalenWiseflowPipeline:
             (s.position, _supervisor_action(s), Reason.UPSTREAM_ERROR if s.error else None, s.error or "")
             for s in work.supervisors
         ]
-        entries += [
-            (position, Action.FAILED, Reason.INVALID_SOURCE_DATA, why) for position, why in work.problems
-        ]
+        entries += [(position, Action.FAILED, Reason.INVALID_SOURCE_DATA, why) for position, why in work.problems]
         for position, action, reason, message in sorted(entries, key=lambda e: e[0]):
             result = self._result(source_id, work.source, action, reason, message)
-            self.ctx.audit(audit_record(self.ctx, self.name, result,
-                                        supervisor=SupervisorPlace(position, work.total)))
+            self.ctx.audit(audit_record(self.ctx, self.name, result, supervisor=SupervisorPlace(position, work.total)))
 
     # --- apply ---------------------------------------------------------------------------------
 
@@ -388,7 +380,10 @@ class PraktikportalenWiseflowPipeline:
             # what was written before the failure still counts
             done = plan.outcome if work.unknown_period else self._outcome(source_id, work, ())
             return dataclasses.replace(
-                done, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR, message=exc.describe(masking),
+                done,
+                action=Action.FAILED,
+                reason=Reason.UPSTREAM_ERROR,
+                message=exc.describe(masking),
                 writes=(),
             )
         except BaseException:
@@ -461,7 +456,6 @@ class PraktikportalenWiseflowPipeline:
             await self.wf.remove_assessor(flow_id, assessor.assessor_id)
             self.ctx.state.digests.pop(self._marker(flow_id, assessor.user_id), None)
 
-
     async def _is_assessor(self, flow_id: int, user_id: int) -> bool:
         try:
             return any(a.user_id == user_id for a in await self.wf.assessors(flow_id))
@@ -514,6 +508,9 @@ def build(ctx: RunContext, secrets: ResolvedSecrets) -> PraktikportalenWiseflowP
     # the state's HMAC key: a per-Institution secret the run holds anyway
     state_secret = secrets.value(wiseflow.credentialsSecretRef, "clientSecret").encode("utf-8")
     return PraktikportalenWiseflowPipeline(
-        ctx, spec, factory.wiseflow_client(wiseflow, secrets), factory.praktikportalen_client(spec, secrets),
+        ctx,
+        spec,
+        factory.wiseflow_client(wiseflow, secrets),
+        factory.praktikportalen_client(spec, secrets),
         state_secret,
     )

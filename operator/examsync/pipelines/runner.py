@@ -66,8 +66,10 @@ def check_hosts(spec: InstitutionSpec, allowlist: hosts.HostAllowlist) -> None:
 
 def check_secret_hosts(spec: InstitutionSpec, secrets: ResolvedSecrets, allowlist: hosts.HostAllowlist) -> None:
     """URLs held in Secrets (the Slack webhook) name allowed hosts. Raises HostRefused."""
-    hosts.check_urls(allowlist, [(use.path, secrets.value(use.ref, use.url_key))
-                                 for use in spec.secret_refs() if use.url_key is not None])
+    hosts.check_urls(
+        allowlist,
+        [(use.path, secrets.value(use.ref, use.url_key)) for use in spec.secret_refs() if use.url_key is not None],
+    )
 
 
 async def run_institution(
@@ -86,8 +88,14 @@ async def run_institution(
     dry_run = opts.dry_run or spec.mode == Mode.DRY_RUN
     started = opts.now()
     institution = f"{namespace}/{name}"
-    report = InstitutionReport(name=name, namespace=namespace, mode=Mode.DRY_RUN if dry_run else Mode.APPLY,
-                               run_id=opts.run_id, started=started, enabled=spec.pipelines())
+    report = InstitutionReport(
+        name=name,
+        namespace=namespace,
+        mode=Mode.DRY_RUN if dry_run else Mode.APPLY,
+        run_id=opts.run_id,
+        started=started,
+        enabled=spec.pipelines(),
+    )
     allowlist = hosts.current()
     try:
         check_hosts(spec, allowlist)  # a refused host never gets to see a Secret
@@ -116,19 +124,31 @@ async def run_institution(
                 current.pipelines[pipeline_name] = pstate
                 await checkpoint(current)
 
-        ctx = RunContext(institution=institution, spec=spec, run_id=opts.run_id, started=started,
-                         dry_run=dry_run, state=current.pipeline(pipeline_name), audit=emit,
-                         checkpoint=save, now=opts.now)
+        ctx = RunContext(
+            institution=institution,
+            spec=spec,
+            run_id=opts.run_id,
+            started=started,
+            dry_run=dry_run,
+            state=current.pipeline(pipeline_name),
+            audit=emit,
+            checkpoint=save,
+            now=opts.now,
+        )
         kind = PIPELINES[pipeline_name]
         try:
             pipeline = kind.build(ctx, resolved)
-            return await run_pipeline(pipeline, ctx, kind.counts(), concurrency=kind.concurrency(spec),
-                                      progress=opts.progress, stop=opts.stop)
+            return await run_pipeline(
+                pipeline, ctx, kind.counts(), concurrency=kind.concurrency(spec), progress=opts.progress, stop=opts.stop
+            )
         except Exception as exc:
             # One pipeline's trouble is that pipeline's failure: the others go on. Its state stays
             # as far as it got (never advanced), so its retry ids and pending creates are kept.
-            log.error("pipeline failed", exc_info=True,
-                      extra={"institution": institution, "pipeline": pipeline_name, "runId": opts.run_id})
+            log.error(
+                "pipeline failed",
+                exc_info=True,
+                extra={"institution": institution, "pipeline": pipeline_name, "runId": opts.run_id},
+            )
             failed = PipelineReport(name=pipeline_name, counts=kind.counts(), started=started)
             failed.fail_internally(f"internal error in the pipeline ({type(exc).__name__})", opts.now())
             return failed
@@ -144,4 +164,3 @@ async def run_institution(
         except Exception:  # a sink never changes a run's result
             log.warning("run sink failed", exc_info=True, extra={"institution": institution, "runId": opts.run_id})
     return report, current
-

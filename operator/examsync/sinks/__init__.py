@@ -43,8 +43,11 @@ def build_sinks(
             # a notification channel never changes a run's result: say so and run without it
             log.warning(
                 "Slack notifications off: the webhook URL is not valid (https required)",
-                extra={"institution": institution, "field": secrets.path_of(slack.webhookSecretRef),
-                       "secret": slack.webhookSecretRef.name},
+                extra={
+                    "institution": institution,
+                    "field": secrets.path_of(slack.webhookSecretRef),
+                    "secret": slack.webhookSecretRef.name,
+                },
             )
         else:
             sinks.append(SlackNotifier(url, institution, suppress=frozenset(slack.suppressReasons)))

@@ -36,8 +36,13 @@ class HumioSink:
         self._tags = dict(tags)
         self._client: HumioClient | None = None
         self._buffer: BatchBuffer[dict[str, Any]] = BatchBuffer(
-            self._send, sink="humio", target="Humio", batch_size=batch_size, batch_seconds=batch_seconds,
-            capacity=capacity, finish_seconds=finish_seconds,
+            self._send,
+            sink="humio",
+            target="Humio",
+            batch_size=batch_size,
+            batch_seconds=batch_seconds,
+            capacity=capacity,
+            finish_seconds=finish_seconds,
         )
 
     @property

@@ -80,16 +80,19 @@ class SlackNotifier:
             self.sent = True
         except Exception as exc:  # a notification channel never changes the run's result
             why = "timed out" if isinstance(exc, TimeoutError) else str(exc)
-            log.warning("Slack notification not sent: %s", why,
-                        extra={"institution": self.institution, "runId": report.run_id})
+            log.warning(
+                "Slack notification not sent: %s", why, extra={"institution": self.institution, "runId": report.run_id}
+            )
         finally:
             await client.aclose()
 
     def message(self, report: InstitutionReport) -> dict[str, Any]:
         namespace, _, name = self.institution.partition("/")
         total = sum(self.counts.values())
-        header = (f":warning: examsync: Institution *{_escape(self.institution)}* ({report.mode} run "
-                  f"{_escape(report.run_id)}): {total} item(s) need attention")
+        header = (
+            f":warning: examsync: Institution *{_escape(self.institution)}* ({report.mode} run "
+            f"{_escape(report.run_id)}): {total} item(s) need attention"
+        )
         lines = []
         for reason, count in sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0])):
             keys = ", ".join(f"`{_escape(k)}`" for k in self.keys.get(reason, []))

@@ -58,9 +58,11 @@ class World:
         stored = copy.deepcopy(record)
         if not stored.get("id"):
             stored["id"] = encode_id(
-                str(stored["institusjonsnr"]), stored["emnekode"],
+                str(stored["institusjonsnr"]),
+                stored["emnekode"],
                 versjonskode=str(stored.get("versjonskode", "1")),
-                vurdkombkode=stored.get("vurdkombkode", "SKR"), arstall=int(stored["arstall"]),
+                vurdkombkode=stored.get("vurdkombkode", "SKR"),
+                arstall=int(stored["arstall"]),
                 vurdtidkode=stored.get("vurdtidkode", "HØST"),
             )
         if changed is not None:
@@ -71,8 +73,9 @@ class World:
         self.gone.discard(fs_id)
         return fs_id
 
-    def add_broken(self, record: dict[str, Any], missing: tuple[str, ...] = ("start",),
-                   changed: datetime | None = None) -> str:
+    def add_broken(
+        self, record: dict[str, Any], missing: tuple[str, ...] = ("start",), changed: datetime | None = None
+    ) -> str:
         """A record FS lists whose detail lacks required fields (e.g. `start`)."""
         fs_id = self.add(record, changed)
         for name in missing:
@@ -135,8 +138,9 @@ def make_app(world: World) -> web.Application:
     @web.middleware
     async def basic_auth(request: web.Request, handler: Any) -> web.StreamResponse:
         if not _authorized(world, request):
-            return web.json_response({"error": "unauthorized"}, status=401,
-                                     headers={"WWW-Authenticate": 'Basic realm="fsws"'})
+            return web.json_response(
+                {"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": 'Basic realm="fsws"'}
+            )
         response: web.StreamResponse = await handler(request)
         return response
 

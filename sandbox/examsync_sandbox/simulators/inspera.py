@@ -90,7 +90,7 @@ def _error(status: int, code: str) -> web.Response:
 def _raw_tail(request: web.Request, prefix: str) -> str:
     """The path after `prefix`, percent-decoded once (ids may hold encoded `/`)."""
     raw = request.raw_path.split("?", 1)[0]
-    return unquote(raw[len(prefix):])
+    return unquote(raw[len(prefix) :])
 
 
 def _check_body(body: Any) -> str | None:
@@ -124,8 +124,12 @@ def _routes(world: World) -> web.RouteTableDef:
         except (ValueError, KeyError, TypeError):
             return _error(400, "invalid_query")
         found = [
-            {"assessmentRunId": t["assessmentRunId"], "externalId": external_id,
-             "assessmentRunTitle": t.get("title"), "status": t.get("status")}
+            {
+                "assessmentRunId": t["assessmentRunId"],
+                "externalId": external_id,
+                "assessmentRunTitle": t.get("title"),
+                "status": t.get("status"),
+            }
             for t in world.by_external_id(str(external_id))
         ]
         return web.json_response({"hits": len(found), "page": 0, "results": found})
@@ -217,11 +221,13 @@ def make_gravitee_app(world: World, api_key: str) -> web.Application:
         world.gateway_requests += 1
         key = request.headers.get("X-Gravitee-Api-Key")
         if not key:
-            return web.json_response({"error": "API_KEY_MISSING", "message": "Unauthorized",
-                                      "http_status_code": 401}, status=401)
+            return web.json_response(
+                {"error": "API_KEY_MISSING", "message": "Unauthorized", "http_status_code": 401}, status=401
+            )
         if key != api_key:
-            return web.json_response({"error": "API_KEY_INVALID_KEY", "message": "Unauthorized",
-                                      "http_status_code": 401}, status=401)
+            return web.json_response(
+                {"error": "API_KEY_INVALID_KEY", "message": "Unauthorized", "http_status_code": 401}, status=401
+            )
         response: web.StreamResponse = await handler(request)
         return response
 

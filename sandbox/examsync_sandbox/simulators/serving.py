@@ -18,6 +18,7 @@ from aiohttp.typedefs import Middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+
 # A simulator app may set this to the body its system sends with an error status, so injected
 # faults answer in the system's own error shape.
 class ErrorBody(Protocol):
@@ -25,6 +26,7 @@ class ErrorBody(Protocol):
 
 
 ERROR_BODY = web.AppKey("error_body", ErrorBody)
+
 
 # A simulator app may set this to see each answer the fault layer gives in place of its own (the
 # WISEflow simulator records it for the contract check, marked as injected).
@@ -98,8 +100,9 @@ class StreamEnd:
     cut: bool
 
 
-async def _stream(request: web.Request, faults: Faults, total: int, *, declared: bool,
-                  chunk: int = 256 * 1024, interval: float = 0.0) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, faults: Faults, total: int, *, declared: bool, chunk: int = 256 * 1024, interval: float = 0.0
+) -> web.StreamResponse:
     """A 200 whose body of `total` bytes (JSON whitespace) is written chunk by chunk."""
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     if declared:
@@ -218,8 +221,9 @@ def _error_body(request: web.Request, status: int) -> Any:
 class SimServer:
     """Serves one simulator app on 127.0.0.1 with an OS-assigned port."""
 
-    def __init__(self, app: web.Application, faults: Faults | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, app: web.Application, faults: Faults | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.faults = faults or Faults()
         self.calls: Counter[str] = Counter()
         app.middlewares.insert(0, fault_middleware(self.faults, self.calls))

@@ -164,8 +164,13 @@ class _Refused(Exception):
         self.response = response
 
 
-async def _body(request: web.Request, model: type[R], *, media: str = "application/json",
-                refusal: Callable[[str, list[tuple[str, str]]], web.Response] | None = None) -> R:
+async def _body(
+    request: web.Request,
+    model: type[R],
+    *,
+    media: str = "application/json",
+    refusal: Callable[[str, list[tuple[str, str]]], web.Response] | None = None,
+) -> R:
     """The request body as `model`, or _Refused with the operation's refusal (default: 400 envelope)."""
 
     def refuse(message: str, errors: list[tuple[str, str]] | None = None) -> _Refused:
@@ -194,8 +199,9 @@ def _path_int(request: web.Request, name: str) -> int:
 def _query(request: web.Request, allowed: tuple[str, ...] = ()) -> None:
     unknown = sorted(set(request.query) - set(allowed))
     if unknown:
-        raise _Refused(_refuse(400, "unknown query parameter", [(name, "not a parameter of this operation")
-                                                                  for name in unknown]))
+        raise _Refused(
+            _refuse(400, "unknown query parameter", [(name, "not a parameter of this operation") for name in unknown])
+        )
 
 
 def _paging(request: web.Request, max_limit: int) -> tuple[int, int]:
@@ -265,8 +271,11 @@ def _search(world: World, licence: str, search: FlowSearch) -> list[Flow]:
             hits = [f for f in hits if (since is None or f.created >= since) and (until is None or f.created <= until)]
     if search.dates is not None:
         dates = search.dates
-        hits = [f for f in hits if _dates_match(f.participation, dates.participation)
-                and _dates_match(f.marking, dates.marking)]
+        hits = [
+            f
+            for f in hits
+            if _dates_match(f.participation, dates.participation) and _dates_match(f.marking, dates.marking)
+        ]
     return hits
 
 
@@ -378,7 +387,10 @@ def make_app(world: World) -> web.Application:
         if not body.managers or any(user_in_licence(m, request) is None for m in body.managers):
             return _refuse(400, "every manager must be a user of the licence", [("managers", "unknown user")])
         flow = world.add_flow(
-            body.title, body.subTitle or "", flow_type=body.type, managers=list(body.managers),
+            body.title,
+            body.subTitle or "",
+            flow_type=body.type,
+            managers=list(body.managers),
             licence=licence(request),
         )
         if world.on_flow_created is not None:
@@ -489,8 +501,13 @@ def make_app(world: World) -> web.Application:
     @routes.post("/license/user")
     async def write_user(request: web.Request) -> web.Response:
         _query(request)
-        body = await _body(request, UserWrite, refusal=lambda message, errors: (
-            _no_body(415) if message.startswith("the body must be") else _refuse(400, message, errors)))
+        body = await _body(
+            request,
+            UserWrite,
+            refusal=lambda message, errors: (
+                _no_body(415) if message.startswith("the body must be") else _refuse(400, message, errors)
+            ),
+        )
         # the spec names externalIds mandatory in words, and e-mails as e-mail addresses
         if not body.externalIds or not all("@" in e for e in body.emails):
             return _refuse(400, "invalid body", [("externalIds", "required"), ("emails", "e-mail addresses")])
@@ -541,8 +558,9 @@ def make_app(world: World) -> web.Application:
         elif body.userData is not None:
             user = world.user_by_external_id(body.userData.userDataTypeId, body.userData.value, licence(request))
         elif body.email is not None:
-            user = next((u for u in world.users.values()
-                         if u.licence == licence(request) and body.email in u.emails), None)
+            user = next(
+                (u for u in world.users.values() if u.licence == licence(request) and body.email in u.emails), None
+            )
         if user is None:
             return _refuse(400, "no user matches the data given", [("userId", "unknown user")])
         if any(a.user_id == user.id for a in flow.assessors):

@@ -354,9 +354,7 @@ class World:
     def flows_titled(self, title: str) -> list[Flow]:
         return [f for f in self.flows.values() if f.title == title]
 
-    def user_by_external_id(
-        self, user_data_type_id: int, value: str, licence: str | None = None
-    ) -> User | None:
+    def user_by_external_id(self, user_data_type_id: int, value: str, licence: str | None = None) -> User | None:
         for user in self.users.values():
             if licence is not None and user.licence != licence:
                 continue

@@ -55,8 +55,9 @@ async def read_history(url: StoreUrl, query: HistoryQuery, now: datetime | None 
         async with engine.connect() as conn:
             version = await conn.run_sync(schema.current_version)
             if version == 0:
-                raise HistoryUnavailable(f"{url}: no audit history here (examsync has not created its schema "
-                                         "in this database)")
+                raise HistoryUnavailable(
+                    f"{url}: no audit history here (examsync has not created its schema in this database)"
+                )
             table = schema.audit_records
             columns = [c for c in table.c if schema.COLUMNS_SINCE.get(c.name, 1) <= version]
             stmt = select(*columns).where(table.c.institution == query.institution)

@@ -174,15 +174,23 @@ def _migrate(conn: Connection, target: int) -> int:
     schema_version.create(conn, checkfirst=True)
     version = current_version(conn)
     if version > CURRENT:
-        log.warning("the audit store's schema is newer than this examsync knows; writing as version %d",
-                    CURRENT, extra={"schemaVersion": version})
+        log.warning(
+            "the audit store's schema is newer than this examsync knows; writing as version %d",
+            CURRENT,
+            extra={"schemaVersion": version},
+        )
         return version
     for migration in MIGRATIONS:
         if version < migration.version <= target:
             migration.apply(conn)
-            conn.execute(insert(schema_version).values(
-                version=migration.version, description=migration.description, applied_at=datetime.now(UTC)))
-            log.info("audit store schema migrated", extra={"schemaVersion": migration.version,
-                                                           "migration": migration.description})
+            conn.execute(
+                insert(schema_version).values(
+                    version=migration.version, description=migration.description, applied_at=datetime.now(UTC)
+                )
+            )
+            log.info(
+                "audit store schema migrated",
+                extra={"schemaVersion": migration.version, "migration": migration.description},
+            )
             version = migration.version
     return version

@@ -43,11 +43,13 @@ RETENTION_EVERY = 3600.0  # seconds between retention passes
 CONNECT_TIMEOUT = 5  # seconds (libpq connect_timeout) unless the URL says otherwise
 
 ROWS_WRITTEN = Counter(
-    "examsync_audit_store_rows_written_total", "Audit records written to the audit history store.",
+    "examsync_audit_store_rows_written_total",
+    "Audit records written to the audit history store.",
     registry=metrics.registry,
 )
 ROWS_DELETED = Counter(
-    "examsync_audit_store_rows_deleted_total", "Audit history rows deleted as older than the retention period.",
+    "examsync_audit_store_rows_deleted_total",
+    "Audit history rows deleted as older than the retention period.",
     registry=metrics.registry,
 )
 
@@ -74,7 +76,10 @@ def make_engine(url: StoreUrl, *, writer: bool = True) -> AsyncEngine:
     else:
         connect_args["timeout"] = 10.0  # sqlite3's busy timeout
     engine = create_async_engine(
-        url.url, connect_args=connect_args, hide_parameters=True, pool_pre_ping=True,
+        url.url,
+        connect_args=connect_args,
+        hide_parameters=True,
+        pool_pre_ping=True,
         **({"pool_size": 2, "max_overflow": 2} if url.backend is Backend.POSTGRESQL else {}),
     )
     if url.backend is Backend.SQLITE:
@@ -132,9 +137,16 @@ class AuditStore:
         self._schema_lock: asyncio.Lock | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self._buffer: BatchBuffer[AuditRow] = BatchBuffer(
-            self._write, sink=SINK, target=f"the audit store {url}", batch_size=batch_size,
-            batch_seconds=batch_seconds, capacity=capacity, finish_seconds=finish_seconds,
-            retryable=transient, backoff=backoff, describe=self.describe,
+            self._write,
+            sink=SINK,
+            target=f"the audit store {url}",
+            batch_size=batch_size,
+            batch_seconds=batch_seconds,
+            capacity=capacity,
+            finish_seconds=finish_seconds,
+            retryable=transient,
+            backoff=backoff,
+            describe=self.describe,
         )
 
     # --- the sinks' side (sinks/store.py) ----------------------------------------------------

@@ -97,7 +97,8 @@ class StoreUrl:
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         # a settings field: parsed from the environment's text, shown (password masked) when dumped
         return core_schema.no_info_plain_validator_function(
-            cls._validate, serialization=core_schema.to_string_ser_schema())
+            cls._validate, serialization=core_schema.to_string_ser_schema()
+        )
 
     @classmethod
     def _validate(cls, value: object) -> StoreUrl:

@@ -54,8 +54,13 @@ class FsClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.http = UpstreamClient(
-            SYSTEM, base_url, auth=httpx.BasicAuth(username, password), retry=retry, limits=limits,
-            breaker=breaker, transport=transport,
+            SYSTEM,
+            base_url,
+            auth=httpx.BasicAuth(username, password),
+            retry=retry,
+            limits=limits,
+            breaker=breaker,
+            transport=transport,
         )
 
     @property
@@ -83,8 +88,7 @@ class FsClient:
                 "sistEndret": format_cutoff(changed_since),
             }
         )
-        response = await self.http.request("GET", f"/eksamen/liste?{query}", operation="list",
-                                           accept=frozenset())
+        response = await self.http.request("GET", f"/eksamen/liste?{query}", operation="list", accept=frozenset())
         return parse_json(SYSTEM, "list", response, AssessmentList).eksamener
 
     async def get_assessment(self, exam_system: str, fs_id: str) -> dict[str, Any] | None:

@@ -35,8 +35,13 @@ class HumioClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.http = UpstreamClient(
-            SYSTEM, base_url, headers={"Authorization": f"Bearer {token}"}, retry=retry or SINK_RETRY,
-            timeout=SINK_TIMEOUT, breaker=breaker or CircuitBreaker(threshold=3), transport=transport,
+            SYSTEM,
+            base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            retry=retry or SINK_RETRY,
+            timeout=SINK_TIMEOUT,
+            breaker=breaker or CircuitBreaker(threshold=3),
+            transport=transport,
         )
 
     async def aclose(self) -> None:
@@ -44,5 +49,6 @@ class HumioClient:
 
     async def ingest(self, tags: Mapping[str, str], records: Sequence[Mapping[str, Any]]) -> None:
         """Send one batch. Raises UpstreamError (the caller counts the records as dropped)."""
-        await self.http.request("POST", INGEST_PATH, operation="ingest", json=ingest_body(tags, records),
-                                accept=frozenset())
+        await self.http.request(
+            "POST", INGEST_PATH, operation="ingest", json=ingest_body(tags, records), accept=frozenset()
+        )

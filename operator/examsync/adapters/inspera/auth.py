@@ -48,12 +48,21 @@ class InsperaTokenAuth(BearerTokenAuth):
     async def fetch(self) -> Token:
         query = f"grant_type=authorization_code&client_id={quote(self.client_id, safe='')}"
         async with per_loop(_INSTANCE_LOCKS, self.http.host, asyncio.Lock):
-            async for attempt in AsyncRetrying(retry=retry_if_exception(_conflict), wait=_conflict_wait,
-                                               stop=stop_after_attempt(TOKEN_CONFLICT_ATTEMPTS), reraise=True):
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_conflict),
+                wait=_conflict_wait,
+                stop=stop_after_attempt(TOKEN_CONFLICT_ATTEMPTS),
+                reraise=True,
+            ):
                 with attempt:
                     response = await self.http.request(
-                        "POST", f"/authenticate/token/?{query}", operation="token", data={},
-                        headers={"code": self.secret}, accept=frozenset(), authenticate=False,
+                        "POST",
+                        f"/authenticate/token/?{query}",
+                        operation="token",
+                        data={},
+                        headers={"code": self.secret},
+                        accept=frozenset(),
+                        authenticate=False,
                     )
         token = parse_json(self.system, "token", response, TokenResponse)
         # renew a little before expiry (a tenth of the lifetime for short-lived tokens)

@@ -65,21 +65,36 @@ class InsperaClient:
         self.system = http.system
 
     @classmethod
-    def direct(cls, base_url: str, client_id: str, api_key: str, *, retry: RetryPolicy | None = None,
-               limits: HostLimits | None = None, breaker: CircuitBreaker | None = None,
-               transport: httpx.AsyncBaseTransport | None = None) -> InsperaClient:
-        http = UpstreamClient(DIRECT, base_url, retry=retry, limits=limits, breaker=breaker,
-                              transport=transport)
+    def direct(
+        cls,
+        base_url: str,
+        client_id: str,
+        api_key: str,
+        *,
+        retry: RetryPolicy | None = None,
+        limits: HostLimits | None = None,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> InsperaClient:
+        http = UpstreamClient(DIRECT, base_url, retry=retry, limits=limits, breaker=breaker, transport=transport)
         http.auth = InsperaTokenAuth(http, client_id, api_key)
         return cls(http)
 
     @classmethod
-    def gateway(cls, base_url: str, api_key: str, *, retry: RetryPolicy | None = None,
-                limits: HostLimits | None = None, breaker: CircuitBreaker | None = None,
-                transport: httpx.AsyncBaseTransport | None = None) -> InsperaClient:
+    def gateway(
+        cls,
+        base_url: str,
+        api_key: str,
+        *,
+        retry: RetryPolicy | None = None,
+        limits: HostLimits | None = None,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> InsperaClient:
         headers = {"X-Gravitee-Api-Key": api_key}
-        http = UpstreamClient(GATEWAY, base_url, headers=headers, retry=retry, limits=limits, breaker=breaker,
-                              transport=transport)
+        http = UpstreamClient(
+            GATEWAY, base_url, headers=headers, retry=retry, limits=limits, breaker=breaker, transport=transport
+        )
         return cls(http)
 
     @property
@@ -90,11 +105,18 @@ class InsperaClient:
         await self.http.aclose()
 
     async def _request(
-        self, method: str, path: str, *, operation: str, json: Any = None,
-        accept: frozenset[int] = frozenset(), idempotent: bool = True,
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        json: Any = None,
+        accept: frozenset[int] = frozenset(),
+        idempotent: bool = True,
     ) -> httpx.Response:
-        return await self.http.request(method, path, operation=operation, json=json, accept=accept,
-                                       idempotent=idempotent)
+        return await self.http.request(
+            method, path, operation=operation, json=json, accept=accept, idempotent=idempotent
+        )
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -113,8 +135,7 @@ class InsperaClient:
 
     async def get_test(self, test_id: int) -> dict[str, Any] | None:
         """The test (`result` of the answer), or None on 404."""
-        response = await self._request("GET", f"/v1/test/{test_id}", operation="get_test",
-                                       accept=frozenset({404}))
+        response = await self._request("GET", f"/v1/test/{test_id}", operation="get_test", accept=frozenset({404}))
         if response.status_code == 404:
             return None
         return parse_json(self.system, "get_test", response, TestEnvelope).result
@@ -129,8 +150,7 @@ class InsperaClient:
         """
         for attempt in range(1, CREATE_ATTEMPTS + 1):
             try:
-                response = await self._request("POST", "/v1/test", operation="create_test", json=body,
-                                               idempotent=False)
+                response = await self._request("POST", "/v1/test", operation="create_test", json=body, idempotent=False)
             except (ClientError, AuthError, CircuitOpen, HostNotAllowed):
                 raise
             except UpstreamError as exc:

@@ -15,9 +15,7 @@ SYSTEM = "praktikportalen"
 
 
 class PraktikportalenClient:
-    def __init__(
-        self, base_url: str, api_key: str, *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, base_url: str, api_key: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.http = UpstreamClient(
             SYSTEM, base_url, headers={"Authorization": f"Bearer {api_key}"}, transport=transport
         )

@@ -29,15 +29,20 @@ class SlackClient:
         parts = urlsplit(check_url(webhook_url))
         base = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
         self._path = urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        self.http = UpstreamClient(SYSTEM, base, retry=retry or SINK_RETRY, timeout=SINK_TIMEOUT,
-                                   breaker=CircuitBreaker(threshold=2), transport=transport)
+        self.http = UpstreamClient(
+            SYSTEM,
+            base,
+            retry=retry or SINK_RETRY,
+            timeout=SINK_TIMEOUT,
+            breaker=CircuitBreaker(threshold=2),
+            transport=transport,
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
     async def post(self, message: dict[str, Any]) -> None:
         """Send one message. Raises UpstreamError when Slack does not answer `ok`."""
-        response = await self.http.request("POST", self._path, operation="post", json=message,
-                                           accept=frozenset())
+        response = await self.http.request("POST", self._path, operation="post", json=message, accept=frozenset())
         if response.text.strip() != "ok":
             raise InvalidResponse(SYSTEM, "post", "answer was not ok", response.status_code)

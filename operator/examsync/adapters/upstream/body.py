@@ -61,8 +61,12 @@ class BodyBudget:
     deadline (cancellation) or a dropped connection.
     """
 
-    def __init__(self, free_bytes: int = FREE_BODY_BYTES, large_slots: int = LARGE_BODY_SLOTS,
-                 per_host: int = LARGE_BODY_SLOTS_PER_HOST) -> None:
+    def __init__(
+        self,
+        free_bytes: int = FREE_BODY_BYTES,
+        large_slots: int = LARGE_BODY_SLOTS,
+        per_host: int = LARGE_BODY_SLOTS_PER_HOST,
+    ) -> None:
         self.free_bytes = free_bytes
         self.large_slots = large_slots
         self.per_host = min(per_host, large_slots)
@@ -178,8 +182,11 @@ async def read_body(
 
 def plain_response(response: httpx.Response, content: bytes) -> httpx.Response:
     """A fully read response holding the decoded `content` (the stream it came from is closed)."""
-    headers = [(k, v) for k, v in response.headers.multi_items()
-               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+    headers = [
+        (k, v)
+        for k, v in response.headers.multi_items()
+        if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
     return httpx.Response(response.status_code, headers=headers, content=content, request=response.request)
 
 

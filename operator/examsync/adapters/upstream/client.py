@@ -75,8 +75,12 @@ class UpstreamClient:
         self._transport = GuardedTransport(system, wire, self.limits, rate_limiters)
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING,
-                     **(headers or {})},
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+                **(headers or {}),
+            },
             timeout=timeout or defaults.timeout,
             transport=self._transport,
             follow_redirects=False,
@@ -127,8 +131,15 @@ class UpstreamClient:
         try:
             async for attempt in retrying(self.retry, exchange.deadline, retried):
                 with attempt:
-                    request = self._client.build_request(method, path, params=params, json=json, data=data,
-                                                         headers=headers, extensions={EXCHANGE: exchange})
+                    request = self._client.build_request(
+                        method,
+                        path,
+                        params=params,
+                        json=json,
+                        data=data,
+                        headers=headers,
+                        extensions={EXCHANGE: exchange},
+                    )
                     response = await self._attempt(request, exchange, auth, accept, idempotent)
         except AttemptFailed as failed:
             self.breaker.failure(failed.error)
@@ -136,8 +147,14 @@ class UpstreamClient:
         self.breaker.success()
         return response
 
-    async def _attempt(self, request: httpx.Request, exchange: Exchange, auth: httpx.Auth | None,
-                       accept: frozenset[int], idempotent: bool) -> httpx.Response:
+    async def _attempt(
+        self,
+        request: httpx.Request,
+        exchange: Exchange,
+        auth: httpx.Auth | None,
+        accept: frozenset[int],
+        idempotent: bool,
+    ) -> httpx.Response:
         """One send and its whole body within the call's deadline: at the deadline an attempt
         still waiting or receiving is abandoned and its connection closed."""
         operation = exchange.operation

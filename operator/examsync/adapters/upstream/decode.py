@@ -33,10 +33,12 @@ def shape_error(system: str, operation: str, exc: ValidationError, status: int |
     problem = json_problem(exc)
     if problem is not None:
         return InvalidResponse(system, operation, problem, status)
-    fields = sorted({
-        ".".join(p for p in e["loc"] if isinstance(p, str) and _FIELD_NAME.fullmatch(p)) or "body"
-        for e in exc.errors()
-    })
+    fields = sorted(
+        {
+            ".".join(p for p in e["loc"] if isinstance(p, str) and _FIELD_NAME.fullmatch(p)) or "body"
+            for e in exc.errors()
+        }
+    )
     return InvalidResponse(system, operation, f"unexpected response shape at {', '.join(fields[:5])}", status)
 
 

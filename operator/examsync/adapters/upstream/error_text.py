@@ -107,7 +107,7 @@ class UpstreamText:
     message: str | None = None
 
     def render(self, masking: MaskingContext | None = None) -> str:
-        """"message (code)", "code", "message" or ""."""
+        """ "message (code)", "code", "message" or ""."""
         masking = masking or NO_MASKING
         message = masking.mask(self.message) if self.message else ""
         code = self.code if self.code and masking.mask(self.code) == self.code else None

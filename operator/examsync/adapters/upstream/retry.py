@@ -54,16 +54,19 @@ class AttemptFailed(Exception):
 def transport_failure(system: str, operation: str, exc: httpx.TransportError, idempotent: bool) -> AttemptFailed:
     retryable = idempotent or isinstance(exc, NOT_SENT)
     if isinstance(exc, httpx.TimeoutException):
-        return AttemptFailed(UpstreamError(system, operation, f"timed out ({type(exc).__name__})"), "timeout",
-                             retryable=retryable)
-    return AttemptFailed(UpstreamError(system, operation, f"network error ({type(exc).__name__})"), "network",
-                         retryable=retryable)
+        return AttemptFailed(
+            UpstreamError(system, operation, f"timed out ({type(exc).__name__})"), "timeout", retryable=retryable
+        )
+    return AttemptFailed(
+        UpstreamError(system, operation, f"network error ({type(exc).__name__})"), "network", retryable=retryable
+    )
 
 
 def deadline_failure(system: str, operation: str) -> AttemptFailed:
     """The call's deadline passed (not a per-read timeout): nothing more is tried."""
-    return AttemptFailed(UpstreamError(system, operation, "timed out (the call's deadline passed)"), "timeout",
-                         retryable=False)
+    return AttemptFailed(
+        UpstreamError(system, operation, "timed out (the call's deadline passed)"), "timeout", retryable=False
+    )
 
 
 def status_failure(system: str, operation: str, response: httpx.Response, idempotent: bool) -> AttemptFailed:
@@ -77,8 +80,9 @@ def status_failure(system: str, operation: str, response: httpx.Response, idempo
         error = UpstreamError(system, operation, "rate limited", status, upstream=upstream)
         return AttemptFailed(error, "rate_limited", retryable=True, delay=retry_after(response))
     if status >= 500:
-        return AttemptFailed(UpstreamError(system, operation, "", status, upstream=upstream), "server_error",
-                             retryable=idempotent)
+        return AttemptFailed(
+            UpstreamError(system, operation, "", status, upstream=upstream), "server_error", retryable=idempotent
+        )
     raise ClientError(system, operation, "", status, upstream=upstream)
 
 

@@ -55,8 +55,13 @@ class Exchange:
 class GuardedTransport(httpx.AsyncBaseTransport):
     """One client's requests to one system; `rate_limiters` are the client's own (a credential's)."""
 
-    def __init__(self, system: str, wire: httpx.AsyncBaseTransport, limits: HostLimits,
-                 rate_limiters: tuple[AsyncLimiter, ...] = ()) -> None:
+    def __init__(
+        self,
+        system: str,
+        wire: httpx.AsyncBaseTransport,
+        limits: HostLimits,
+        rate_limiters: tuple[AsyncLimiter, ...] = (),
+    ) -> None:
         self.system = system
         self.wire = wire
         self.limits = limits
@@ -81,8 +86,11 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
         async def done(failure: BaseException | None) -> None:
             await held.aclose()
-            outcome = (str(response.status_code) if failure is None
-                       else observe.failure_outcome(failure, exchange.deadline.passed))
+            outcome = (
+                str(response.status_code)
+                if failure is None
+                else observe.failure_outcome(failure, exchange.deadline.passed)
+            )
             self._observe(exchange, outcome, started)
 
         assert isinstance(response.stream, httpx.AsyncByteStream)
@@ -124,4 +132,3 @@ class _HeldStream(httpx.AsyncByteStream):
         finally:
             if done is not None:
                 await done(self._failure)
-

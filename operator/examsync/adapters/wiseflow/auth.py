@@ -24,10 +24,15 @@ class WiseflowClientCredentials(BearerTokenAuth):
     """The secret is the OAuth2 client's secret."""
 
     async def fetch(self) -> Token:
-        form = TokenForm(client_id=self.client_id, client_secret=self.secret,
-                         grant_type="client_credentials")
-        response = await self.http.request("POST", "/oauth2/token", operation="token", accept=frozenset({400}),
-                                            data=form.body_form(), authenticate=False)
+        form = TokenForm(client_id=self.client_id, client_secret=self.secret, grant_type="client_credentials")
+        response = await self.http.request(
+            "POST",
+            "/oauth2/token",
+            operation="token",
+            accept=frozenset({400}),
+            data=form.body_form(),
+            authenticate=False,
+        )
         if response.status_code == 400:
             refusal = parse_json(self.system, "token", response, TokenRefusal)
             code = refusal.error if refusal.error in CREDENTIAL_REFUSALS else None

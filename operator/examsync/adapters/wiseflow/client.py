@@ -70,10 +70,14 @@ def shared_limiters(
     base_url: str, client_id: str, per_second: int = PER_SECOND, per_minute: int = PER_MINUTE
 ) -> tuple[AsyncLimiter, ...]:
     credential = hashlib.sha256(client_id.encode("utf-8")).hexdigest()[:16]
-    return per_loop(_LIMITERS, f"{base_url}|{per_second}|{per_minute}|{credential}", lambda: (
-        limiter_under(per_second, 1.0, max(1, per_second // 20)),
-        limiter_under(per_minute, 60.0, max(1, per_minute // 25)),
-    ))
+    return per_loop(
+        _LIMITERS,
+        f"{base_url}|{per_second}|{per_minute}|{credential}",
+        lambda: (
+            limiter_under(per_second, 1.0, max(1, per_second // 20)),
+            limiter_under(per_minute, 60.0, max(1, per_minute // 25)),
+        ),
+    )
 
 
 class WiseflowClient:
@@ -126,8 +130,9 @@ class WiseflowClient:
             raise ClientError(SYSTEM, operation, "", 403, upstream=upstream_text(response))
         return response
 
-    async def _pages(self, model: type[M], path: str, operation: str, limit: int, *,
-                     method: str = "GET", json: Request | None = None) -> list[M]:
+    async def _pages(
+        self, model: type[M], path: str, operation: str, limit: int, *, method: str = "GET", json: Request | None = None
+    ) -> list[M]:
         """Every page of a paged operation, within the paging bounds (`paging.read_all_pages`)."""
 
         async def page_at(offset: int) -> paging.Page:
@@ -143,9 +148,7 @@ class WiseflowClient:
     # --- flows ---------------------------------------------------------------------------------
 
     async def search_flows(self, search: FlowSearch) -> list[FoundFlow]:
-        items = await self._pages(
-            FlowItem, "/flows/search", "search flows", PAGE_LIMIT, method="POST", json=search
-        )
+        items = await self._pages(FlowItem, "/flows/search", "search flows", PAGE_LIMIT, method="POST", json=search)
         return [item.found() for item in items]
 
     async def create_flow(self, title: str, subtitle: str, flow_type: int, managers: list[int]) -> int:
@@ -163,7 +166,11 @@ class WiseflowClient:
         """Link a source; a 409 means the reference is there already (an earlier try got through)."""
         body = NewExternalSource(reference=reference, description=description)
         await self._call(
-            "POST", f"/flows/{flow_id}/external-sources", "link external source", json=body, accept=frozenset({409}),
+            "POST",
+            f"/flows/{flow_id}/external-sources",
+            "link external source",
+            json=body,
+            accept=frozenset({409}),
             flow_write=True,
         )
 
@@ -171,7 +178,9 @@ class WiseflowClient:
         outcome = "done" if ok else "fail"
         operation = f"report sync {outcome}"
         response = await self._call(
-            "POST", f"/flows/{flow_id}/external-sources/{quote(reference, safe='')}/sync/{outcome}", operation,
+            "POST",
+            f"/flows/{flow_id}/external-sources/{quote(reference, safe='')}/sync/{outcome}",
+            operation,
             flow_write=True,
         )
         _parsed(NoData, response, operation)
@@ -231,7 +240,10 @@ class WiseflowClient:
 
     async def remove_assessor(self, flow_id: int, assessor_id: int) -> None:
         await self._call(
-            "DELETE", f"/flows/{flow_id}/assessors/{assessor_id}", "remove assessor", accept=frozenset({404}),
+            "DELETE",
+            f"/flows/{flow_id}/assessors/{assessor_id}",
+            "remove assessor",
+            accept=frozenset({404}),
             flow_write=True,
         )
 
@@ -258,7 +270,7 @@ def _parsed(model: type[M], response: httpx.Response, operation: str) -> M:
     except ValidationError as exc:
         raise shape_error(SYSTEM, operation, exc, response.status_code) from None
     if getattr(parsed, "success", True) is False:
-        raise InvalidResponse(SYSTEM, operation, "success is false", response.status_code,
-                              upstream=upstream_text(response))
+        raise InvalidResponse(
+            SYSTEM, operation, "success is false", response.status_code, upstream=upstream_text(response)
+        )
     return parsed
-
