@@ -23,8 +23,11 @@ from pathlib import Path
 import httpx
 import psutil
 
+# the repository root, for the sandbox this one shares with bench.run and the tests' PostgreSQL server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.run import SECRETS, Urls, child_sandbox, no_audit, spec_for, stats
 from examsync.adapters.auditstore.store import AuditStore
-from examsync.adapters.auditstore.url import StoreUrl
 from examsync.api.spec import InstitutionSpec, PipelineName
 from examsync.audit import AuditRecord, Responsibles, Submodule
 from examsync.credentials import ResolvedSecrets
@@ -32,10 +35,8 @@ from examsync.domain.outcomes import Action
 from examsync.pipelines.runner import RunOptions, RunSink, SinkFactory, run_institution
 from examsync.sinks import StoreSink
 from examsync.state import InstitutionState
-from run import SECRETS, Urls, child_sandbox, no_audit, spec_for, stats
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from pg_server import PostgresServer  # the throwaway server the tests start
+from examsync.store_url import StoreUrl
+from tests.support.pg_server import PostgresServer
 
 
 def server_cpu(server: PostgresServer | None) -> float:

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
+from pathlib import Path
 
+# the repository root, for the benchmark this one shares its sandbox with (bench.run)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.run import SECRETS, child_sandbox, no_audit, peak_rss_mb, spec_for, stats
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.state import InstitutionState
-from run import SECRETS, child_sandbox, no_audit, peak_rss_mb, spec_for, stats
 
 
 async def measure(assessments: int, latency: float) -> None:

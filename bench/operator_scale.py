@@ -32,14 +32,14 @@ from typing import Any
 import aiohttp
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "operator"))
+# the repository root, for the test suite's harness (tests.support.kube_harness)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kmock._internal import apps, rendering
-from kube_harness import INSTITUTIONS, Cluster, Emulator, LoopClock, OperatorProcess, parse_metrics
+from kmock._internal import rendering
 
-from examsync.api.timestamps import parse_time
 from examsync_sandbox import seed_no
 from examsync_sandbox.server import Sandbox
+from tests.support.kube_harness import INSTITUTIONS, Cluster, Emulator, OperatorProcess, parse_metrics, serve
 
 FIRST_INSTITUTION_NUMBER = 5000
 # seeded UiO assessments every Institution gets a copy of (all of them created on a first run)
@@ -115,6 +115,11 @@ async def apply(cluster: Cluster, manifest: dict[str, Any]) -> None:
     await cluster.request("POST", "/" + plural.format(ns=ns), manifest, "application/json")
 
 
+def status_time(value: Any) -> datetime | None:
+    """A time as the status holds it (RFC 3339), or None when the status has none."""
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
 def cpu_seconds(proc: psutil.Process) -> float:
     times = proc.cpu_times()
     return float(times.user + times.system)
@@ -163,14 +168,8 @@ async def wait_until(predicate: Any, timeout: float, proc: OperatorProcess, what
 
 
 async def bench(args: argparse.Namespace) -> None:
-    async with (
-        Sandbox() as sandbox,
-        TimedEmulator() as emulator,
-        apps.Server(emulator) as server,
-        aiohttp.ClientSession() as http,
-    ):
-        cluster = Cluster(emulator, str(server.url).rstrip("/"), LoopClock(), http)
-        await cluster.request("GET", "/version")
+    async with Sandbox() as sandbox, serve(TimedEmulator()) as cluster:
+        emulator = cluster.emulator
         seed_fs(sandbox, args.institutions, args.assessments)
         docs = manifests(sandbox, args.institutions, args.namespaces, args.interval)
         for doc in docs:
@@ -212,8 +211,8 @@ async def bench(args: argparse.Namespace) -> None:
         runs = sum(len(s.get("history") or []) for s in statuses)
         starts = [emulator.run_started[k] - t0 for k in keys if k in emulator.run_started]
         readies = [emulator.ready[k] - t0 for k in keys]
-        due = [parse_time(s.get("nextRunTime")) for s in statuses]
-        last = [parse_time(s.get("lastRunTime")) for s in statuses]
+        due = [status_time(s.get("nextRunTime")) for s in statuses]
+        last = [status_time(s.get("lastRunTime")) for s in statuses]
         due_ts = [d.timestamp() for d in due if d is not None]
         offsets = [(d - r).total_seconds() for d, r in zip(due, last, strict=True) if d and r]
 

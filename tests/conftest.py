@@ -1,18 +1,23 @@
 """Shared fixtures: the sandbox of simulated outside systems, started on loopback per test, the
-host allowlist that lets in-process runs reach it (as `examsync sync --allow-loopback` would), and
-the WISEflow contract check every test passes through."""
+host allowlist that lets in-process runs reach it (as `examsync sync --allow-loopback` would), the
+WISEflow contract check every test passes through, a probe Institution on an empty sandbox, and the
+audit history store's databases (SQLite, and one real PostgreSQL server for the whole test run)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
-from contract.wiseflow_openapi import exchange_problems
 from examsync import hosts
 from examsync.adapters.upstream.defaults import DEFAULTS
 from examsync_sandbox.server import Sandbox
 from examsync_sandbox.simulators.wiseflow import Exchange, exchange_recorders
+from tests.support.pg_server import PostgresServer
+from tests.support.probe import Probe
+from tests.support.wiseflow_openapi import exchange_problems
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +43,19 @@ async def sandbox() -> AsyncIterator[Sandbox]:
         yield sb
 
 
+@pytest.fixture
+async def empty_sandbox() -> AsyncIterator[Sandbox]:
+    """The sandbox with no seed data (a probe puts in what its test needs)."""
+    async with Sandbox(seed=False) as sb:
+        yield sb
+
+
+@pytest.fixture
+def probe(empty_sandbox: Sandbox) -> Probe:
+    # a fresh Institution name per test: the metrics registry is process-wide
+    return Probe(empty_sandbox, f"probe-{uuid.uuid4().hex[:8]}")
+
+
 @pytest.fixture(autouse=True)
 def wiseflow_contract(request: pytest.FixtureRequest) -> Iterator[list[Exchange]]:
     """Every request a test sends to the WISEflow simulator must be one WISEflow's OpenAPI
@@ -55,3 +73,21 @@ def wiseflow_contract(request: pytest.FixtureRequest) -> Iterator[list[Exchange]
     hostile = request.node.get_closest_marker("wiseflow_hostile_answers") is not None
     problems = [p for x in seen for p in exchange_problems(x, refusals_expected=refusals, hostile_answers=hostile)]
     assert not problems, "WISEflow exchanges outside the spec:\n" + "\n".join(problems[:20])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty audit store database of each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()

@@ -5,13 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from examsync import __version__
-from examsync.adapters.auditstore.url import StoreUrl
 from examsync.commands.options import audit_db_option, audit_retention_days_option, log_level_option
+from examsync.store_url import StoreUrl
 
 # commands that import kopf, the Kubernetes client or SQLAlchemy: loaded only when asked for
 _LAZY = {
@@ -129,7 +128,3 @@ def crd(output: Path | None, chart_template: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     if chart_template is not None:
         chart_template.write_text(render_chart_template(), encoding="utf-8")
-
-
-def run_cli(argv: list[str] | None = None) -> Any:
-    return main.main(args=argv, prog_name="examsync")

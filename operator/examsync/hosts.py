@@ -176,9 +176,6 @@ class HostAllowlist:
             hint = " (loopback needs a literal entry or --allow-loopback)"
         return f"host {host}{'' if parts.port is None else f':{port}'} is not in {what}{hint}"
 
-    def allows(self, url: str) -> bool:
-        return self.refusal(url) is None
-
     def __str__(self) -> str:
         text = ", ".join(str(e) for e in self.entries)
         return f"{text}{', loopback' if self.allow_loopback else ''}"

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from examsync.api.spec import InstitutionSpec
     from examsync.report import InstitutionReport
 
-SYSTEMS = ("fs", "inspera", "gravitee", "wiseflow", "praktikportalen", "slack", "humio")
 RUN_RESULTS = ("succeeded", "failed")
 
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -257,8 +256,3 @@ class _OwnMetrics(Collector):
 def write_textfile(path: str | Path) -> None:
     """Write the exposition for node-exporter's textfile collector (temp file + rename: atomic)."""
     write_to_textfile(str(path), _OwnMetrics())
-
-
-def sample_value(name: str, labels: Mapping[str, str] | None = None) -> float | None:
-    """One sample's value from the registry (tests, the dashboard picture)."""
-    return registry.get_sample_value(name, dict(labels or {}))

@@ -25,11 +25,9 @@ class PipelineReport:
     duration: float = 0.0
     listed: bool = True
     fatal: str | None = None  # a whole source or target could not be used (message, no secrets)
-    fatal_status: int | None = None  # its HTTP status, when it had one
     fatal_reason: ConditionReason | None = None  # its condition reason (set with `fatal`)
     stalled: bool = False  # retrying will not fix it (401/403, a host not allowed)
     failures: list[Failure] = field(default_factory=list)
-    failures_total: int = 0
     plan: list[PlanEntry] = field(default_factory=list)
     actions: Counter[Action] = field(default_factory=Counter)  # for events and metrics
     reasons: Counter[tuple[Action, Reason | None]] = field(default_factory=Counter)
@@ -48,14 +46,13 @@ class PipelineReport:
             self.add_failure(result.key, result.reason or Reason.UPSTREAM_ERROR, result.message, now)
 
     def add_failure(self, key: str, reason: Reason, message: str, now: datetime) -> None:
-        self.failures_total += 1
         if len(self.failures) < MAX_FAILURES:
             self.failures.append(Failure(key=key, reason=reason, message=message[:300], since=now))
 
-    def stop(self, message: str, reason: ConditionReason, *, stalled: bool, status: int | None = None) -> None:
+    def stop(self, message: str, reason: ConditionReason, *, stalled: bool) -> None:
         """The source or target as a whole could not be used (the listing, then an item's account
         of it, which wins); once Stalled, the pipeline stays so."""
-        self.fatal, self.fatal_reason, self.fatal_status = message, reason, status
+        self.fatal, self.fatal_reason = message, reason
         self.stalled = self.stalled or stalled
 
     def fail_internally(self, message: str, now: datetime) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from examsync.adapters.auditstore.url import StoreUrl
+from examsync.store_url import StoreUrl
 
 ENV_PREFIX = "EXAMSYNC_"
 
@@ -106,8 +106,3 @@ def env_name(field: str) -> str:
 
 def _variable(loc: str) -> str:
     return env_name(loc) if loc in Settings.model_fields else loc
-
-
-def env_names() -> dict[str, str]:
-    """Every setting's environment variable, by field name."""
-    return {name: env_name(name) for name in Settings.model_fields}

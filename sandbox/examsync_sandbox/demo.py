@@ -19,13 +19,13 @@ from rich.console import Console
 
 from examsync.adapters.auditstore.history import HistoryQuery
 from examsync.adapters.auditstore.store import AuditStore
-from examsync.adapters.auditstore.url import StoreUrl
 from examsync.commands.history import run_history
 from examsync.commands.sync import render_text, sync_manifests
 from examsync.commands.upstream import configure_allowed_hosts
 from examsync.domain.outcomes import Action
 from examsync.logs import setup_logging
 from examsync.manifests import load_manifests
+from examsync.store_url import StoreUrl
 from examsync_sandbox import seed_no
 from examsync_sandbox.server import Sandbox
 from examsync_sandbox.simulators import wiseflow as wf_sim

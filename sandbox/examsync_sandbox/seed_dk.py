@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from examsync.domain.wiseflow import FlowState, pp_reference
-from examsync_sandbox import objects
+from examsync_sandbox import kube_objects
 from examsync_sandbox.simulators import praktikportalen as pp_sim
 from examsync_sandbox.simulators import wiseflow as wf_sim
 
@@ -137,7 +137,7 @@ def seed(sandbox: Any) -> None:
 
 def manifests(sandbox: Any) -> list[dict[str, Any]]:
     return [
-        objects.institution(
+        kube_objects.institution(
             NAMESPACE,
             NAME,
             {
@@ -160,6 +160,6 @@ def manifests(sandbox: Any) -> list[dict[str, Any]]:
                 },
             },
         ),
-        objects.secret(NAMESPACE, "ucx-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
-        objects.secret(NAMESPACE, "ucx-pp", {"apiKey": PP_API_KEY}),
+        kube_objects.secret(NAMESPACE, "ucx-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
+        kube_objects.secret(NAMESPACE, "ucx-pp", {"apiKey": PP_API_KEY}),
     ]

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from examsync.domain.fs import encode_id, parse_assessment
 from examsync.domain.inspera import desired_test
-from examsync_sandbox import objects
+from examsync_sandbox import kube_objects
 from examsync_sandbox.server import GRAVITEE_API_KEY
 from examsync_sandbox.simulators import fs as fs_sim
 from examsync_sandbox.simulators import humio as humio_sim
@@ -296,7 +296,7 @@ def manifests(sandbox: Any) -> list[dict[str, Any]]:
 
     fs_creds = {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}
     return [
-        objects.institution(
+        kube_objects.institution(
             NAMESPACE,
             UIO,
             {
@@ -318,11 +318,11 @@ def manifests(sandbox: Any) -> list[dict[str, Any]]:
                 "audit": {"humio": {"url": sandbox.url("humio"), "tokenSecretRef": {"name": "uio-humio"}}},
             },
         ),
-        objects.secret(NAMESPACE, "uio-fs", fs_creds),
-        objects.secret(NAMESPACE, "uio-inspera", {"apiKey": inspera_sim.API_KEY}),
-        objects.secret(NAMESPACE, "uio-slack", {"url": slack_sim.webhook_url(sandbox.url("slack"))}),
-        objects.secret(NAMESPACE, "uio-humio", {"token": humio_sim.INGEST_TOKEN}),
-        objects.institution(
+        kube_objects.secret(NAMESPACE, "uio-fs", fs_creds),
+        kube_objects.secret(NAMESPACE, "uio-inspera", {"apiKey": inspera_sim.API_KEY}),
+        kube_objects.secret(NAMESPACE, "uio-slack", {"url": slack_sim.webhook_url(sandbox.url("slack"))}),
+        kube_objects.secret(NAMESPACE, "uio-humio", {"token": humio_sim.INGEST_TOKEN}),
+        kube_objects.institution(
             NAMESPACE,
             UIB,
             {
@@ -338,6 +338,6 @@ def manifests(sandbox: Any) -> list[dict[str, Any]]:
                 },
             },
         ),
-        objects.secret(NAMESPACE, "uib-fs", fs_creds),
-        objects.secret(NAMESPACE, "uib-gravitee", {"apiKey": GRAVITEE_API_KEY}),
+        kube_objects.secret(NAMESPACE, "uib-fs", fs_creds),
+        kube_objects.secret(NAMESPACE, "uib-gravitee", {"apiKey": GRAVITEE_API_KEY}),
     ]

@@ -7,6 +7,7 @@ already have go into the WISEflow world under NTNU's licence. Every person here 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from examsync.domain.fs import encode_id, parse_assessment
 from examsync.domain.wiseflow import FlowState, desired_flow, fs_reference
-from examsync_sandbox import objects
+from examsync_sandbox import kube_objects
 from examsync_sandbox.simulators import fs as fs_sim
 from examsync_sandbox.simulators import wiseflow as wf_sim
 
@@ -111,7 +112,7 @@ def _flow_for(
     """The flow a record would get, linked, optionally with an older title or start."""
     desired = desired_flow(parse_assessment(rec))
     participation = {"start": desired.participation.start + shift_start, "end": desired.participation.end}
-    marking = desired.marking.as_dict() if desired.marking else None
+    marking = dataclasses.asdict(desired.marking) if desired.marking else None
     return wf.add_flow(
         title or desired.title,
         desired.subtitle,
@@ -177,7 +178,7 @@ def seed(sandbox: Any, now: datetime | None = None) -> None:
 
 def manifests(sandbox: Any) -> list[dict[str, Any]]:
     return [
-        objects.institution(
+        kube_objects.institution(
             NAMESPACE,
             NAME,
             {
@@ -204,6 +205,6 @@ def manifests(sandbox: Any) -> list[dict[str, Any]]:
                 },
             },
         ),
-        objects.secret(NAMESPACE, "ntnu-fs", {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}),
-        objects.secret(NAMESPACE, "ntnu-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
+        kube_objects.secret(NAMESPACE, "ntnu-fs", {"username": fs_sim.USERNAME, "password": fs_sim.PASSWORD}),
+        kube_objects.secret(NAMESPACE, "ntnu-wiseflow", {"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
     ]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Alert rules: promtool checks the rule file the chart ships and the rule files the chart renders
 # for three releases (the default, a second one side by side, one with every rule option), and runs
-# the alert unit tests (tests/observability/rules_*test.yaml) against the rendered files.
+# the alert unit tests (tests/chart/rules/rules_*test.yaml) against the rendered files.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/.tools/bin:$PATH"
@@ -9,7 +9,7 @@ RULES=charts/examsync/files/rules/examsync.rules.yaml
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 promtool check rules "$RULES"
-.venv/bin/python tests/observability/render_rules.py "$tmp" >/dev/null
+.venv/bin/python -m tests.support.render_rules "$tmp" >/dev/null
 promtool check rules "$tmp"/*.rules.yaml
 promtool test rules "$tmp"/rules_*test.yaml
 # The default release renders the rule file as it is (one source, no drift).

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_chart_render import helm_template, one, render
+from tests.support.helm_chart import helm_template, needs_helm, one, render
+
+pytestmark = needs_helm
 
 
 def container(docs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 import yaml
-from kube_schema import ROOT
 
 from examsync.api.spec import CRD_URL_PATTERN
 from examsync.crd import render_chart_template, render_crd, render_crd_yaml, structural_problems
+from tests.support.paths import REPO
 
-CRD_FILE = ROOT / "crds/institutions.examsync.io.yaml"
-CHART = ROOT / "charts/examsync"
+CRD_FILE = REPO / "crds/institutions.examsync.io.yaml"
+CHART = REPO / "charts/examsync"
 CHART_TEMPLATE = CHART / "templates/crds/institutions.examsync.io.yaml"
-HELM = shutil.which("helm") or str(ROOT / ".tools/bin/helm")
+HELM = shutil.which("helm") or str(REPO / ".tools/bin/helm")
 needs_helm = pytest.mark.skipif(not shutil.which(HELM), reason="helm not installed (scripts/tools/helm.sh)")
 
 

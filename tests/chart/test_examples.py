@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_schema import ROOT, apply_defaults, cel_violations, load_docs, names_field, schema_errors
 
 from examsync.api.spec import SpecError, parse_institution
 from examsync.crd import open_api_schema
+from tests.support.kube_schema import apply_defaults, cel_violations, load_docs, names_field, schema_errors
+from tests.support.paths import REPO
 
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 INVALID = sorted((Path(__file__).parent / "invalid").glob("*.yaml"))
 
 

@@ -11,12 +11,13 @@ from typing import Any
 
 import jsonschema
 import pytest
-from kube_schema import ROOT, cel_violations, load_docs, schema_errors
 
 from examsync.api.spec import parse_institution
+from tests.support.kube_schema import cel_violations, load_docs, schema_errors
+from tests.support.paths import REPO
 
-PLAIN = sorted((ROOT / "examples").glob("*.yaml"))
-ESO = sorted((ROOT / "examples/external-secrets").glob("*.yaml"))
+PLAIN = sorted((REPO / "examples").glob("*.yaml"))
+ESO = sorted((REPO / "examples/external-secrets").glob("*.yaml"))
 SCHEMA = json.loads((Path(__file__).parent / "schemas/externalsecret-v1.schema.json").read_text(encoding="utf-8"))
 
 
@@ -63,7 +64,7 @@ def test_every_example_has_an_external_secrets_variant() -> None:
 @pytest.mark.parametrize("path", ESO, ids=lambda p: p.name)
 def test_the_variant_holds_the_same_institution(path: Path) -> None:
     docs = load_docs(path)
-    plain = load_docs(ROOT / "examples" / path.name)
+    plain = load_docs(REPO / "examples" / path.name)
     assert of_kind(docs, "Institution") == of_kind(plain, "Institution")
     assert of_kind(docs, "Secret") == [], "the Secrets come from ESO, not from the file"
     for doc in of_kind(docs, "Institution"):
@@ -84,7 +85,7 @@ def test_the_produced_secrets_are_exactly_those_referenced(path: Path) -> None:
     produced = produced_secrets(docs)
     assert produced == referenced_secrets(docs)
     # and the same Secrets, with the same keys, as the hand-written variant
-    plain = of_kind(load_docs(ROOT / "examples" / path.name), "Secret")
+    plain = of_kind(load_docs(REPO / "examples" / path.name), "Secret")
     assert produced == {(s["metadata"]["namespace"], s["metadata"]["name"]): set(s["stringData"]) for s in plain}
 
 

@@ -17,14 +17,19 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from contract.extract_wiseflow_spec import OPERATIONS
-from contract.wiseflow_openapi import load_extract
 from examsync.adapters.wiseflow import models as m
+from examsync_sandbox.simulators import wiseflow_models as served
+from tests.contract.extract_wiseflow_spec import OPERATIONS
+from tests.support.wiseflow_openapi import load_extract
 
 SPEC = load_extract()
 SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
+# examsync's models and the simulator's (what only it handles), by name
 MODEL_CLASSES = {
-    name: cls for name, cls in vars(m).items() if inspect.isclass(cls) and issubclass(cls, BaseModel | Enum)
+    name: cls
+    for module in (m, served)
+    for name, cls in vars(module).items()
+    if inspect.isclass(cls) and issubclass(cls, BaseModel | Enum)
 }
 
 # Each model and the spec schema it stands for; nested objects are paired as they are reached.
@@ -36,28 +41,28 @@ PAIRS: list[tuple[type[BaseModel], str]] = [
     (m.Page[list[m.FlowItem]], "flows-search-api-response"),
     (m.CreateFlow, "create-flow-request"),
     (m.CreatedFlow, "create-flow-response"),
-    (m.BasicFlow, "basic-flow"),
+    (served.BasicFlow, "basic-flow"),
     (m.NewExternalSource, "flow-external-sources-request"),
     (m.Envelope[m.ExternalSourceAnswer], "flow-external-source-api-response"),
     (m.Envelope[list[m.ExternalSourceAnswer]], "flow-external-sources-api-response"),
     (m.NoData, "success-api-response-no-data"),
     (m.NoData, "return-no-data-api-response"),
-    (m.ErrorEnvelope, "general-api-error-response"),
-    (m.ErrorEnvelope, "error-api-response-no-data"),
+    (served.ErrorEnvelope, "general-api-error-response"),
+    (served.ErrorEnvelope, "error-api-response-no-data"),
     (m.DatesPatch, "dates-patch-request"),
-    (m.Envelope[m.FlowDates], "dates-get-response"),
+    (m.Envelope[served.FlowDates], "dates-get-response"),
     (m.Envelope[m.MetadataAnswer], "metadata-api-response"),
     (m.MetadataPut, "metadata-put-request"),
     (m.UserAnswer, "user"),
-    (m.UserSearch, "users-search-request"),
-    (m.Page[list[m.UserHit]], "users-search-response"),
+    (served.UserSearch, "users-search-request"),
+    (m.Page[list[served.UserHit]], "users-search-response"),
     (m.UserWrite, "create-user-request"),
     (m.WrittenUser, "create-user-response"),
     (m.Page[list[m.AssessorAnswer]], "assessors-get-response"),
     (m.AddAssessor, "assessor-add-request"),
     (m.Envelope[m.AssessorAnswer], "assessor-post-response"),
-    (m.AccessTokenRequest, "access-token-request"),
-    (m.AccessTokenAnswer, "access-token-response"),
+    (served.AccessTokenRequest, "access-token-request"),
+    (served.AccessTokenAnswer, "access-token-response"),
 ]
 
 # Answer fields the rules cannot do without although the spec marks them optional (a body without
@@ -92,7 +97,7 @@ NEEDED: dict[str, set[str]] = {
 # a reference cannot be reported on; the spec says `nullable: false`).
 REQUIRED_BEYOND_SPEC: dict[str, set[str]] = {"flow-external-sources-request": {"reference"}}
 # Integer fields the spec describes as a bitmask: compared with their enum of bits below.
-BITMASKS: dict[str, type[IntEnum]] = {"basic-flow.type": m.FlowTypeBit}
+BITMASKS: dict[str, type[IntEnum]] = {"basic-flow.type": served.FlowTypeBit}
 
 
 @dataclass
@@ -293,7 +298,7 @@ def test_the_search_and_the_flow_name_the_same_states() -> None:
     search_states = SCHEMAS["flows-search-response"]["properties"]["state"]["enum"]
     codes = _described_codes(SCHEMAS["basic-flow"]["properties"]["state"]["description"])
     assert codes is not None and list(codes.values()) == list(range(len(search_states)))
-    assert [m.STATE_CODES[m.FlowState(s)] for s in search_states] == list(m.FlowStateCode)
+    assert [served.STATE_CODES[m.FlowState(s)] for s in search_states] == list(served.FlowStateCode)
 
 
 def test_the_extract_is_the_spec_version_examsync_follows() -> None:

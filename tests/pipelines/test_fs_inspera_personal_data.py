@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fs_inspera_helpers import PIPELINE, run
 
 from examsync.audit import AuditRecord
 from examsync.logs import setup_logging
 from examsync.state import InstitutionState
 from examsync_sandbox import seed_no
 from examsync_sandbox.server import Sandbox
+from tests.support.fs_inspera_runs import PIPELINE, run
 
 
 def _personal_values(node: Any) -> Iterator[str]:

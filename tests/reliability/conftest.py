@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from reliability_support import TIMEOUT
 
 from examsync.adapters.upstream.defaults import DEFAULTS, UpstreamDefaults
 from examsync.adapters.upstream.retry import RetryPolicy
+from tests.support.fleet import TIMEOUT
 
 
 @pytest.fixture(autouse=True)

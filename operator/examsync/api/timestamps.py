@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import PlainSerializer
 
@@ -12,16 +12,6 @@ FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime(FORMAT) if value.tzinfo else value.strftime(FORMAT)
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A status time, or None when it is absent or not a time."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 # Kept to the microsecond in memory (items are ordered by it), written to the second.

@@ -17,11 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from examsync.adapters.auditstore.history import History, HistoryQuery, HistoryUnavailable, read_history
-from examsync.adapters.auditstore.url import InvalidStoreUrl, StoreUrl
 from examsync.api.spec import parse_duration
 from examsync.commands.options import audit_db_option
 from examsync.commands.sync import EXIT_FAILED, EXIT_INVALID, EXIT_OK, plain
 from examsync.settings import env_name
+from examsync.store_url import InvalidStoreUrl, StoreUrl
 
 _DAYS = re.compile(r"^([0-9]+)d$")
 # columns kept on one line while their longest value is at most this long

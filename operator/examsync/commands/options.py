@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from examsync.adapters.auditstore.url import InvalidStoreUrl, StoreUrl
 from examsync.settings import LOG_LEVELS, Settings, SettingsError, env_name
+from examsync.store_url import InvalidStoreUrl, StoreUrl
 
 
 def from_settings(read: Callable[[Settings], Any]) -> Callable[[], Any]:

@@ -33,7 +33,7 @@ from examsync.state import InstitutionState, StateFile, write_atomic
 
 if TYPE_CHECKING:
     from examsync.adapters.auditstore.store import AuditStore
-    from examsync.adapters.auditstore.url import StoreUrl
+    from examsync.store_url import StoreUrl
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 

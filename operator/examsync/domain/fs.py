@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from examsync.domain.codes import CodeText
 from examsync.domain.outcomes import Reason
 
 REQUIRED_FIELDS = ("id", "emnekode", "start")
@@ -45,9 +46,9 @@ class FsAssessmentRecord(_Lenient):
     """The detail record as FS sends it: every field optional so a gap is named, not a crash."""
 
     id: str | None = None
-    institusjonsnr: str | None = None
+    institusjonsnr: CodeText = None
     emnekode: str | None = None
-    versjonskode: str | None = None
+    versjonskode: CodeText = None
     vurdkombkode: str | None = None
     arstall: int | None = None
     vurdtidkode: str | None = None
@@ -67,12 +68,6 @@ class FsAssessmentRecord(_Lenient):
     eksamensansvarlige: list[FsResponsible] | None = None
     kandidater: list[dict[str, Any]] | None = None
     kommisjoner: list[FsCommittee] | None = None
-
-    @field_validator("institusjonsnr", "versjonskode", mode="before")
-    @classmethod
-    def _number_as_text(cls, value: Any) -> Any:
-        # FS sends codes that look like numbers; keep them as text
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("start", "slutt", "sistEndret")
     @classmethod
@@ -108,7 +103,6 @@ class Assessment:
     responsibles: tuple[str, ...]  # FEIDE ids in FS order (personal data: used for look-ups only)
     responsibles_listed: int  # entries FS listed, with or without a FEIDE id
     candidate_count: int
-    committee_count: int
 
     @property
     def decoded_id(self) -> str | None:
@@ -153,7 +147,6 @@ def parse_assessment(data: Any) -> Assessment:
         responsibles=tuple(r.feideId for r in responsibles if r.feideId),
         responsibles_listed=len(responsibles),
         candidate_count=len(record.kandidater or []),
-        committee_count=len(record.kommisjoner or []),
     )
 
 

@@ -35,8 +35,6 @@ MANAGED_FIELDS = (
     "contributors",
 )
 _TIME_FIELDS = frozenset({"startTime", "endTime"})
-# Never sent: personal data Inspera's own FS sync owns.
-FORBIDDEN_FIELDS = frozenset({"candidates", "graders", "committees", "kandidater", "kommisjoner", "sensorer"})
 
 
 def sanitize_title(title: str) -> str:

@@ -4,7 +4,7 @@ shared by status, reports, the CLI, events, audit records and metrics (contracts
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum, StrEnum
 from typing import Annotated, Any, ClassVar, Self
 
@@ -35,20 +35,6 @@ class Reason(StrEnum):
     CONFLICT = "Conflict"
     UPSTREAM_ERROR = "UpstreamError"
     UNKNOWN_PERIOD = "UnknownPeriod"
-
-
-# Every skip reason, so a pipeline cannot invent one the contract does not list.
-SKIP_REASONS = frozenset(
-    {
-        Reason.BEFORE_START_YEAR,
-        Reason.PLACE_FILTERED,
-        Reason.NO_CANDIDATES,
-        Reason.DISCONNECTED,
-        Reason.GONE,
-        Reason.FLOW_CLOSED,
-    }
-)
-FAIL_REASONS = frozenset({Reason.INVALID_SOURCE_DATA, Reason.CONFLICT, Reason.UPSTREAM_ERROR, Reason.UNKNOWN_PERIOD})
 
 
 class WriteAction(StrEnum):
@@ -215,3 +201,7 @@ class ItemResult:
     @property
     def missing_responsible(self) -> bool:
         return self.reason is Reason.MISSING_RESPONSIBLE
+
+    def write_failed(self, message: str) -> ItemResult:
+        """This outcome once its writes failed upstream: failed, with nothing reported as written."""
+        return replace(self, action=Action.FAILED, reason=Reason.UPSTREAM_ERROR, message=message, writes=())

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -20,8 +19,9 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 
+from examsync.domain.codes import CodeText
 from examsync.domain.fs import Assessment
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -58,7 +58,6 @@ class SourceState(StrEnum):
 # An external source reference: WISEflow allows these characters only, at most 255 of them.
 REFERENCE_PATTERN = r"^[a-zA-Z0-9-_]+$"
 REFERENCE_MAX_LENGTH = 255
-_REFERENCE = re.compile(REFERENCE_PATTERN)
 
 FS_REFERENCE_PREFIX = "fs-"
 FS_SOURCE_DESCRIPTION = "FS"
@@ -84,11 +83,6 @@ def is_closed(state: FlowState) -> bool:
     return state not in ACTIVE_STATES
 
 
-def is_reference(text: str) -> bool:
-    """Whether WISEflow accepts `text` as an external source reference."""
-    return len(text) <= REFERENCE_MAX_LENGTH and _REFERENCE.match(text) is not None
-
-
 # --- Part A: FS assessments -> flows ---------------------------------------------------------
 
 
@@ -110,9 +104,6 @@ def marking_end(deadline: date) -> int:
 class Window:
     start: int
     end: int
-
-    def as_dict(self) -> dict[str, int]:
-        return {"start": self.start, "end": self.end}
 
 
 @dataclass(frozen=True)
@@ -236,30 +227,20 @@ class Supervisor(BaseModel):
     """A tilsynsførende as Praktikportalen sends one; fields optional so a gap is a rule, not a crash."""
 
     model_config = ConfigDict(extra="ignore")
-    praktikportalId: str | None = None
+    praktikportalId: CodeText = None
     firstName: str | None = None
     lastName: str | None = None
     email: str | None = None
     studentCount: int | None = None
 
-    @field_validator("praktikportalId", mode="before")
-    @classmethod
-    def _id_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
 
 class Period(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    periodNumber: str | None = None
+    periodNumber: CodeText = None
     title: str | None = None
     start: date | None = None
     end: date | None = None
     supervisors: list[Supervisor] = []
-
-    @field_validator("periodNumber", mode="before")
-    @classmethod
-    def _number_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def source_told(state: SourceState | None, ok: bool) -> bool:

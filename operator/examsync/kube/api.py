@@ -60,15 +60,6 @@ class KubeApi:
         configuration, _ = await load_configuration(kubeconfig)
         return cls(kclient.ApiClient(configuration))
 
-    @classmethod
-    def for_server(cls, host: str, token: str | None = None, verify_ssl: bool = True) -> KubeApi:
-        """A client for an explicit server (tests, emulators)."""
-        configuration = kclient.Configuration(host=host, verify_ssl=verify_ssl)
-        if token:
-            configuration.api_key = {"BearerToken": token}
-            configuration.api_key_prefix = {"BearerToken": "Bearer"}
-        return cls(kclient.ApiClient(configuration))
-
     async def read_secret(self, namespace: str, name: str) -> Secret | None:
         """The Secret's type and decoded data; None when it does not exist. Raises ApiException otherwise."""
         try:

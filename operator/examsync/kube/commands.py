@@ -58,11 +58,6 @@ class Institutions:
             raise CommandError(f"no cluster to talk to: {exc}") from None
         return cls(kclient.ApiClient(configuration)), namespace
 
-    @classmethod
-    def for_server(cls, host: str) -> Institutions:
-        """A client for an explicit server (tests, emulators)."""
-        return cls(kclient.ApiClient(kclient.Configuration(host=host)))
-
     async def get(self, namespace: str, name: str) -> dict[str, Any]:
         try:
             obj = await self._custom.get_namespaced_custom_object(API_GROUP, API_VERSION, namespace, PLURAL, name)

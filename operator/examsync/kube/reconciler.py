@@ -21,7 +21,7 @@ from examsync.kube import status as st
 from examsync.kube.config import Shared
 from examsync.kube.run_requests import RunRequests
 from examsync.kube.scheduler import decide, next_run
-from examsync.kube.secrets import KubeSecrets
+from examsync.kube.secret_source import KubeSecrets
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
 from examsync.state import InstitutionState

@@ -20,9 +20,6 @@ FLUX_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 # when both are new at once, our own is the value echoed (what `examsync reconcile --wait` waits for)
 ANNOTATIONS = (REQUESTED_AT, FLUX_REQUESTED_AT)
 
-ECHO = "lastHandledRequestedAt"  # the status fields (InstitutionStatus), as the API spells them
-HANDLED = "handledRequests"
-
 MAX_VALUE = 256  # an annotation value longer than this is no request (status stays small)
 
 

@@ -42,14 +42,14 @@ async def run_pipeline(
     """Run one pipeline to the end and return its report; ctx.state holds the state after it."""
     started = time.monotonic()
     report = PipelineReport(name=pipeline.name, counts=counts, started=ctx.started)
-    # the run-stopping error, as rendered for its item, and its HTTP status
-    fatal: tuple[RunStoppingError, str, int | None] | None = None
+    # the run-stopping error, as rendered for its item
+    fatal: tuple[RunStoppingError, str] | None = None
     try:
         discovery = await pipeline.discover()
         report.listed = discovery.listed
         if discovery.error is not None:
             reason, stalled = stop_reason(discovery.error)
-            report.stop(str(discovery.error), reason, stalled=stalled, status=discovery.error.status)
+            report.stop(str(discovery.error), reason, stalled=stalled)
             report.add_failure(pipeline.name, Reason.UPSTREAM_ERROR, str(discovery.error), ctx.now())
         ids = list(dict.fromkeys(discovery.ids))
         report.counts.add_discovered(len(ids) if discovery.discovered is None else discovery.discovered)
@@ -75,7 +75,7 @@ async def run_pipeline(
                 upstream = exc if isinstance(exc, UpstreamError) else None
                 text = upstream.describe(masking) if upstream is not None else str(exc)
                 if fatal is None:
-                    fatal = (exc, text, upstream.status if upstream is not None else None)
+                    fatal = (exc, text)
                 return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, text)
             except UpstreamError as exc:
                 return _failed(pipeline.name, source_id, Reason.UPSTREAM_ERROR, exc.describe(masking))
@@ -113,8 +113,8 @@ async def run_pipeline(
     finally:
         await pipeline.aclose()
     if fatal is not None:  # the item's account of it wins over the listing's
-        error, text, status = fatal
-        report.stop(text, error.reason, stalled=error.stalled, status=status)
+        error, text = fatal
+        report.stop(text, error.reason, stalled=error.stalled)
     # Failed ids are fetched again on later runs; a list failure keeps the watermark. DryRun
     # writes nothing, its progress included, so a later Apply run still sees every change.
     if not ctx.dry_run:

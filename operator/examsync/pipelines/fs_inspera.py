@@ -7,7 +7,6 @@ search by externalId → create, update (only differing managed fields), or leav
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import Any, ClassVar
 
@@ -22,9 +21,8 @@ from examsync.domain.fs import Assessment
 from examsync.domain.inspera import changed_fields, desired_test, is_linked
 from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason, WriteAction
 from examsync.errors import RunStoppingError
-from examsync.pipelines.base import Discovery, Plan, RunContext
-from examsync.pipelines.fs_source import FsSource, finished
-from examsync.pipelines.lookups import LookupCache
+from examsync.pipelines.base import Plan, RunContext
+from examsync.pipelines.fs_source import FsPipeline
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,35 +32,16 @@ class _Write:
     body: dict[str, Any]
 
 
-class FsInsperaPipeline:
+class FsInsperaPipeline(FsPipeline[_Write]):
     name: ClassVar[PipelineName] = PipelineName.FS_INSPERA
+    exam_system: ClassVar[str] = "INSPERA"
 
     def __init__(self, ctx: RunContext, fs: FsClient, inspera: InsperaClient) -> None:
-        self.ctx = ctx
-        self.fs = fs
+        super().__init__(ctx, fs, inspera, inspera.find_user)
         self.inspera = inspera
-        self.source = FsSource(self.name, "INSPERA", ctx, fs)
-        # FEIDE id -> Inspera userId (or None): one look-up per person per run
-        self._users: LookupCache[str, int | None] = LookupCache(inspera.find_user)
 
-    async def discover(self) -> Discovery:
-        return await self.source.discover()
-
-    async def aclose(self) -> None:
-        self._users.close()
-        await self.fs.aclose()
-        await self.inspera.aclose()
-
-    async def _contributors(self, a: Assessment) -> list[int]:
-        """Inspera userIds of the responsibles who are users, in FS order, each once."""
-        found = await asyncio.gather(*(self._users.get(f) for f in a.responsibles))
-        return list(dict.fromkeys(uid for uid in found if uid is not None))
-
-    async def plan(self, source_id: str, masking: MaskingContext) -> Plan[_Write]:
-        return await self.source.plan(source_id, masking, self._plan_assessment)
-
-    async def _plan_assessment(self, a: Assessment) -> Plan[_Write]:
-        contributors = await self._contributors(a)
+    async def plan_assessment(self, a: Assessment) -> Plan[_Write]:
+        contributors = await self.users(a)  # Inspera userIds
 
         def result(
             action: Action,
@@ -71,17 +50,8 @@ class FsInsperaPipeline:
             target: int | None = None,
             writes: tuple[PlannedWrite, ...] = (),
         ) -> ItemResult:
-            base = finished(
-                self.name,
-                a.id,
-                action,
-                reason,
-                message,
-                assessment=a,
-                target_id=str(target) if target is not None else None,
-            )
-            return dataclasses.replace(
-                base, responsibles_found=len(contributors), responsibles_total=a.responsibles_listed, writes=writes
+            return self.result(
+                a, action, reason, message, target_id=target, writes=writes, responsibles_found=len(contributors)
             )
 
         missing = Reason.MISSING_RESPONSIBLE if not contributors else None
@@ -134,13 +104,7 @@ class FsInsperaPipeline:
         except RunStoppingError:
             raise
         except UpstreamError as exc:
-            return dataclasses.replace(
-                plan.outcome,
-                action=Action.FAILED,
-                reason=Reason.UPSTREAM_ERROR,
-                message=exc.describe(masking),
-                writes=(),
-            )
+            return plan.outcome.write_failed(exc.describe(masking))
         return dataclasses.replace(plan.outcome, target_id=str(test_id))
 
 

@@ -2,18 +2,21 @@
 
 Shared by every pipeline that reads FS (fs-inspera with eksamenssystem INSPERA, fs-wiseflow with
 WISEFLOW). `fetch` returns either an in-scope Assessment or the item's finished ItemResult
-(Gone, InvalidSourceData, BeforeStartYear, PlaceFiltered, NoCandidates).
+(Gone, InvalidSourceData, BeforeStartYear, PlaceFiltered, NoCandidates). `FsPipeline` is what such
+a pipeline shares besides: its target's users looked up once per run, and its item results.
 """
 
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from examsync.adapters.errors import UpstreamError
 from examsync.adapters.fs.client import FsClient
+from examsync.adapters.upstream.client import UpstreamAdapter
 from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.api.spec import FsSpec, PipelineName
 from examsync.domain.fs import (
@@ -24,9 +27,10 @@ from examsync.domain.fs import (
     parse_assessment,
     people_of,
 )
-from examsync.domain.outcomes import Action, ItemResult, Reason
+from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, Reason
 from examsync.errors import RunStoppingError
 from examsync.pipelines.base import Discovery, Plan, RunContext
+from examsync.pipelines.lookups import LookupCache, users_found
 
 log = logging.getLogger("examsync.fs")
 
@@ -48,18 +52,25 @@ def finished(
     message: str = "",
     *,
     assessment: Assessment | None = None,
-    target_id: str | None = None,
+    target_id: str | int | None = None,
+    writes: tuple[PlannedWrite, ...] = (),
+    responsibles_found: int | None = None,
 ) -> ItemResult:
-    """An ItemResult with the identifiers every result of an FS item carries."""
+    """An ItemResult with the identifiers every result of an FS item carries; with
+    `responsibles_found`, also how many of the assessment's responsibles FS listed."""
+    listed = assessment.responsibles_listed if assessment is not None and responsibles_found is not None else None
     return ItemResult(
         key=item_key(pipeline, source_id),
         source_id=source_id,
         action=action,
         reason=reason,
         message=message,
-        target_id=target_id,
+        target_id=str(target_id) if target_id is not None else None,
         title=assessment.emnetittel if assessment else None,
         decoded_id=decode_id(source_id),
+        responsibles_found=responsibles_found,
+        responsibles_total=listed,
+        writes=writes,
     )
 
 
@@ -161,3 +172,68 @@ class FsSource:
         if reason is not None:
             return finished(self.pipeline, source_id, Action.SKIPPED, reason, assessment=assessment)
         return assessment
+
+
+class FsPipeline(ABC, Generic[P]):
+    """A pipeline from FS to a target: FS as its source (`FsSource`), the target's users looked up
+    by FEIDE id once per run, and its item results. A pipeline plans each in-scope assessment
+    (`plan_assessment`) and applies its plans."""
+
+    name: ClassVar[PipelineName]
+    exam_system: ClassVar[str]  # FS's eksamenssystem of the pipeline's assessments
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        fs: FsClient,
+        target: UpstreamAdapter,
+        find_user: Callable[[str], Awaitable[int | None]],
+    ) -> None:
+        self.ctx = ctx
+        self.fs = fs
+        self.source = FsSource(self.name, self.exam_system, ctx, fs)
+        self._target = target
+        # FEIDE id -> the target's userId (or None): one look-up per person per run
+        self._users: LookupCache[str, int | None] = LookupCache(find_user)
+
+    async def discover(self) -> Discovery:
+        return await self.source.discover()
+
+    async def plan(self, source_id: str, masking: MaskingContext) -> Plan[P]:
+        return await self.source.plan(source_id, masking, self.plan_assessment)
+
+    @abstractmethod
+    async def plan_assessment(self, a: Assessment) -> Plan[P]:
+        """What one in-scope assessment needs in the target."""
+
+    async def users(self, a: Assessment) -> list[int]:
+        """The target's userIds of the assessment's responsibles who are users, in FS order, each once."""
+        return await users_found(self._users, a.responsibles)
+
+    def result(
+        self,
+        a: Assessment,
+        action: Action,
+        reason: Reason | None = None,
+        message: str = "",
+        *,
+        target_id: str | int | None = None,
+        writes: tuple[PlannedWrite, ...] = (),
+        responsibles_found: int | None = None,
+    ) -> ItemResult:
+        return finished(
+            self.name,
+            a.id,
+            action,
+            reason,
+            message,
+            assessment=a,
+            target_id=target_id,
+            writes=writes,
+            responsibles_found=responsibles_found,
+        )
+
+    async def aclose(self) -> None:
+        self._users.close()
+        await self.fs.aclose()
+        await self._target.aclose()

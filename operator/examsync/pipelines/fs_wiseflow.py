@@ -16,7 +16,6 @@ for open flows with its title and subtitle created since it was recorded (the se
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from typing import ClassVar
 
@@ -45,9 +44,8 @@ from examsync.domain.wiseflow import (
     pending_matches,
 )
 from examsync.errors import RunStoppingError
-from examsync.pipelines.base import Discovery, Plan, RunContext
-from examsync.pipelines.fs_source import FsSource, finished
-from examsync.pipelines.lookups import LookupCache
+from examsync.pipelines.base import Plan, RunContext
+from examsync.pipelines.fs_source import FsPipeline
 from examsync.state import PendingCreate
 
 LINK_FIELD = "reference"  # the external source's field: what linking a found flow writes
@@ -63,74 +61,25 @@ class _Write:
     fields: tuple[str, ...] = ()  # for link/update: the flow fields that differ
 
 
-class FsWiseflowPipeline:
+class FsWiseflowPipeline(FsPipeline[_Write]):
     name: ClassVar[PipelineName] = PipelineName.FS_WISEFLOW
+    exam_system: ClassVar[str] = "WISEFLOW"
 
     def __init__(self, ctx: RunContext, spec: FsFlowsSpec, fs: FsClient, wiseflow: WiseflowClient) -> None:
-        self.ctx = ctx
+        super().__init__(ctx, fs, wiseflow, lambda feide_id: wiseflow.find_user(spec.feideUserDataTypeId, feide_id))
         self.spec = spec
-        self.fs = fs
         self.wf = wiseflow
-        self.source = FsSource(self.name, "WISEFLOW", ctx, fs)
-        # FEIDE id -> WISEflow userId (or None): one look-up per person per run
-        self._users: LookupCache[str, int | None] = LookupCache(
-            lambda feide_id: wiseflow.find_user(spec.feideUserDataTypeId, feide_id)
-        )
-
-    async def discover(self) -> Discovery:
-        return await self.source.discover()
-
-    async def aclose(self) -> None:
-        self._users.close()
-        await self.fs.aclose()
-        await self.wf.aclose()
 
     # --- plan ----------------------------------------------------------------------------------
 
-    async def plan(self, source_id: str, masking: MaskingContext) -> Plan[_Write]:
-        return await self.source.plan(source_id, masking, self._plan)
-
-    def _result(
-        self,
-        a: Assessment,
-        action: Action,
-        reason: Reason | None = None,
-        message: str = "",
-        *,
-        flow_id: int | None = None,
-        writes: tuple[PlannedWrite, ...] = (),
-        found: int | None = None,
-    ) -> ItemResult:
-        base = finished(
-            self.name,
-            a.id,
-            action,
-            reason,
-            message,
-            assessment=a,
-            target_id=str(flow_id) if flow_id is not None else None,
-        )
-        return dataclasses.replace(
-            base,
-            writes=writes,
-            responsibles_found=found,
-            responsibles_total=a.responsibles_listed if found is not None else None,
-        )
-
-    async def _plan(self, a: Assessment) -> Plan[_Write]:
+    async def plan_assessment(self, a: Assessment) -> Plan[_Write]:
         desired = desired_flow(a)
         reference = fs_reference(a.id)
         found = await self.wf.search_flows(FlowSearch(metadata=SearchMetadata(externalSourceReference=reference)))
         hits = [f for f in found if reference in f.references]  # the filter's own matching is not ours
         if len(hits) > 1:
-            return Plan(
-                outcome=self._result(
-                    a,
-                    Action.FAILED,
-                    Reason.CONFLICT,
-                    f"{len(hits)} WISEflow flows carry this reference; none touched",
-                )
-            )
+            conflict = f"{len(hits)} WISEflow flows carry this reference; none touched"
+            return Plan(outcome=self.result(a, Action.FAILED, Reason.CONFLICT, conflict))
         if hits:
             if not self.ctx.dry_run:
                 # linked: a create recorded as pending is finished
@@ -140,19 +89,13 @@ class FsWiseflowPipeline:
         if pending is not None:
             adopted = await self._find_pending(pending)
             if len(adopted) > 1:
-                return Plan(
-                    outcome=self._result(
-                        a,
-                        Action.FAILED,
-                        Reason.CONFLICT,
-                        f"{len(adopted)} unlinked WISEflow flows match an earlier create; none touched",
-                    )
-                )
+                conflict = f"{len(adopted)} unlinked WISEflow flows match an earlier create; none touched"
+                return Plan(outcome=self.result(a, Action.FAILED, Reason.CONFLICT, conflict))
             if adopted:
                 flow = adopted[0]
                 fields = (LINK_FIELD, *metadata_diff(desired, flow), *dates_diff(desired, flow))
                 writes = (PlannedWrite(WriteAction.UPDATE, fields),)
-                outcome = self._result(a, Action.CREATED, flow_id=flow.flow_id, writes=writes)
+                outcome = self.result(a, Action.CREATED, target_id=flow.flow_id, writes=writes)
                 return Plan(
                     outcome=outcome,
                     writes=writes,
@@ -163,32 +106,27 @@ class FsWiseflowPipeline:
     def _plan_found(self, a: Assessment, desired: DesiredFlow, flow: FoundFlow) -> Plan[_Write]:
         flow_id = flow.flow_id
         if is_closed(flow.state):
-            return Plan(outcome=self._result(a, Action.SKIPPED, Reason.FLOW_CLOSED, flow_id=flow_id))
+            return Plan(outcome=self.result(a, Action.SKIPPED, Reason.FLOW_CLOSED, target_id=flow_id))
         fields = (*metadata_diff(desired, flow), *dates_diff(desired, flow))
         if not fields:
-            return Plan(outcome=self._result(a, Action.UNCHANGED, flow_id=flow_id))
+            return Plan(outcome=self.result(a, Action.UNCHANGED, target_id=flow_id))
         writes = (PlannedWrite(WriteAction.UPDATE, fields),)
         return Plan(
-            outcome=self._result(a, Action.UPDATED, flow_id=flow_id, writes=writes),
+            outcome=self.result(a, Action.UPDATED, target_id=flow_id, writes=writes),
             writes=writes,
             payload=_Write("update", a, desired, flow_id=flow_id, fields=fields),
         )
 
     async def _plan_create(self, a: Assessment, desired: DesiredFlow) -> Plan[_Write]:
-        managers = await self._managers(a)
+        managers = await self.users(a)  # WISEflow userIds
         reason = None
         if not managers:
             managers, reason = [self.spec.fallbackManagerUserId], Reason.MISSING_RESPONSIBLE
         found = 0 if reason else len(managers)
         fields = tuple(f for f in CREATE_FIELDS if f != "marking" or desired.marking is not None)
         writes = (PlannedWrite(WriteAction.CREATE, fields),)
-        outcome = self._result(a, Action.CREATED, reason, writes=writes, found=found)
+        outcome = self.result(a, Action.CREATED, reason, writes=writes, responsibles_found=found)
         return Plan(outcome=outcome, writes=writes, payload=_Write("create", a, desired, managers=tuple(managers)))
-
-    async def _managers(self, a: Assessment) -> list[int]:
-        """WISEflow userIds of the responsibles who are users, in FS order, each once."""
-        found = await asyncio.gather(*(self._users.get(f) for f in a.responsibles))
-        return list(dict.fromkeys(uid for uid in found if uid is not None))
 
     async def _find_pending(self, pending: PendingCreate) -> list[FoundFlow]:
         """Flows an earlier, unconfirmed create may have made: open, the same title and subtitle,
@@ -221,14 +159,7 @@ class FsWiseflowPipeline:
             raise
         except UpstreamError as exc:
             target = str(flow_id) if flow_id is not None else None
-            return dataclasses.replace(
-                plan.outcome,
-                action=Action.FAILED,
-                reason=Reason.UPSTREAM_ERROR,
-                message=exc.describe(masking),
-                writes=(),
-                target_id=target,
-            )
+            return dataclasses.replace(plan.outcome.write_failed(exc.describe(masking)), target_id=target)
         return dataclasses.replace(plan.outcome, target_id=str(flow_id))
 
     async def _create(self, write: _Write) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
 from examsync.adapters.errors import UpstreamError
@@ -41,3 +41,10 @@ class LookupCache(Generic[K, V]):
     def close(self) -> None:
         for task in self._tasks.values():
             task.cancel()
+
+
+async def users_found(users: LookupCache[str, int | None], people: Iterable[str]) -> list[int]:
+    """The user ids of those of `people` (looked up through `users`) who are users: in the order
+    given, each once."""
+    found = await asyncio.gather(*(users.get(person) for person in people))
+    return list(dict.fromkeys(user_id for user_id in found if user_id is not None))

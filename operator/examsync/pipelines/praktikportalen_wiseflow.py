@@ -379,13 +379,7 @@ class PraktikportalenWiseflowPipeline:
             self._audit_supervisors(source_id, work)
             # what was written before the failure still counts
             done = plan.outcome if work.unknown_period else self._outcome(source_id, work, ())
-            return dataclasses.replace(
-                done,
-                action=Action.FAILED,
-                reason=Reason.UPSTREAM_ERROR,
-                message=exc.describe(masking),
-                writes=(),
-            )
+            return done.write_failed(exc.describe(masking))
         except BaseException:
             self._release(work, None)  # items waiting on this one's users must not wait forever
             raise

@@ -26,8 +26,6 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from examsync.adapters.wiseflow.models import (
-    AccessTokenAnswer,
-    AccessTokenRequest,
     AddAssessor,
     ApiError,
     ApiErrorDetail,
@@ -38,9 +36,7 @@ from examsync.adapters.wiseflow.models import (
     DateFilter,
     DatesPatch,
     Envelope,
-    ErrorEnvelope,
     FlowSearch,
-    FlowTypeBit,
     MetadataPut,
     NewExternalSource,
     NoData,
@@ -50,12 +46,18 @@ from examsync.adapters.wiseflow.models import (
     TokenAnswer,
     TokenForm,
     TokenRefusal,
-    UserSearch,
     UserWrite,
     WrittenUser,
 )
 from examsync.domain.wiseflow import FlowState, SourceState
 from examsync_sandbox.simulators.serving import ERROR_BODY, INJECTED_OBSERVER
+from examsync_sandbox.simulators.wiseflow_models import (
+    AccessTokenAnswer,
+    AccessTokenRequest,
+    ErrorEnvelope,
+    FlowTypeBit,
+    UserSearch,
+)
 from examsync_sandbox.simulators.wiseflow_world import Assessor, ExternalSource, Flow, User, World
 
 R = TypeVar("R", bound=BaseModel)

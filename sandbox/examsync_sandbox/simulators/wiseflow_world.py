@@ -12,29 +12,31 @@ from datetime import UTC, datetime
 from typing import Any
 
 from examsync.adapters.wiseflow.models import (
-    STATE_CODES,
-    BasicFlow,
     DatePair,
     ExternalIdAnswer,
     ExternalSourceAnswer,
-    FlowDates,
     FlowItem,
     FlowType,
-    FlowTypeBit,
-    MarkingDates,
     MetadataAnswer,
-    ParticipationDates,
     Purpose,
-    PurposeCode,
     RoleAnswer,
     UserAnswer,
+    Variant,
+)
+from examsync.domain.wiseflow import FlowState, SourceState
+from examsync_sandbox.simulators.wiseflow_models import (
+    STATE_CODES,
+    BasicFlow,
+    FlowDates,
+    FlowTypeBit,
+    MarkingDates,
+    ParticipationDates,
+    PurposeCode,
     UserHit,
     UserHitDataType,
     UserHitRole,
-    Variant,
     VariantCode,
 )
-from examsync.domain.wiseflow import FlowState, SourceState
 
 _TYPE_NAMES = {
     FlowTypeBit.FLOWASSIGN: FlowType.FLOWassign,

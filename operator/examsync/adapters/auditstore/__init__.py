@@ -2,12 +2,11 @@
 database, SQLite or PostgreSQL, so "what happened to this assessment, and when" has an answer
 without a log platform.
 
-- url.py: `StoreUrl`, the setting `audit_db` (EXAMSYNC_AUDIT_DB, `--audit-db`); its password never printed;
 - rows.py: an `AuditRecord` as a row and back; schema.py: the tables and their versioned migrations;
 - store.py: `AuditStore`, one per process: batched writes, schema on start, retention;
 - history.py: the reads `examsync history` (commands/history.py) prints.
 
 Runs reach it through `sinks.store.StoreSink`, built with the other sinks (`sinks.sink_factory`).
-This package's `__init__` imports nothing, so the settings can name `StoreUrl` without loading
-SQLAlchemy.
+Its URL, `examsync.store_url.StoreUrl`, is a setting (EXAMSYNC_AUDIT_DB, `--audit-db`) and lives
+outside it, so the settings name it without loading SQLAlchemy.
 """

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from examsync.adapters.auditstore import schema
 from examsync.adapters.auditstore.rows import AuditRow
 from examsync.adapters.auditstore.store import make_engine
-from examsync.adapters.auditstore.url import InvalidStoreUrl, StoreUrl
+from examsync.store_url import InvalidStoreUrl, StoreUrl
 
 INSTITUTION_LIMIT = 100  # rows shown for an Institution unless --limit says otherwise
 ITEM_LIMIT = 1000  # rows shown for one item (every run of 400 days at a 6 h interval is 1600)

@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from examsync import metrics
 from examsync.adapters.auditstore import schema
 from examsync.adapters.auditstore.rows import AuditRow
-from examsync.adapters.auditstore.url import Backend, StoreUrl
 from examsync.audit import AuditRecord
 from examsync.batching import BatchBuffer
+from examsync.store_url import Backend, StoreUrl
 
 log = logging.getLogger("examsync.adapters.auditstore")
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
-from examsync.adapters.upstream.client import CircuitBreaker, HostLimits, RetryPolicy, UpstreamClient
+from examsync.adapters.upstream.client import ClientOptions, UpstreamAdapter, UpstreamClient
 from examsync.adapters.upstream.decode import json_body, parse_json
 from examsync.domain.fs import InvalidSourceData
 
@@ -39,36 +39,11 @@ def format_cutoff(value: datetime) -> str:
     return value.isoformat(timespec="seconds")
 
 
-class FsClient:
+class FsClient(UpstreamAdapter):
     """One institution's FS credentials against one FS host (the host's limits are shared)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        username: str,
-        password: str,
-        *,
-        retry: RetryPolicy | None = None,
-        limits: HostLimits | None = None,
-        breaker: CircuitBreaker | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.http = UpstreamClient(
-            SYSTEM,
-            base_url,
-            auth=httpx.BasicAuth(username, password),
-            retry=retry,
-            limits=limits,
-            breaker=breaker,
-            transport=transport,
-        )
-
-    @property
-    def calls(self) -> int:
-        return self.http.calls
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+    def __init__(self, base_url: str, username: str, password: str, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(UpstreamClient(SYSTEM, base_url, auth=httpx.BasicAuth(username, password), **options))
 
     async def list_changed(
         self,

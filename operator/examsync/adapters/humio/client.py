@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
-from examsync.adapters.upstream.client import CircuitBreaker, RetryPolicy, UpstreamClient
+from examsync.adapters.upstream.client import (
+    CircuitBreaker,
+    ClientOptions,
+    RetryPolicy,
+    UpstreamAdapter,
+    UpstreamClient,
+)
 
 SYSTEM = "humio"
 INGEST_PATH = "/api/v1/ingest/humio-structured"
@@ -22,30 +28,14 @@ def ingest_body(tags: Mapping[str, str], records: Sequence[Mapping[str, Any]]) -
     return [{"tags": dict(tags), "events": events}]
 
 
-class HumioClient:
+class HumioClient(UpstreamAdapter):
     """Posts batches of audit records with an ingest token (Bearer)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str,
-        *,
-        retry: RetryPolicy | None = None,
-        breaker: CircuitBreaker | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.http = UpstreamClient(
-            SYSTEM,
-            base_url,
-            headers={"Authorization": f"Bearer {token}"},
-            retry=retry or SINK_RETRY,
-            timeout=SINK_TIMEOUT,
-            breaker=breaker or CircuitBreaker(threshold=3),
-            transport=transport,
-        )
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+    def __init__(self, base_url: str, token: str, **options: Unpack[ClientOptions]) -> None:
+        options.setdefault("retry", SINK_RETRY)
+        options.setdefault("breaker", CircuitBreaker(threshold=3))
+        headers = {"Authorization": f"Bearer {token}"}
+        super().__init__(UpstreamClient(SYSTEM, base_url, headers=headers, timeout=SINK_TIMEOUT, **options))
 
     async def ingest(self, tags: Mapping[str, str], records: Sequence[Mapping[str, Any]]) -> None:
         """Send one batch. Raises UpstreamError (the caller counts the records as dropped)."""

@@ -8,7 +8,7 @@ every call and no token call (the gateway attaches Inspera's token).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -22,7 +22,7 @@ from examsync.adapters.errors import (
     UpstreamError,
 )
 from examsync.adapters.inspera.auth import InsperaTokenAuth
-from examsync.adapters.upstream.client import CircuitBreaker, HostLimits, RetryPolicy, UpstreamClient
+from examsync.adapters.upstream.client import ClientOptions, UpstreamAdapter, UpstreamClient
 from examsync.adapters.upstream.decode import parse_json
 
 DIRECT = "inspera"
@@ -57,52 +57,22 @@ class WriteResponse(_Model):
     assessmentRunId: int
 
 
-class InsperaClient:
+class InsperaClient(UpstreamAdapter):
     """One Institution's Inspera route. Use `direct(...)` or `gateway(...)`."""
 
     def __init__(self, http: UpstreamClient) -> None:
-        self.http = http
+        super().__init__(http)
         self.system = http.system
 
     @classmethod
-    def direct(
-        cls,
-        base_url: str,
-        client_id: str,
-        api_key: str,
-        *,
-        retry: RetryPolicy | None = None,
-        limits: HostLimits | None = None,
-        breaker: CircuitBreaker | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> InsperaClient:
-        http = UpstreamClient(DIRECT, base_url, retry=retry, limits=limits, breaker=breaker, transport=transport)
+    def direct(cls, base_url: str, client_id: str, api_key: str, **options: Unpack[ClientOptions]) -> InsperaClient:
+        http = UpstreamClient(DIRECT, base_url, **options)
         http.auth = InsperaTokenAuth(http, client_id, api_key)
         return cls(http)
 
     @classmethod
-    def gateway(
-        cls,
-        base_url: str,
-        api_key: str,
-        *,
-        retry: RetryPolicy | None = None,
-        limits: HostLimits | None = None,
-        breaker: CircuitBreaker | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> InsperaClient:
-        headers = {"X-Gravitee-Api-Key": api_key}
-        http = UpstreamClient(
-            GATEWAY, base_url, headers=headers, retry=retry, limits=limits, breaker=breaker, transport=transport
-        )
-        return cls(http)
-
-    @property
-    def calls(self) -> int:
-        return self.http.calls
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+    def gateway(cls, base_url: str, api_key: str, **options: Unpack[ClientOptions]) -> InsperaClient:
+        return cls(UpstreamClient(GATEWAY, base_url, headers={"X-Gravitee-Api-Key": api_key}, **options))
 
     async def _request(
         self,

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Unpack
 from urllib.parse import quote
 
-import httpx
 from pydantic import ValidationError
 
-from examsync.adapters.upstream.client import UpstreamClient
+from examsync.adapters.upstream.client import ClientOptions, UpstreamAdapter, UpstreamClient
 from examsync.adapters.upstream.decode import shape_error
 from examsync.domain.wiseflow import Period
 
 SYSTEM = "praktikportalen"
 
 
-class PraktikportalenClient:
-    def __init__(self, base_url: str, api_key: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.http = UpstreamClient(
-            SYSTEM, base_url, headers={"Authorization": f"Bearer {api_key}"}, transport=transport
-        )
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+class PraktikportalenClient(UpstreamAdapter):
+    def __init__(self, base_url: str, api_key: str, **options: Unpack[ClientOptions]) -> None:
+        super().__init__(UpstreamClient(SYSTEM, base_url, headers={"Authorization": f"Bearer {api_key}"}, **options))
 
     async def period(self, licence: str, period_number: str) -> Period | None:
         """One internship period with its supervisors; None when the licence has no such period."""

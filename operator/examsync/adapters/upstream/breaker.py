@@ -13,10 +13,6 @@ class CircuitBreaker:
         self.consecutive_failures = 0
         self.opened_by: UpstreamError | None = None
 
-    @property
-    def open(self) -> bool:
-        return self.opened_by is not None
-
     def ensure_closed(self, system: str, operation: str) -> None:
         """Raises CircuitOpen (naming the failure that opened it) once the breaker is open."""
         if self.opened_by is not None:

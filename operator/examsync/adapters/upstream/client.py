@@ -8,7 +8,7 @@ call's `deadline` over each attempt, `transport` for each request (allowlist, li
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,6 +38,15 @@ from examsync.adapters.upstream.retry import (
 from examsync.adapters.upstream.transport import EXCHANGE, Exchange, GuardedTransport, wire_for
 
 USER_AGENT = "examsync"
+
+
+class ClientOptions(TypedDict, total=False):
+    """What an adapter's client may be given instead of the defaults (tests and benchmarks do)."""
+
+    retry: RetryPolicy
+    limits: HostLimits
+    breaker: CircuitBreaker
+    transport: httpx.AsyncBaseTransport
 
 
 class UpstreamClient:
@@ -85,11 +94,6 @@ class UpstreamClient:
             transport=self._transport,
             follow_redirects=False,
         )
-
-    @property
-    def calls(self) -> int:
-        """Requests sent, retries and token requests included (bench and tests read it)."""
-        return self._transport.sent
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -177,10 +181,22 @@ class UpstreamClient:
         raise status_failure(self.system, operation, answer, idempotent)
 
 
+class UpstreamAdapter:
+    """An adapter's client: its system's operations over one UpstreamClient, closed with it."""
+
+    def __init__(self, http: UpstreamClient) -> None:
+        self.http = http
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
 __all__ = [
     "HOST_LIMITS",
     "CircuitBreaker",
+    "ClientOptions",
     "HostLimits",
     "RetryPolicy",
+    "UpstreamAdapter",
     "UpstreamClient",
 ]

@@ -66,7 +66,6 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         self.wire = wire
         self.limits = limits
         self.rate_limiters = rate_limiters
-        self.sent = 0  # requests sent, retries and token requests included (bench and tests read it)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         exchange = request.extensions[EXCHANGE]
@@ -77,7 +76,6 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         try:
             await held.enter_async_context(self.limits.slot(request.url.netloc.decode("ascii"), self.rate_limiters))
             exchange.deadline.start()
-            self.sent += 1
             response = await self.wire.handle_async_request(request)
         except BaseException as exc:
             await held.aclose()

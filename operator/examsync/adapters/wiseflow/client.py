@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ValidationError
 
-from examsync.adapters.errors import AuthError, ClientError, InvalidResponse
+from examsync.adapters.errors import ClientError, InvalidResponse
 from examsync.adapters.upstream import paging
-from examsync.adapters.upstream.client import UpstreamClient
+from examsync.adapters.upstream.client import ClientOptions, UpstreamAdapter, UpstreamClient
 from examsync.adapters.upstream.decode import shape_error, upstream_text
 from examsync.adapters.upstream.limits import per_loop
 from examsync.adapters.wiseflow.auth import WiseflowClientCredentials
 from examsync.adapters.wiseflow.models import (
-    AccessTokenAnswer,
-    AccessTokenRequest,
     AddAssessor,
     AssessorAnswer,
     CreatedFlow,
@@ -80,27 +78,20 @@ def shared_limiters(
     )
 
 
-class WiseflowClient:
+class WiseflowClient(UpstreamAdapter):
     def __init__(
         self,
         base_url: str,
         client_id: str,
         client_secret: str,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
         per_second: int = PER_SECOND,
         per_minute: int = PER_MINUTE,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        self.http = UpstreamClient(
-            SYSTEM,
-            base_url,
-            transport=transport,
-            rate_limiter=shared_limiters(base_url, client_id, per_second, per_minute),
-        )
+        limiters = shared_limiters(base_url, client_id, per_second, per_minute)
+        super().__init__(UpstreamClient(SYSTEM, base_url, rate_limiter=limiters, **options))
         self.http.auth = WiseflowClientCredentials(self.http, client_id, client_secret)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
 
     async def _call(
         self,
@@ -246,20 +237,6 @@ class WiseflowClient:
             accept=frozenset({404}),
             flow_write=True,
         )
-
-    async def create_access_token(self, user_id: int, expiration: int) -> AccessTokenAnswer:
-        """What Praktikportalen does for an access link (the operator itself never calls this)."""
-        response = await self._call(
-            "POST",
-            f"/user/{user_id}/access-token",
-            "create access token",
-            json=AccessTokenRequest(expirationDate=expiration, sendEmail=False),
-            accept=frozenset({403}),
-        )
-        if response.status_code == 403:
-            # the licence lacks the access-token module: every such call fails alike
-            raise AuthError(SYSTEM, "create access token", "", 403, upstream=upstream_text(response))
-        return _parsed(AccessTokenAnswer, response, "create access token")
 
 
 def _parsed(model: type[M], response: httpx.Response, operation: str) -> M:

@@ -1,5 +1,5 @@
 """WISEflow's API as typed models (contracts/wiseflow.md; WISEflow's OpenAPI description is the
-authority): the requests examsync sends, the answers it reads, and the error envelope.
+authority): the requests examsync sends and the answers it reads, errors included.
 
 Requests are strict and closed: a field the API does not name, a value of the wrong type, a name
 outside an enum or a reference outside the pattern is refused, by the client before it sends and
@@ -11,7 +11,7 @@ The contract tests compare these models with the spec, field by field.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Annotated, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -41,40 +41,6 @@ class FlowType(StrEnum):
     FLOWattend = "FLOWattend"
 
 
-class FlowTypeBit(IntEnum):
-    """A flow's type as `GET /flow/{flowId}` answers it: one bit per type."""
-
-    FLOWDEFAULT = 0
-    FLOWDEMO = 1
-    FLOWASSIGN = 2
-    FLOWLOCK = 4
-    FLOWMULTI = 8
-    FLOWHANDIN = 16
-    FLOWORAL = 32
-    FLOWATTEND = 64
-
-
-class FlowStateCode(IntEnum):
-    """A flow's state as `GET /flow/{flowId}` answers it (the search names them, see FlowState)."""
-
-    NOT_ACTIVATED = 0
-    PARTICIPATION_NOT_STARTED = 1
-    PARTICIPATION_STARTED = 2
-    PARTICIPATION_ENDED = 3
-    CONCLUDED = 4
-    ARCHIVED = 5
-
-
-STATE_CODES: dict[FlowState, FlowStateCode] = {
-    FlowState.NOT_ACTIVATED: FlowStateCode.NOT_ACTIVATED,
-    FlowState.ACTIVATED: FlowStateCode.PARTICIPATION_NOT_STARTED,
-    FlowState.PARTICIPATION_STARTED: FlowStateCode.PARTICIPATION_STARTED,
-    FlowState.PARTICIPATION_ENDED: FlowStateCode.PARTICIPATION_ENDED,
-    FlowState.CONCLUDED: FlowStateCode.CONCLUDED,
-    FlowState.ARCHIVED: FlowStateCode.ARCHIVED,
-}
-
-
 class Variant(StrEnum):
     """A flow's variant in the search answer; the same names are the metadata's examinationType."""
 
@@ -83,24 +49,11 @@ class Variant(StrEnum):
     REMARKING = "REMARKING"
 
 
-class VariantCode(IntEnum):
-    ORDINARY = 0
-    REEXAMINATION = 1
-    REMARKING = 2
-
-
 class Purpose(StrEnum):
     EXAMINATION = "EXAMINATION"
     COURSE_WORK = "COURSE_WORK"
     BACHELOR = "BACHELOR"
     MASTER = "MASTER"
-
-
-class PurposeCode(IntEnum):
-    EXAMINATION = 0
-    COURSE_WORK = 1
-    BACHELOR = 2
-    MASTER = 3
 
 
 class Comparator(StrEnum):
@@ -180,14 +133,6 @@ class Page(Envelope[T], Generic[T]):
     """The envelope of a paged operation: `pagination` says where the page is and the total."""
 
     pagination: Pagination | None = None
-
-
-class ErrorEnvelope(Answer):
-    """`{success: false, data: null, error}`: how WISEflow refuses a request."""
-
-    success: bool
-    data: None = None
-    error: ApiError
 
 
 class NoData(Answer):
@@ -332,30 +277,6 @@ class CreatedFlow(Answer):
     flowId: int
 
 
-class SisInformation(Answer):
-    code: str | None = None
-
-
-class BasicFlow(Answer):
-    """`GET /flow/{flowId}` (the simulator serves it; the search answer makes it unneeded)."""
-
-    id: int
-    name: str | None = None
-    subName: str | None = None
-    creationDate: UnixTime
-    type: int
-    state: FlowStateCode
-    variant: VariantCode
-    purpose: PurposeCode
-    participantStartDate: UnixTime
-    participantEndDate: UnixTime
-    assessorStartDate: UnixTime  # the marking period
-    assessorEndDate: UnixTime
-    sisInformation: list[SisInformation] | None = None
-    combinedMainFlowId: int | None = None
-    combinedSubFlowIds: list[int] | None = None
-
-
 # --- external sources ----------------------------------------------------------------------------
 
 
@@ -413,25 +334,6 @@ class DatesPatch(Request):
         return cls(**values)
 
 
-class ParticipationDates(Answer):
-    start: UnixTime | None = None
-    end: UnixTime | None = None
-    earliestIndividualStart: UnixTime | None = None
-    latestIndividualEnd: UnixTime | None = None
-
-
-class MarkingDates(Answer):
-    start: UnixTime | None = None
-    end: UnixTime | None = None
-    earliestIndividualEnd: UnixTime | None = None
-    latestIndividualEnd: UnixTime | None = None
-
-
-class FlowDates(Answer):
-    participation: ParticipationDates | None = None
-    marking: MarkingDates | None = None
-
-
 class MetadataAnswer(Answer):
     title: str
     subtitle: str | None = None
@@ -479,40 +381,6 @@ class UserAnswer(Answer):
     emails: list[str] | None = None
 
 
-class UserDataQuery(Request):
-    id: int
-    value: str
-
-
-class UserSearch(Request):
-    """`POST /users/search`."""
-
-    dataTypes: list[UserDataQuery] | None = None
-
-
-class UserHitRole(Answer):
-    name: str | None = None
-    id: int | None = None
-
-
-class UserHitDataType(Answer):
-    id: int | None = None
-    name: str | None = None
-    value: str | None = None
-
-
-class UserHit(Answer):
-    id: int
-    firstName: str | None = None
-    lastName: str | None = None
-    phone: str | None = None
-    language: str | None = None
-    emails: list[str] | None = None
-    roles: list[UserHitRole] | None = None
-    dataTypes: list[UserHitDataType] | None = None
-    deactivated: bool | None = None
-
-
 class ExternalIdWrite(Request):
     userDataTypeId: int
     value: str
@@ -532,21 +400,6 @@ class UserWrite(Request):
 
 class WrittenUser(Answer):
     userId: int
-
-
-class AccessTokenRequest(Request):
-    """`POST /user/{userId}/access-token`."""
-
-    expirationDate: UnixTime | None = None
-    password: str | None = None
-    sendEmail: bool | None = None
-    email: str | None = None
-
-
-class AccessTokenAnswer(Answer):
-    token: str
-    expires: UnixTime | None = None
-    creationDate: UnixTime | None = None
 
 
 # --- assessors -----------------------------------------------------------------------------------

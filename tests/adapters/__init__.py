@@ -1,0 +1,1 @@
+"""One folder per adapter of an outside system (examsync.adapters)."""

@@ -1,0 +1,1 @@
+"""The WISEflow client against the simulator (examsync.adapters.wiseflow)."""

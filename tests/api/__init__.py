@@ -1,0 +1,1 @@
+"""The Institution's spec and status models (examsync.api)."""

@@ -1,0 +1,1 @@
+"""The Helm chart, the CRD, the docs, the examples and the shipped alert rules and dashboard."""

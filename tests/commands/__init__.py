@@ -1,0 +1,1 @@
+"""The `examsync` command line and its settings (examsync.cli, examsync.commands, examsync.settings)."""

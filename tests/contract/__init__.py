@@ -1,0 +1,1 @@
+"""examsync and its simulator against WISEflow's published OpenAPI description."""

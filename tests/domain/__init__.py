@@ -1,0 +1,1 @@
+"""The pure rules (examsync.domain), without I/O."""

@@ -1,0 +1,1 @@
+"""Across layers: hostile upstream answers through `examsync sync` (huge, slow, deep, endless)."""

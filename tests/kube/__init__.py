@@ -1,0 +1,1 @@
+"""The operator against the Kubernetes API emulator, and the pure rules of its layer (examsync.kube)."""

@@ -1,0 +1,1 @@
+"""Across layers: faults, crashes and lost answers; nothing lost, nothing duplicated."""

@@ -1,0 +1,1 @@
+"""Audit records to Humio and Slack notifications (examsync.sinks)."""
