@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from examsync import metrics
 from examsync.adapters.auditstore.rows import AuditRow
 from examsync.adapters.auditstore.schema import audit_records
 from examsync.adapters.auditstore.store import AuditStore, make_engine
@@ -16,6 +15,7 @@ from examsync.credentials import ResolvedSecrets
 from examsync.pipelines.runner import RunSink, SinkFactory
 from examsync.sinks import StoreSink
 from examsync.store_url import StoreUrl
+from tests.support.metric_samples import sample_value
 
 
 def store_only(store: AuditStore) -> SinkFactory:
@@ -69,12 +69,12 @@ async def execute(url: str, sql: str, params: dict[str, Any] | None = None) -> l
 
 
 def written() -> float:
-    return metrics.sample_value("examsync_audit_store_rows_written_total") or 0.0
+    return sample_value("examsync_audit_store_rows_written_total") or 0.0
 
 
 def dropped() -> float:
-    return metrics.sample_value("examsync_audit_records_dropped_total", {"sink": "store"}) or 0.0
+    return sample_value("examsync_audit_records_dropped_total", {"sink": "store"}) or 0.0
 
 
 def deleted() -> float:
-    return metrics.sample_value("examsync_audit_store_rows_deleted_total") or 0.0
+    return sample_value("examsync_audit_store_rows_deleted_total") or 0.0
