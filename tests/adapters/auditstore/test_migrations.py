@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, inspect
 
 from examsync.adapters.auditstore import schema as audit_schema
+from examsync.adapters.auditstore import store as audit_store
 from examsync.adapters.auditstore.rows import AuditRow
 from examsync.adapters.auditstore.store import AuditStore
 from examsync.sinks import StoreSink
@@ -126,9 +130,9 @@ async def test_a_migration_that_fails_leaves_the_previous_version_whole(store_ur
 
 
 async def test_two_processes_starting_at_once_migrate_once(store_url: str) -> None:
-    stores = [AuditStore(StoreUrl.parse(store_url)) for _ in range(3)]
+    stores = [AuditStore(StoreUrl.parse(store_url)) for _ in range(6)]
     try:
-        assert await asyncio.gather(*(s.migrate() for s in stores)) == [2, 2, 2]
+        assert await asyncio.gather(*(s.migrate() for s in stores)) == [2] * 6
     finally:
         for store in stores:
             await store.close()
@@ -138,3 +142,19 @@ async def test_two_processes_starting_at_once_migrate_once(store_url: str) -> No
 def test_migrations_are_numbered_in_order() -> None:
     versions = [m.version for m in audit_schema.MIGRATIONS]
     assert versions == list(range(1, len(versions) + 1)) and versions[-1] == audit_schema.CURRENT
+
+
+def test_wal_mode_is_asked_for_again_while_another_process_holds_the_new_file(tmp_path: Path) -> None:
+    """Switching a new file to WAL does not wait on the busy timeout: a process starting while another
+    holds the file's lock is told "database is locked" at once, and must ask again."""
+    path = tmp_path / "audit.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    starting = sqlite3.connect(path, timeout=0, isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        starting.execute("PRAGMA journal_mode=WAL")
+    threading.Timer(0.1, holder.rollback).start()
+    audit_store._use_wal(starting.cursor())
+    assert starting.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    starting.close()
+    holder.close()

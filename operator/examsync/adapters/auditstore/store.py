@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +42,7 @@ CAPACITY = 20_000  # records buffered at most (two semester-start runs); beyond 
 FINISH_SECONDS = 3.0
 RETENTION_BATCH = 5_000  # rows per DELETE: short transactions that let writes in between
 RETENTION_EVERY = 3600.0  # seconds between retention passes
+WAL_ATTEMPTS = 20  # asking again for WAL mode while another process switches the new file to it
 CONNECT_TIMEOUT = 5  # seconds (libpq connect_timeout) unless the URL says otherwise
 
 ROWS_WRITTEN = Counter(
@@ -95,13 +98,29 @@ def _sqlite_transactions(engine: AsyncEngine, *, writer: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if writer:
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers (examsync history) never block writers
+            _use_wal(cursor)  # readers (examsync history) never block writers
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def _use_wal(cursor: Any) -> None:
+    """WAL mode, which the file keeps once set. Switching takes the file's lock without waiting for
+    it (the busy timeout does not apply), so processes that open a new file at once may be told
+    "database is locked": asked again, one of them has switched it and the rest find it so."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))  # at start only, a few times at most
 
 
 @dataclass(frozen=True)
