@@ -1,11 +1,13 @@
 """Shared fixtures: the sandbox of simulated outside systems, started on loopback per test, the
 host allowlist that lets in-process runs reach it (as `examsync sync --allow-loopback` would), the
-WISEflow contract check every test passes through, and a probe Institution on an empty sandbox."""
+WISEflow contract check every test passes through, a probe Institution on an empty sandbox, and the
+audit history store's databases (SQLite, and one real PostgreSQL server for the whole test run)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ from examsync import hosts
 from examsync.adapters.upstream.defaults import DEFAULTS
 from examsync_sandbox.server import Sandbox
 from examsync_sandbox.simulators.wiseflow import Exchange, exchange_recorders
+from tests.support.pg_server import PostgresServer
 from tests.support.probe import Probe
 from tests.support.wiseflow_openapi import exchange_problems
 
@@ -70,3 +73,21 @@ def wiseflow_contract(request: pytest.FixtureRequest) -> Iterator[list[Exchange]
     hostile = request.node.get_closest_marker("wiseflow_hostile_answers") is not None
     problems = [p for x in seen for p in exchange_problems(x, refusals_expected=refusals, hostile_answers=hostile)]
     assert not problems, "WISEflow exchanges outside the spec:\n" + "\n".join(problems[:20])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty audit store database of each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()

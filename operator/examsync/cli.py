@@ -9,20 +9,22 @@ from pathlib import Path
 import click
 
 from examsync import __version__
-from examsync.commands.options import log_level_option
+from examsync.commands.options import audit_db_option, audit_retention_days_option, log_level_option
+from examsync.store_url import StoreUrl
 
-# commands that import kopf or the Kubernetes client: loaded only when asked for
+# commands that import kopf, the Kubernetes client or SQLAlchemy: loaded only when asked for
 _LAZY = {
     "run": ("examsync.kube.cli", "run"),
     "reconcile": ("examsync.kube.commands", "reconcile_command"),
     "suspend": ("examsync.kube.commands", "suspend_command"),
     "resume": ("examsync.kube.commands", "resume_command"),
+    "history": ("examsync.commands.history", "history"),  # SQLAlchemy
 }
 
 
 class _LazyGroup(click.Group):
-    """`run` and the day-2 commands import kopf or the Kubernetes client; load them only when
-    asked for, so `sync` and `--version` start fast."""
+    """`run` and the day-2 commands import kopf or the Kubernetes client, `history` SQLAlchemy;
+    load them only when asked for, so `sync` and `--version` start fast."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *_LAZY])
@@ -74,6 +76,8 @@ def main() -> None:
     "EXAMSYNC_ALLOWED_HOSTS. With neither, only the real systems' public hosts are allowed.",
 )
 @click.option("--allow-loopback", is_flag=True, help="Allow loopback hosts (127.0.0.0/8, ::1, localhost): the sandbox.")
+@audit_db_option("Keep every audit record in this audit history store (`examsync history` reads it)")
+@audit_retention_days_option()
 def sync(
     files: tuple[Path, ...],
     dry_run: bool,
@@ -83,6 +87,8 @@ def sync(
     log_level: str,
     allow_hosts: tuple[str, ...],
     allow_loopback: bool,
+    audit_db: StoreUrl | None,
+    audit_retention_days: float,
 ) -> None:
     """Reconcile each Institution in the files once, out of cluster, and exit (0 ok, 1 failed, 2 invalid)."""
     from examsync.commands.sync import sync_command
@@ -98,6 +104,8 @@ def sync(
             metrics_file=metrics_file,
             allow_hosts=allow_hosts,
             allow_loopback=allow_loopback,
+            audit_db=audit_db,
+            audit_retention_days=audit_retention_days,
         )
     )
 

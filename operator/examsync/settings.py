@@ -8,10 +8,12 @@ environment. An empty variable counts as unset.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from examsync.store_url import StoreUrl
 
 ENV_PREFIX = "EXAMSYNC_"
 
@@ -24,7 +26,10 @@ class SettingsError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="ignore")
+    # hide_input_in_errors: a value that cannot be used is never repeated (a database URL holds a password)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     allowed_hosts: str = Field(
         default="",
@@ -58,6 +63,17 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("KUBECONFIG", "kubeconfig"),
         description="Outside a cluster, the kubeconfig file(s) to log in with (no prefix, as kubectl reads it); "
         "unset: ~/.kube/config. In a pod, its service account.",
+    )
+    audit_db: Annotated[StoreUrl | None, NoDecode] = Field(
+        default=None,
+        description="The audit history store: sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DB; "
+        "unset: none. Its password is never printed.",
+    )
+    audit_retention_days: float = Field(
+        default=400.0,
+        gt=0,
+        le=36_500,
+        description="Audit history rows older than this many days are deleted, in batches (at most a century).",
     )
     ssl_cert_file: Path | None = Field(
         default=None,

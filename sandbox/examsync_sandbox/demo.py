@@ -1,6 +1,8 @@
 """`make demo`: start the sandbox, sync its institutions twice, show what happened.
 
-The second run shows the steady state: nothing changed in FS, so nothing is written.
+The second run shows the steady state: nothing examsync sends changed in FS, so nothing is
+written. Every audit record is kept in `.demo/audit.db`, and the demo ends with the history of
+one assessment: created by the first run, found unchanged by the second.
 """
 
 from __future__ import annotations
@@ -15,15 +17,24 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from examsync.adapters.auditstore.history import HistoryQuery
+from examsync.adapters.auditstore.store import AuditStore
+from examsync.commands.history import run_history
 from examsync.commands.sync import render_text, sync_manifests
 from examsync.commands.upstream import configure_allowed_hosts
 from examsync.domain.outcomes import Action
 from examsync.logs import setup_logging
 from examsync.manifests import load_manifests
+from examsync.store_url import StoreUrl
+from examsync_sandbox import seed_no
 from examsync_sandbox.server import Sandbox
 from examsync_sandbox.simulators import wiseflow as wf_sim
 
 DEMO_DIR = Path(".demo")
+AUDIT_DB = DEMO_DIR / "audit.db"
+AUDIT_URL = f"sqlite:///{AUDIT_DB}"  # as a user would type it
+# the assessment whose history the demo ends with: INF1000, created by the first run
+SHOWN_CASE = "uio-new"
 
 
 def write_manifests(sandbox: Sandbox, folder: Path) -> list[Path]:
@@ -56,20 +67,35 @@ async def demo(log_path: Path) -> int:
         console.print(f"Manifests: {', '.join(str(p) for p in paths)}")
         # what `examsync sync -f ... --allow-loopback` does: loopback is allowed only when asked for
         console.print(
-            f"As: examsync sync {' '.join(f'-f {p}' for p in paths)} --allow-loopback\n", markup=False, highlight=False
+            f"As: examsync sync {' '.join(f'-f {p}' for p in paths)} --allow-loopback "
+            f"--state {DEMO_DIR / 'state.json'} --audit-db {AUDIT_URL}\n",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
         allowlist = configure_allowed_hosts(allow_loopback=True)
         manifests = load_manifests(paths)
         manifests.check_hosts(allowlist)
         state = DEMO_DIR / "state.json"
         wiseflow_calls = sandbox.server("wiseflow").calls
-        first = await sync_manifests(manifests, state_path=state)
-        first_calls = wiseflow_calls["total"]
-        console.print("[bold]First run[/bold] (new assessments in FS):")
-        render_text(first, sys.stdout)
-        second = await sync_manifests(manifests, state_path=state)
-        second_calls = wiseflow_calls["total"] - first_calls
-        console.print("\n[bold]Second run[/bold] (nothing changed in FS: no writes):")
+        store = AuditStore(StoreUrl.parse(AUDIT_URL))  # what --audit-db sets up
+        await store.start()
+        try:
+            first = await sync_manifests(manifests, state_path=state, audit_store=store)
+            first_calls = wiseflow_calls["total"]
+            console.print("[bold]First run[/bold] (new assessments in FS):")
+            render_text(first, sys.stdout)
+            # FS marks INF1000 changed without changing anything examsync sends (a candidate list,
+            # say): the second run reads it again and finds its test as it should be
+            sandbox.world("fs").touch(seed_no.CASES[SHOWN_CASE])
+            second = await sync_manifests(manifests, state_path=state, audit_store=store)
+            second_calls = wiseflow_calls["total"] - first_calls
+        finally:
+            await store.close()
+        console.print(
+            "\n[bold]Second run[/bold] (nothing examsync sends changed in FS: no writes; "
+            "INF1000 was listed as changed and found unchanged):"
+        )
         render_text(second, sys.stdout)
         writes = sum(
             r.actions[Action.CREATED] + r.actions[Action.UPDATED]
@@ -91,8 +117,20 @@ async def demo(log_path: Path) -> int:
         if slack.texts:
             console.print("[bold]Last Slack message[/bold]:")
             console.print(slack.texts[-1], markup=False, highlight=False)
+        key = f"fs-inspera:{seed_no.CASES[SHOWN_CASE]}"
     console.print(f"Logs and audit records (JSON lines): {log_path}")
     console.print(f"State kept between runs: {DEMO_DIR / 'state.json'}")
+    console.print(f"Audit history ({store.written} records): {AUDIT_DB}\n")
+    console.print("[bold]What happened to INF1000?[/bold]")
+    console.print(
+        f"$ examsync history -n {seed_no.NAMESPACE} {seed_no.UIO} {key} --audit-db {AUDIT_URL}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    await run_history(
+        store.url, HistoryQuery(f"{seed_no.NAMESPACE}/{seed_no.UIO}", key), "text", sys.stdout, sys.stderr
+    )
     # The sandbox seeds failures on purpose (a conflict, an invalid record): the demo succeeded.
     return 0
 
@@ -129,6 +167,8 @@ def serve_forever(write_to: Path | None) -> None:
 def main() -> None:
     DEMO_DIR.mkdir(exist_ok=True)
     (DEMO_DIR / "state.json").unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm"):  # a fresh history each time, as the sandbox is fresh
+        AUDIT_DB.with_name(AUDIT_DB.name + suffix).unlink(missing_ok=True)
     log_path = DEMO_DIR / "examsync.log"
     with log_path.open("w", encoding="utf-8") as log_stream:
         setup_logging("INFO", log_stream)

@@ -47,6 +47,7 @@ values_sets=(
   "default values|"
   "all-options-values.yaml|-f $chart/ci/all-options-values.yaml"
   "two replicas, all namespaces|--set replicas=2 --set podDisruptionBudget.enabled=true --set networkPolicy.enabled=true"
+  "audit store from a URL (its own Secret)|--set auditStore.url=postgresql://examsync:pw@pg.example:5432/examsync"
   "shard-norway.yaml|-f $chart/examples/shard-norway.yaml"
   "shard-denmark.yaml|-f $chart/examples/shard-denmark.yaml"
 )

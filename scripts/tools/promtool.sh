@@ -6,14 +6,9 @@ TOOLS="${1:-.tools/bin}"
 if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
   exit 0
 fi
-SUDO=""
-if [ "$(id -u)" != "0" ]; then
-  SUDO="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+source "$(dirname "$0")/apt.bash"
 # --no-install-recommends: the server and promtool only, no node exporter or web assets
-$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+apt_install prometheus
 # The package starts a system service where an init system runs; the tests start their own server.
 mkdir -p "$TOOLS"
 for bin in promtool prometheus; do

@@ -4,7 +4,6 @@ the optional parts (peering, PDB, NetworkPolicy, pod options); values.schema.jso
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,32 +12,10 @@ import click
 import pytest
 import yaml
 
+from tests.support.helm_chart import ALL_OPTIONS, CHART, HELM, helm_template, needs_helm, one, render
 from tests.support.paths import REPO
 
-CHART = REPO / "charts/examsync"
-ALL_OPTIONS = CHART / "ci/all-options-values.yaml"
-HELM = shutil.which("helm") or str(REPO / ".tools/bin/helm")
-
-pytestmark = pytest.mark.skipif(not shutil.which(HELM), reason="helm not installed (scripts/tools/helm.sh)")
-
-
-def helm_template(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [HELM, "template", "examsync", str(CHART), "--namespace", "ops", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def render(*sets: str, values: Path | None = None) -> list[dict[str, Any]]:
-    args = [a for s in sets for a in ("--set", s)]
-    if values is not None:
-        args += ["-f", str(values)]
-    result = helm_template(*args)
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+pytestmark = needs_helm
 
 
 def kinds(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -48,11 +25,6 @@ def kinds(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 def pod_of(docs: list[dict[str, Any]]) -> dict[str, Any]:
     pod: dict[str, Any] = one(docs, "Deployment")["spec"]["template"]["spec"]
     return pod
-
-
-def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    (doc,) = [d for d in docs if d["kind"] == kind]
-    return doc
 
 
 def all_rules(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:

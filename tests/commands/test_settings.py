@@ -4,7 +4,10 @@ each in its one table, and a flag given wins over the environment."""
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import certifi
@@ -16,6 +19,7 @@ from examsync.adapters.upstream.defaults import DEFAULTS
 from examsync.cli import main
 from examsync.commands.upstream import configure_allowed_hosts
 from examsync.settings import Settings, SettingsError, env_name
+from examsync.store_url import Backend, StoreUrl
 from tests.support.paths import REPO
 
 PACKAGE = REPO / "operator" / "examsync"
@@ -89,6 +93,9 @@ def test_the_environment_is_read_and_a_flag_wins(monkeypatch: pytest.MonkeyPatch
         ("EXAMSYNC_MAX_CONNECTIONS_PER_HOST", "0"),
         ("EXAMSYNC_MAX_REQUESTS_PER_SECOND_PER_HOST", "fast"),
         ("EXAMSYNC_LOG_LEVEL", "loud"),
+        ("EXAMSYNC_AUDIT_DB", "mysql://app:Pw-in-url-3@db/app"),
+        ("EXAMSYNC_AUDIT_RETENTION_DAYS", "0"),
+        ("EXAMSYNC_AUDIT_RETENTION_DAYS", "inf"),
     ],
 )
 def test_a_value_that_cannot_be_used_names_its_variable(
@@ -101,6 +108,32 @@ def test_a_value_that_cannot_be_used_names_its_variable(
     empty.write_text("# nothing\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["sync", "-f", str(empty)])
     assert result.exit_code == 2 and variable in result.output
+    assert "Pw-in-url-3" not in result.output
+
+
+def test_the_audit_store_settings_are_typed_and_never_show_the_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXAMSYNC_AUDIT_DB", "postgresql://app:Pw-in-url-4@pg.example:5432/app?sslmode=require")
+    monkeypatch.setenv("EXAMSYNC_AUDIT_RETENTION_DAYS", "30.5")
+    settings = Settings.load()
+    assert isinstance(settings.audit_db, StoreUrl) and settings.audit_db.backend is Backend.POSTGRESQL
+    assert settings.audit_db.url.password == "Pw-in-url-4" and settings.audit_retention_days == 30.5
+    shown = f"{settings!r} {settings.model_dump_json()}"
+    assert "Pw-in-url-4" not in shown and "postgresql://app:***@pg.example:5432/app?sslmode=require" in shown
+    # a flag wins, parsed once: the same StoreUrl
+    flag = StoreUrl.parse("sqlite:///audit.db")
+    assert Settings.load(audit_db=flag).audit_db is flag
+    monkeypatch.setenv("EXAMSYNC_AUDIT_DB", "")  # empty: no store
+    assert Settings.load().audit_db is None
+
+
+def test_settings_without_a_store_never_load_sqlalchemy() -> None:
+    """`examsync sync` without --audit-db pays nothing for the store: SQLAlchemy is not imported."""
+    code = (
+        "import sys; from examsync.settings import Settings; from examsync.commands import sync; "
+        "Settings.load(); assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXAMSYNC_")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
 
 
 def test_no_module_but_the_settings_reads_the_environment() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from examsync.audit import AuditRecord
 from examsync.logs import setup_logging
 from examsync.state import InstitutionState
 from examsync_sandbox import seed_no
@@ -55,9 +56,9 @@ async def test_no_personal_data_in_logs_audit_or_reports(sandbox: Sandbox, log_s
     for name in ("uio", "uib"):
         audit: list[dict[str, Any]] = []
 
-        def both(record: dict[str, Any], sink: list[dict[str, Any]] = audit) -> None:
-            sink.append(record)
-            logging.getLogger("examsync.audit").info("audit", extra={"audit": record})
+        def both(record: AuditRecord, sink: list[dict[str, Any]] = audit) -> None:
+            sink.append(record.as_json())
+            logging.getLogger("examsync.audit").info("audit", extra={"audit": record.as_json()})
 
         first = await run(sandbox, name, audit=both)
         dry = await run(sandbox, name, dry_run=True, audit=both)

@@ -11,7 +11,8 @@ from tests.support.import_graph import import_graph
 MAY_IMPORT: dict[str, set[str]] = {
     "package": set(),
     "domain": set(),
-    "settings": set(),
+    "store_url": set(),
+    "settings": {"store_url"},
     "state": set(),
     "api": {"domain", "state", "errors", "hosts"},
     "errors": {"api"},
@@ -26,6 +27,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "adapters.upstream": {"api", "errors", "hosts", "metrics", "settings"},
     "adapters.systems": {"adapters.upstream", "api", "domain"},
     "adapters.factory": {"adapters.systems", "api", "credentials"},
+    "batching": {"metrics"},
+    "adapters.store": {"audit", "batching", "metrics", "store_url"},
     "audit": {"api", "domain", "pipelines"},
     "pipelines": {
         "adapters.upstream",
@@ -40,9 +43,22 @@ MAY_IMPORT: dict[str, set[str]] = {
         "report",
         "state",
     },
-    "sinks": {"adapters.upstream", "adapters.systems", "api", "credentials", "metrics", "pipelines", "report"},
+    "sinks": {
+        "adapters.upstream",
+        "adapters.systems",
+        "adapters.store",
+        "api",
+        "audit",
+        "batching",
+        "credentials",
+        "domain",
+        "metrics",
+        "pipelines",
+        "report",
+    },
     "commands": {
         "adapters.upstream",
+        "adapters.store",
         "api",
         "crd",
         "domain",
@@ -56,8 +72,11 @@ MAY_IMPORT: dict[str, set[str]] = {
         "settings",
         "sinks",
         "state",
+        "store_url",
     },
+    # the audit store's lifetime is the process's: started at startup, flushed and closed at cleanup
     "kube": {
+        "adapters.store",
         "api",
         "commands",
         "credentials",
@@ -71,6 +90,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "settings",
         "sinks",
         "state",
+        "store_url",
     },
 }
 
@@ -84,6 +104,8 @@ def layer(module: str) -> str:
     if parts[0] == "adapters":
         if len(parts) == 1 or parts[1] in ("upstream", "errors"):
             return "adapters.upstream"  # the HTTP layer and the error types every adapter shares
+        if parts[1] == "auditstore":
+            return "adapters.store"  # the audit history store: a database, not an outside system
         return "adapters.factory" if parts[1] == "factory" else "adapters.systems"
     return parts[0]
 

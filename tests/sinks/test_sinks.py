@@ -9,6 +9,7 @@ from examsync.credentials import ResolvedSecrets
 from examsync.report import InstitutionReport
 from examsync.sinks import HumioSink, SlackNotifier, build_sinks
 from examsync_sandbox.simulators.humio import INGEST_TOKEN
+from tests.support.audit_records import record_of
 from tests.support.metric_samples import sample_value
 from tests.support.probe import PERSONAL, Probe, forget_inspera_tests, inspera_world, seed_fs
 
@@ -61,7 +62,7 @@ async def test_humio_batches_hold_at_most_batch_size(probe: Probe) -> None:
         batch_seconds=60,
     )
     for n in range(5):
-        sink.record({"key": f"fs-inspera:{n}", "timestamp": "2026-11-27T10:00:00.000Z", "action": "created"})
+        sink.record(record_of({"key": f"fs-inspera:{n}", "timestamp": "2026-11-27T10:00:00.000Z", "action": "created"}))
     await sink.finish(empty_report())
     humio = probe.sandbox.world("humio")
     assert sorted(len(body[0]["events"]) for body in humio.requests) == [1, 2, 2]
@@ -85,7 +86,7 @@ async def test_humio_down_never_fails_the_run_and_drops_are_counted(probe: Probe
 async def test_humio_wrong_token_drops_records(probe: Probe) -> None:
     sink = HumioSink(probe.sandbox.url("humio"), "not-the-token", {"service": "examsync"}, batch_seconds=60)
     before = dropped()
-    sink.record({"key": "fs-inspera:a", "timestamp": "2026-11-27T10:00:00.000Z"})
+    sink.record(record_of({"key": "fs-inspera:a", "timestamp": "2026-11-27T10:00:00.000Z"}))
     await sink.finish(empty_report())
     assert probe.sandbox.world("humio").rejected == 1
     assert dropped() - before == 1
@@ -102,7 +103,7 @@ async def test_humio_full_buffer_drops_instead_of_blocking(probe: Probe) -> None
     )
     before = dropped()
     for n in range(5):
-        sink.record({"key": f"fs-inspera:{n}", "timestamp": "2026-11-27T10:00:00.000Z"})
+        sink.record(record_of({"key": f"fs-inspera:{n}", "timestamp": "2026-11-27T10:00:00.000Z"}))
     await sink.finish(empty_report())
     assert len(probe.sandbox.world("humio").records) == 3
     assert dropped() - before == 2

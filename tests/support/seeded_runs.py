@@ -23,7 +23,8 @@ async def run_seeded(
     secret_changes: dict[str, dict[str, str]] | None = None,
     **options: Any,
 ) -> tuple[InstitutionReport, InstitutionState, list[dict[str, Any]]]:
-    """`name`'s report, state after the run and audit records (its spec or Secrets optionally changed)."""
+    """`name`'s report, state after the run and audit records as their log lines have them (its spec
+    or Secrets optionally changed)."""
     institutions, secrets = sb.manifests_by_name()
     manifest = copy.deepcopy(institutions[name])
     if spec_changes is not None:
@@ -31,7 +32,7 @@ async def run_seeded(
     secrets.update(secret_changes or {})
     inst = parse_institution(manifest)
     audit: list[dict[str, Any]] = []
-    options.setdefault("audit", audit.append)
+    options.setdefault("audit", lambda record: audit.append(record.as_json()))
     report, new_state = await run_institution(
         inst.metadata.name,
         inst.metadata.namespace,

@@ -82,3 +82,27 @@ app.kubernetes.io/part-of: examsync
 - {{ . | quote }}
 {{- end }}
 {{- end }}
+
+{{/*
+The Secret holding the audit store's URL (empty: no audit store): an existing one, or the chart's
+own when auditStore.url is set.
+*/}}
+{{- define "examsync.auditStoreSecret" -}}
+{{- $store := .Values.auditStore | default dict -}}
+{{- if and $store.url $store.existingSecret -}}
+{{- fail "auditStore: set url or existingSecret, not both" -}}
+{{- end -}}
+{{- if $store.existingSecret -}}
+{{- $store.existingSecret -}}
+{{- else if $store.url -}}
+{{- printf "%s-audit-store" (include "examsync.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end }}
+
+{{- define "examsync.auditStoreKey" -}}
+{{- if .Values.auditStore.existingSecret -}}
+{{- .Values.auditStore.existingSecretKey | default "url" -}}
+{{- else -}}
+url
+{{- end -}}
+{{- end }}

@@ -7,10 +7,10 @@ import json
 import logging
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,15 +19,21 @@ from rich.text import Text
 
 from examsync import event_loop, hosts
 from examsync.api.spec import Institution, Mode
+from examsync.commands.store import audit_store
 from examsync.commands.upstream import configure_allowed_hosts
 from examsync.domain.outcomes import Action
 from examsync.logs import set_institution
 from examsync.manifests import ManifestError, ManifestSet, load_manifests
-from examsync.pipelines.runner import RunOptions, SinkFactory, run_institution
+from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.pipelines.tasks import settle
 from examsync.report import InstitutionReport
-from examsync.settings import SettingsError
+from examsync.settings import Settings, SettingsError
+from examsync.sinks import sink_factory
 from examsync.state import InstitutionState, StateFile, write_atomic
+
+if TYPE_CHECKING:
+    from examsync.adapters.auditstore.store import AuditStore
+    from examsync.store_url import StoreUrl
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -66,14 +72,6 @@ class SyncResult:
         return {"institutions": institutions}
 
 
-def _sink_factory() -> SinkFactory | None:
-    try:
-        from examsync.sinks import build_sinks
-    except ImportError:
-        return None
-    return build_sinks
-
-
 async def sync_manifests(
     manifests: ManifestSet,
     *,
@@ -81,6 +79,7 @@ async def sync_manifests(
     state_path: Path | None = None,
     loaded_state: StateFile | None = None,
     progress: Progress | None = None,
+    audit_store: AuditStore | None = None,
 ) -> SyncResult:
     state_file = loaded_state or (StateFile.load(state_path) if state_path else StateFile())
     save_lock = asyncio.Lock()
@@ -107,7 +106,7 @@ async def sync_manifests(
                 task_ids[pipeline] = progress.add_task(f"{key} {pipeline}", total=total)
             progress.update(task_ids[pipeline], completed=done, total=total)
 
-        options = RunOptions(dry_run=dry_run, progress=on_progress, sinks=_sink_factory())
+        options = RunOptions(dry_run=dry_run, progress=on_progress, sinks=sink_factory(audit_store))
         report, state = await run_institution(
             inst.metadata.name,
             inst.metadata.namespace,
@@ -209,6 +208,17 @@ def render_text(result: SyncResult, out: TextIO) -> None:
             console.print(plain(f"  {entry.action:<6} {entry.key}  {', '.join(entry.fields)}"), highlight=False)
 
 
+async def _with_store(store: AuditStore | None, runs: Coroutine[Any, Any, SyncResult]) -> SyncResult:
+    """The runs, with the audit history store open around them (its records flushed at the end)."""
+    if store is None:
+        return await runs
+    await store.start()
+    try:
+        return await runs
+    finally:
+        await store.close()
+
+
 def sync_command(
     files: Sequence[Path],
     *,
@@ -218,13 +228,17 @@ def sync_command(
     metrics_file: Path | None = None,
     allow_hosts: Sequence[str] = (),
     allow_loopback: bool = False,
+    audit_db: StoreUrl | None = None,
+    audit_retention_days: float | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
+    """`audit_db` and `audit_retention_days` are flags over the settings: None, the setting's."""
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        allowlist = configure_allowed_hosts(allow_hosts, allow_loopback=allow_loopback)
+        settings = Settings.load(audit_db=audit_db, audit_retention_days=audit_retention_days)
+        allowlist = configure_allowed_hosts(allow_hosts, allow_loopback=allow_loopback, settings=settings)
     except hosts.InvalidEntry as exc:
         print(f"error: {hosts.ENV_VAR} / --allow-host: {exc}", file=err)
         return EXIT_INVALID
@@ -242,6 +256,7 @@ def sync_command(
     except (ValueError, OSError):
         print(f"error: --state {state_path}: not a readable examsync state file", file=err)
         return EXIT_INVALID
+    store = audit_store(settings)
     show_progress = output == "text" and err.isatty()
     progress = Progress(
         TextColumn("{task.description}"),
@@ -254,7 +269,17 @@ def sync_command(
     )
     with progress, event_loop.runner() as runner:
         result = runner.run(
-            sync_manifests(manifests, dry_run=dry_run, state_path=state_path, loaded_state=state, progress=progress)
+            _with_store(
+                store,
+                sync_manifests(
+                    manifests,
+                    dry_run=dry_run,
+                    state_path=state_path,
+                    loaded_state=state,
+                    progress=progress,
+                    audit_store=store,
+                ),
+            )
         )
     if metrics_file is not None:
         from examsync import metrics

@@ -52,6 +52,7 @@ def run(
     import kopf
 
     from examsync import event_loop
+    from examsync.commands.store import audit_store
     from examsync.commands.upstream import configure_allowed_hosts
     from examsync.hosts import ENV_VAR, InvalidEntry
     from examsync.kube import kopf_logs
@@ -60,7 +61,7 @@ def run(
     from examsync.kube.main import build_registry
     from examsync.logs import setup_logging
     from examsync.settings import SettingsError
-    from examsync.sinks import build_sinks
+    from examsync.sinks import sink_factory
 
     try:
         settings = Settings.load(log_level=log_level, peering=peering_name)
@@ -69,6 +70,7 @@ def run(
         raise click.UsageError(f"{ENV_VAR}: {exc}") from None
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
+    store = audit_store(settings)  # one per process, shared by every Institution
     kopf_logs.install(setup_logging("debug" if verbose else "warning" if quiet else log_level))
     logging.getLogger("examsync.operator").info(
         "upstream hosts allowed", extra={"allowedHosts": str(allowlist), "defaultList": allowlist.default}
@@ -78,7 +80,8 @@ def run(
     config = OperatorConfig(
         api_factory=functools.partial(KubeApi.from_environment, settings.kubeconfig),
         metrics_port=metrics_port,
-        sinks=build_sinks,
+        sinks=sink_factory(store),
+        audit_store=store,
     )
     if settings.pod_name:
         config.instance = settings.pod_name

@@ -7,10 +7,14 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from examsync.kube.api import KubeApi
 from examsync.pipelines.base import utcnow
 from examsync.pipelines.runner import SinkFactory
+
+if TYPE_CHECKING:
+    from examsync.adapters.auditstore.store import AuditStore
 
 
 @dataclass
@@ -21,6 +25,8 @@ class OperatorConfig:
     now: Callable[[], datetime] = utcnow
     rng: random.Random = field(default_factory=random.Random)
     sinks: SinkFactory | None = None
+    # the audit history store the sinks write to: started at startup, flushed and closed at cleanup
+    audit_store: AuditStore | None = None
     # after SIGTERM a run stops taking items and gets this long to finish its calls in flight,
     # then is cancelled (and given `cancel_seconds` more); together within the pod's grace period
     grace_seconds: float = 20.0

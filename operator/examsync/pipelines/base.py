@@ -18,11 +18,12 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from examsync.adapters.errors import UpstreamError
 from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.api.spec import InstitutionSpec, PipelineName
+from examsync.audit import AuditRecord
 from examsync.credentials import ResolvedSecrets
 from examsync.domain.outcomes import ItemResult, PlannedWrite
 from examsync.state import PipelineState
 
-AuditEmitter = Callable[[dict[str, Any]], None]
+AuditEmitter = Callable[[AuditRecord], None]
 
 P = TypeVar("P")
 

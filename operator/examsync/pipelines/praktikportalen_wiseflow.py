@@ -23,7 +23,7 @@ from examsync.adapters.upstream.error_text import MaskingContext
 from examsync.adapters.wiseflow.client import WiseflowClient
 from examsync.adapters.wiseflow.models import FlowSearch, SearchMetadata, UserWrite
 from examsync.api.spec import PipelineName, PraktikportalenSpec
-from examsync.audit import audit_record
+from examsync.audit import SupervisorPlace, audit_record
 from examsync.credentials import ResolvedSecrets
 from examsync.domain.outcomes import Action, ItemResult, PlannedWrite, PraktikportalenCounts, Reason, WriteAction
 from examsync.domain.wiseflow import (
@@ -358,10 +358,7 @@ class PraktikportalenWiseflowPipeline:
         entries += [(position, Action.FAILED, Reason.INVALID_SOURCE_DATA, why) for position, why in work.problems]
         for position, action, reason, message in sorted(entries, key=lambda e: e[0]):
             result = self._result(source_id, work.source, action, reason, message)
-            record = audit_record(self.ctx, self.name, result)
-            record["submodule"] = "supervisor"
-            record["supervisor"] = {"position": position, "total": work.total}
-            self.ctx.audit(record)
+            self.ctx.audit(audit_record(self.ctx, self.name, result, supervisor=SupervisorPlace(position, work.total)))
 
     # --- apply ---------------------------------------------------------------------------------
 

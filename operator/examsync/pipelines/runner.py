@@ -16,7 +16,7 @@ from typing import Protocol
 from examsync import hosts
 from examsync.api.conditions import ConditionReason
 from examsync.api.spec import InstitutionSpec, Mode, PipelineName
-from examsync.audit import log_audit
+from examsync.audit import AuditRecord, log_audit
 from examsync.credentials import ResolvedSecrets, SecretSource, resolve_secrets
 from examsync.errors import RunStoppingError
 from examsync.pipelines.base import AuditEmitter, RunContext, utcnow
@@ -30,9 +30,10 @@ log = logging.getLogger("examsync.pipeline")
 
 
 class RunSink(Protocol):
-    """Something that sees every audit record and the finished report (Humio, Slack)."""
+    """Something that sees every audit record and the finished report (Humio, Slack, the audit
+    history store). `record` never blocks and never raises."""
 
-    def record(self, record: dict[str, object]) -> None: ...
+    def record(self, record: AuditRecord) -> None: ...
 
     async def finish(self, report: InstitutionReport) -> None: ...
 
@@ -112,7 +113,7 @@ async def run_institution(
     current = InstitutionState(pipelines=dict(state.pipelines))
     lock = asyncio.Lock()
 
-    def emit(record: dict[str, object]) -> None:
+    def emit(record: AuditRecord) -> None:
         opts.audit(record)
         for sink in sinks:
             sink.record(record)

@@ -11,11 +11,12 @@ from aiolimiter import AsyncLimiter
 
 from examsync.adapters.slack.client import SlackClient
 from examsync.adapters.upstream.limits import per_loop
+from examsync.audit import AuditRecord
+from examsync.domain.outcomes import Action, Reason
 from examsync.report import InstitutionReport
 
 log = logging.getLogger("examsync.sinks.slack")
 
-MISSING_RESPONSIBLE = "MissingResponsible"
 KEYS_PER_REASON = 5
 SEND_SECONDS = 15.0  # waiting for the rate limit and sending, at most
 # Slack accepts about one message per second per webhook; shared by every Institution in the process.
@@ -26,13 +27,12 @@ def _limiter(url: str) -> AsyncLimiter:
     return per_loop(_LIMITERS, url, lambda: AsyncLimiter(1, 1.0))
 
 
-def notifiable_reason(record: dict[str, object]) -> str | None:
+def notifiable_reason(record: AuditRecord) -> str | None:
     """The reason an audit record is worth a message for, or None (failed items and MissingResponsible)."""
-    reason = record.get("reason")
-    if record.get("action") == "failed":
-        return str(reason) if reason else "UpstreamError"
-    if reason == MISSING_RESPONSIBLE:
-        return MISSING_RESPONSIBLE
+    if record.action is Action.FAILED:
+        return str(record.reason or Reason.UPSTREAM_ERROR)
+    if record.reason is Reason.MISSING_RESPONSIBLE:
+        return str(Reason.MISSING_RESPONSIBLE)
     return None
 
 
@@ -51,10 +51,10 @@ class SlackNotifier:
         self.keys: dict[str, list[str]] = {}
         self.sent = False
 
-    def record(self, record: dict[str, object]) -> None:
+    def record(self, record: AuditRecord) -> None:
         reason = notifiable_reason(record)
         if reason is not None:
-            self._add(reason, str(record.get("key", "")))
+            self._add(reason, record.key)
 
     def _add(self, reason: str, key: str) -> None:
         if reason in self.suppress:

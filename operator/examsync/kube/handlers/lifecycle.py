@@ -14,6 +14,8 @@ from examsync.kube.reconciler import observe
 FINALIZER = "examsync.io/finalizer"
 COMPONENT = "examsync"  # events are reported by this component ("From" in `kubectl describe`)
 
+log = logging.getLogger("examsync.operator")
+
 
 def configure(settings: kopf.OperatorSettings, instance: str) -> None:
     settings.persistence.finalizer = FINALIZER
@@ -31,9 +33,15 @@ async def startup(shared: Shared, settings: kopf.OperatorSettings, **_: Any) -> 
         shared.api = await shared.config.api_factory()
     if shared.config.metrics_port is not None:
         observe(metrics.serve, shared.config.metrics_port)
+    if shared.config.audit_store is not None:  # schema and retention in the background: never blocks startup
+        store = shared.config.audit_store
+        log.info("audit history store", extra={"store": str(store.url), "retentionDays": store.retention.days})
+        await store.start()
 
 
 async def cleanup(shared: Shared, **_: Any) -> None:
+    if shared.config.audit_store is not None:  # after every run has ended: their last records (bounded time)
+        await shared.config.audit_store.close()
     if shared.api is not None:
         await shared.api.close()
         shared.api = None
