@@ -157,9 +157,9 @@ def test_verdicts_stay_right_however_many_hosts_are_asked_about() -> None:
     """Verdicts are remembered per (scheme, host, port), within a bound."""
     allowlist = HostAllowlist.parse(["*.inspera.no", "fsws.usit.no:443"])
     for n in range(3000):
-        assert allowlist.allows(f"https://i{n}.inspera.no/api")
-        assert not allowlist.allows(f"https://i{n}.inspera.no.evil.example/api")
-        assert allowlist.allows("https://fsws.usit.no/x") and not allowlist.allows("https://fsws.usit.no:8443/x")
-        assert not allowlist.allows("http://fsws.usit.no/x")  # port 80
+        assert not allowlist.refusal(f"https://i{n}.inspera.no/api")
+        assert allowlist.refusal(f"https://i{n}.inspera.no.evil.example/api")
+        assert not allowlist.refusal("https://fsws.usit.no/x") and allowlist.refusal("https://fsws.usit.no:8443/x")
+        assert allowlist.refusal("http://fsws.usit.no/x")  # port 80
     assert len(allowlist._verdicts) <= 1024
     assert allowlist == HostAllowlist.parse(["*.inspera.no", "fsws.usit.no:443"])  # what it remembers is no part of it
