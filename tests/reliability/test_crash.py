@@ -35,7 +35,7 @@ class Figures:
     killed: int = 0  # trials the kill landed in (the others had finished already)
     killed_mid_writes: int = 0  # ... after the child had written to Inspera in that trial
     finished_first: int = 0
-    run_seconds: float = 0.0  # longest unkilled run seen (first upstream call to exit): the kill window
+    run_seconds: float = 0.0  # the last unkilled run (first upstream call to exit): the kill window
     runs_to_converge: int = 0  # clean runs after the last trial
     duplicates: int = 0
 
@@ -116,7 +116,8 @@ async def crash_trials(tmp_path: Path, kills: int, seed: int, max_trials: int) -
                 break
             change_fs(fs, fleet, trial, rng)
             writes = sum(inspera.writes.values())
-            # a random moment of the run: up to the longest run seen so far
+            # a random moment of the run: up to the length of the last run that finished (the first run,
+            # which creates everything, is far longer than the rest: with its length most kills came late)
             code, _, seconds = await sync(sb, file, state, rng.uniform(0, figures.run_seconds or 1.0))
             figures.trials += 1
             if code is None:
@@ -125,7 +126,7 @@ async def crash_trials(tmp_path: Path, kills: int, seed: int, max_trials: int) -
             else:
                 assert code in (0, 1)
                 figures.finished_first += 1
-                figures.run_seconds = max(figures.run_seconds, seconds)
+                figures.run_seconds = seconds
             assert fleet.duplicates() == {}, f"trial {trial}"
             if state.exists():
                 StateFile.load(state)  # never half written
@@ -147,7 +148,7 @@ async def crash_trials(tmp_path: Path, kills: int, seed: int, max_trials: int) -
 
 
 async def test_sigkill_at_random_moments_loses_and_duplicates_nothing_quick(tmp_path: Path) -> None:
-    figures = await crash_trials(tmp_path, kills=3, seed=7, max_trials=8)
+    figures = await crash_trials(tmp_path, kills=3, seed=7, max_trials=12)
     print(f"\nkill -9 quick: {figures}")
     assert figures.killed == 3
 
