@@ -6,6 +6,7 @@ store); `as_json` is the contract's shape, field for field.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class AuditRecord:
 _OPTIONAL = frozenset({"test_id", "supervisor"})
 
 
+@functools.cache  # a handful of field names, asked for on every record
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
