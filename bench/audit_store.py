@@ -1,11 +1,11 @@
 """Benchmark: what the audit history store costs on the semester-start shape.
 
-20 institutions x 500 assessments, every one new, 15 ms added to every request, against the
-simulated FS and Inspera in a child process (bench/run.py's sandbox). The same first run three
-times, Inspera emptied in between: without a store, with SQLite, with PostgreSQL (a throwaway
-server started as the tests start theirs). Prints wall time, this process's CPU time (the run,
-the store's writer and, for SQLite, its driver threads), the PostgreSQL server's CPU time, the
-rows written and dropped, and the time the final flush took.
+20 Institutions x 500 assessments, every one new, 15 ms added to every request, against bench/run.py's
+sandbox (the simulated FS and Inspera in a child process, one Inspera host per Institution). The
+same first run of the real `examsync sync` three times, each on a fresh sandbox: without a store,
+with SQLite (`--audit-db sqlite:///...`), with PostgreSQL (a throwaway server started as the tests
+start theirs). Prints the examsync process's wall and CPU time, the rows the store holds afterwards,
+and the PostgreSQL server's CPU time; then the store by itself writing the same number of records.
 
     .venv/bin/python bench/audit_store.py --institutions 20 --assessments 500 --latency 0.015
 """
@@ -14,28 +14,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import psutil
+import psycopg
 
 # the repository root, for the sandbox this one shares with bench.run and the tests' PostgreSQL server
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.run import SECRETS, Urls, child_sandbox, no_audit, spec_for, stats
+from bench.run import machine, sandbox, sync, write_manifests
 from examsync.adapters.auditstore.store import AuditStore
-from examsync.api.spec import InstitutionSpec, PipelineName
+from examsync.api.spec import PipelineName
 from examsync.audit import AuditRecord, Responsibles, Submodule
-from examsync.credentials import ResolvedSecrets
 from examsync.domain.outcomes import Action
-from examsync.pipelines.runner import RunOptions, RunSink, SinkFactory, run_institution
 from examsync.sinks import StoreSink
-from examsync.state import InstitutionState
-from examsync.store_url import StoreUrl
+from examsync.store_url import Backend, StoreUrl
 from tests.support.pg_server import PostgresServer
 
 
@@ -55,56 +53,33 @@ def server_cpu(server: PostgresServer | None) -> float:
     return 0.0
 
 
-def store_only(store: AuditStore) -> SinkFactory:
-    """Each run's sinks: the store's alone (the bench's Institutions name no Humio or Slack)."""
+def stored_rows(url: str) -> int:
+    """Rows in the store's table, as an operator's SQL client would count them."""
+    store_url = StoreUrl.parse(url)
+    if store_url.backend is Backend.SQLITE:
+        with sqlite3.connect(store_url.url.database or "") as conn:
+            return int(conn.execute("SELECT count(*) FROM audit_records").fetchone()[0])
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM audit_records").fetchone()
+        return int(row[0]) if row else 0
 
-    def build(spec: InstitutionSpec, secrets: ResolvedSecrets, institution: str) -> list[RunSink]:
-        return [StoreSink(store, institution)]
 
-    return build
-
-
-async def one_run(urls: Urls, n: int, url: str | None, server: PostgresServer | None) -> None:
-    async with httpx.AsyncClient() as client:
-        await client.post(f"{urls.admin}/reset")  # Inspera forgets the tests: every assessment is new again
-    store = AuditStore(StoreUrl.parse(url)) if url else None
-    if store is not None:
-        await store.start()
-        await store.migrate()  # schema made before the clock starts, as a long-running operator has it
-    sinks = store_only(store) if store is not None else None
-    before = await stats(urls)
-    cpu, server_before = time.process_time(), server_cpu(server)
-    started = time.perf_counter()
-    results = await asyncio.gather(
-        *(
-            run_institution(
-                f"i{i}",
-                "bench",
-                spec_for(urls, i),
-                SECRETS,
-                InstitutionState(),
-                RunOptions(audit=no_audit, sinks=sinks),
-            )
-            for i in range(n)
-        )
-    )
-    ran = time.perf_counter() - started
-    flush = 0.0
-    if store is not None:
-        flushing = time.perf_counter()
-        await store.close()
-        flush = time.perf_counter() - flushing
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    after = await stats(urls)
-    items = sum(sum(r.pipelines["fs-inspera"].actions.values()) for r, _ in results)
-    failed = sum(r.pipelines["fs-inspera"].counts.failed for r, _ in results)
+def one_run(args: argparse.Namespace, workdir: Path, url: str | None, server: PostgresServer | None) -> None:
+    """The first run of `examsync sync` on a fresh sandbox (every assessment new), with or without a store."""
+    with sandbox(args.institutions, args.assessments, 0, args.latency) as sb:
+        manifest, state = workdir / "institutions.yaml", workdir / "state.json"
+        state.unlink(missing_ok=True)
+        write_manifests(sb, args.institutions, manifest)
+        before, server_before = sb.stats(), server_cpu(server)
+        run = sync(manifest, state, args.per_host, workdir, extra=("--audit-db", url) if url else ())
+        after = sb.stats()
     label = StoreUrl.parse(url).backend.value if url else "no store"
     line = (
-        f"  {label:<10} wall {wall:7.2f} s (runs {ran:6.2f} s, final flush {flush:5.2f} s)  "
-        f"CPU {cpu:6.2f} s  items {items}  created {after['tests'] - before['tests']}  failed {failed}"
+        f"  {label:<10} wall {run.wall:7.2f} s  CPU {run.cpu:6.2f} s  peak RSS {run.peak_rss_mib:4.0f} MiB  "
+        f"created {after['created'] - before['created']}  failed {run.total('failed')}  exit {run.exit_code}"
     )
-    if store is not None:
-        line += f"  rows written {store.written}  dropped {store.dropped}"
+    if url is not None:
+        line += f"  rows in the store {stored_rows(url)}"
     if server is not None:
         line += f"  server CPU {server_cpu(server) - server_before:5.2f} s"
     print(line, flush=True)
@@ -156,26 +131,26 @@ def sample_records(n: int) -> list[AuditRecord]:
     ]
 
 
-async def bench(args: argparse.Namespace) -> None:
+def bench(args: argparse.Namespace) -> None:
     server = None if args.no_postgres else PostgresServer().start()
     workdir = Path(tempfile.mkdtemp(prefix="examsync-bench-"))
     try:
-        with child_sandbox(args.institutions, args.assessments, args.latency) as urls:
-            print(
-                f"audit store cost, fs-inspera: {args.institutions} institutions x {args.assessments} "
-                f"assessments, all new, {args.latency * 1000:.0f} ms latency per request",
-                flush=True,
-            )
-            for round_ in range(args.rounds):
-                await one_run(urls, args.institutions, None, None)
-                await one_run(urls, args.institutions, f"sqlite:///{workdir / f'audit-{round_}.db'}", None)
-                if server is not None:
-                    await one_run(urls, args.institutions, server.create_database(), server)
+        print(f"machine: {machine()}")
+        print(
+            f"audit store cost, fs-inspera: {args.institutions} Institutions x {args.assessments} "
+            f"assessments, all new, {args.latency * 1000:.0f} ms added to every request",
+            flush=True,
+        )
+        for round_ in range(args.rounds):
+            one_run(args, workdir, None, None)
+            one_run(args, workdir, f"sqlite:///{workdir / f'audit-{round_}.db'}", None)
+            if server is not None:
+                one_run(args, workdir, server.create_database(), server)
         records = sample_records(args.institutions * args.assessments)
         print("the store alone (no run, no sandbox):", flush=True)
-        await store_alone(f"sqlite:///{workdir / 'alone.db'}", records)
+        asyncio.run(store_alone(f"sqlite:///{workdir / 'alone.db'}", records))
         if server is not None:
-            await store_alone(server.create_database(), records)
+            asyncio.run(store_alone(server.create_database(), records))
     finally:
         if server is not None:
             server.remove()
@@ -187,8 +162,9 @@ def main() -> None:
     parser.add_argument("--assessments", type=int, default=500)
     parser.add_argument("--latency", type=float, default=0.015, help="seconds added to every request")
     parser.add_argument("--rounds", type=int, default=1, help="times to run the three variants")
+    parser.add_argument("--per-host", type=int, default=8, help="connections per upstream host")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
-    asyncio.run(bench(parser.parse_args()))
+    bench(parser.parse_args())
 
 
 if __name__ == "__main__":

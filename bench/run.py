@@ -39,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -310,8 +310,10 @@ def sync(
     profile: Path | None = None,
     py_spy: str = "py-spy",
     rate: int = 100,
+    extra: Sequence[str] = (),
 ) -> SyncRun:
-    """One `examsync sync` process over the manifests, its own peak RSS and CPU time measured."""
+    """One `examsync sync` process over the manifests (with `extra` arguments), its own peak RSS and
+    CPU time measured."""
     command = [
         sys.executable,
         "-m",
@@ -324,6 +326,7 @@ def sync(
         str(state),
         "-o",
         "json",
+        *extra,
     ]
     if profile is not None:
         command = [py_spy, "record", "-r", str(rate), "-f", "raw", "-o", str(profile), "--", *command]
