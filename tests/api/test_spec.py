@@ -9,26 +9,11 @@ import pytest
 
 from examsync.api.spec import SpecError, parse_duration, parse_institution, parse_spec
 from tests.support.paths import REPO
+from tests.support.specs import uio_spec
 
 
 def minimal(**over: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "shortName": "UiO",
-        "fs": {
-            "baseUrl": "https://fsws.usit.no",
-            "institutionNumber": "185",
-            "startYear": 2025,
-            "credentialsSecretRef": {"name": "uio-fs"},
-        },
-        "inspera": {
-            "enabled": True,
-            "baseUrl": "https://uio.inspera.no/api",
-            "clientId": "uio.inspera.no",
-            "credentialsSecretRef": {"name": "uio-inspera"},
-        },
-    }
-    spec.update(over)
-    return spec
+    return uio_spec(**over)
 
 
 def test_defaults() -> None:

@@ -11,25 +11,11 @@ from click.testing import CliRunner
 
 from examsync.cli import main
 from examsync.commands.sync import EXIT_INVALID, sync_command
+from tests.support.specs import uio_spec
 
 
 def institution(**spec_over: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "shortName": "UiO",
-        "fs": {
-            "baseUrl": "https://fsws.usit.no",
-            "institutionNumber": "185",
-            "startYear": 2025,
-            "credentialsSecretRef": {"name": "uio-fs"},
-        },
-        "inspera": {
-            "enabled": True,
-            "baseUrl": "https://uio.inspera.no/api",
-            "clientId": "uio.inspera.no",
-            "credentialsSecretRef": {"name": "uio-inspera"},
-        },
-    }
-    spec.update(spec_over)
+    spec = uio_spec(**spec_over)
     return {
         "apiVersion": "examsync.io/v1alpha1",
         "kind": "Institution",

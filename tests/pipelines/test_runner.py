@@ -6,24 +6,9 @@ from examsync.api.spec import parse_spec
 from examsync.credentials import StaticSecrets
 from examsync.pipelines.runner import run_institution
 from examsync.state import InstitutionState
+from tests.support.specs import uio_spec
 
-SPEC = parse_spec(
-    {
-        "shortName": "UiO",
-        "fs": {
-            "baseUrl": "https://fsws.usit.no",
-            "institutionNumber": "185",
-            "startYear": 2025,
-            "credentialsSecretRef": {"name": "uio-fs"},
-        },
-        "inspera": {
-            "enabled": True,
-            "baseUrl": "https://uio.inspera.no/api",
-            "clientId": "uio.inspera.no",
-            "credentialsSecretRef": {"name": "uio-inspera"},
-        },
-    }
-)
+SPEC = parse_spec(uio_spec())
 
 
 async def test_a_missing_key_stalls_before_any_call_and_names_field_and_key() -> None:
