@@ -53,7 +53,7 @@ import yaml
 from aiohttp import web
 
 from examsync import event_loop
-from examsync.domain.fs import encode_id
+from examsync_sandbox import fs_records
 from examsync_sandbox.simulators import fs as fs_sim
 from examsync_sandbox.simulators import inspera as inspera_sim
 from examsync_sandbox.simulators.serving import Faults, SimServer
@@ -77,31 +77,17 @@ def responsibles(inst: str, n: int) -> list[str]:
 
 def record(inst: str, n: int, now: datetime) -> dict[str, Any]:
     start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC) + timedelta(hours=n % 200)
-    code = f"EMNE{n:05d}"
-    return {
-        "id": encode_id(inst, code, versjonskode="1", vurdkombkode="SKR", arstall=2026, vurdtidkode="HØST"),
-        "institusjonsnr": inst,
-        "emnekode": code,
-        "versjonskode": "1",
-        "vurdkombkode": "SKR",
-        "arstall": 2026,
-        "vurdtidkode": "HØST",
-        "vurdtidkodeReell": "HØST",
-        "emnetittel": f"Emne {n}",
-        "vurderingsform": "SKRIFTLIG",
-        "eksamenssystem": "INSPERA",
-        "sensursystem": "INSPERA",
-        "begrunnelsessystem": None,
-        "stedkode": f"{inst}_15_10_0",
-        "start": start.astimezone().isoformat(),
-        "slutt": (start + timedelta(hours=4)).isoformat(),
-        "varighetMinutter": 240,
-        "sensurfrist": "2026-12-22",
-        "sistEndret": (now - timedelta(hours=1)).isoformat(),
-        "eksamensansvarlige": [{"feideId": f, "navn": "Ansvarlig", "epost": "x@y.no"} for f in responsibles(inst, n)],
-        "kandidater": [{"kandidatnummer": c, "feideId": f"s{c}@{inst}.no"} for c in range(3)],
-        "kommisjoner": [],
-    }
+    return fs_records.assessment(
+        inst,
+        f"EMNE{n:05d}",
+        f"Emne {n}",
+        start,
+        responsibles=[{"feideId": f, "navn": "Ansvarlig", "epost": "x@y.no"} for f in responsibles(inst, n)],
+        candidates=[{"kandidatnummer": c, "feideId": f"s{c}@{inst}.no"} for c in range(3)],
+        sensurfrist="2026-12-22",
+        sistEndret=(now - timedelta(hours=1)).isoformat(),
+        kommisjoner=[],
+    )
 
 
 def floor_calls(institutions: int, assessments: int) -> int:

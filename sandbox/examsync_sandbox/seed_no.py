@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from examsync.domain.fs import encode_id, parse_assessment
+from examsync.domain.fs import parse_assessment
 from examsync.domain.inspera import desired_test
-from examsync_sandbox import kube_objects
+from examsync_sandbox import fs_records, kube_objects
 from examsync_sandbox.server import GRAVITEE_API_KEY
 from examsync_sandbox.simulators import fs as fs_sim
 from examsync_sandbox.simulators import humio as humio_sim
@@ -111,33 +111,20 @@ def _record(
     vurdkomb: str = "SKR",
     vurdtid: str = "HØST",
 ) -> dict[str, Any]:
-    year = arstall if arstall is not None else start.year
-    # add in absolute time: wall-clock arithmetic would be an hour off across a DST change
-    end = (start.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(OSLO)
-    fs_id = encode_id(inst, emnekode, versjonskode="1", vurdkombkode=vurdkomb, arstall=year, vurdtidkode=vurdtid)
-    return {
-        "id": fs_id,
-        "institusjonsnr": inst,
-        "emnekode": emnekode,
-        "versjonskode": "1",
-        "vurdkombkode": vurdkomb,
-        "arstall": year,
-        "vurdtidkode": vurdtid,
-        "vurdtidkodeReell": vurdtid,
-        "emnetittel": title,
-        "vurderingsform": "SKRIFTLIG",
-        "eksamenssystem": "INSPERA",
-        "sensursystem": "INSPERA",
-        "begrunnelsessystem": None,
-        "stedkode": stedkode or f"{inst}_15_10_0",
-        "start": start.isoformat(),
-        "slutt": end.isoformat(),
-        "varighetMinutter": minutes,
-        "sensurfrist": (start + timedelta(days=21)).date().isoformat(),
-        "eksamensansvarlige": [{k: p[k] for k in ("feideId", "navn", "epost")} for p in responsibles],
-        "kandidater": people.candidates(candidates, domain),
-        "kommisjoner": people.committees(1 if candidates else 0, domain),
-    }
+    return fs_records.assessment(
+        inst,
+        emnekode,
+        title,
+        start,
+        minutes=minutes,
+        stedkode=stedkode,
+        arstall=arstall,
+        vurdkomb=vurdkomb,
+        vurdtid=vurdtid,
+        responsibles=[{k: p[k] for k in ("feideId", "navn", "epost")} for p in responsibles],
+        candidates=people.candidates(candidates, domain),
+        kommisjoner=people.committees(1 if candidates else 0, domain),
+    )
 
 
 def _case(name: str, fs_id: str, action: str, reason: str | None = None) -> None:

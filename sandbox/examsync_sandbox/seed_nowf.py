@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from examsync.domain.fs import encode_id, parse_assessment
+from examsync.domain.fs import parse_assessment
 from examsync.domain.wiseflow import FlowState, desired_flow, fs_reference
-from examsync_sandbox import kube_objects
+from examsync_sandbox import fs_records, kube_objects
 from examsync_sandbox.simulators import fs as fs_sim
 from examsync_sandbox.simulators import wiseflow as wf_sim
 
@@ -65,29 +65,17 @@ def record(
     candidates: int = 3,
     deadline_days: int = 21,
 ) -> dict[str, Any]:
-    end = (start.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(OSLO)
-    fs_id = encode_id(FS_NR, emnekode, versjonskode="1", vurdkombkode="SKR", arstall=start.year, vurdtidkode="HØST")
-    return {
-        "id": fs_id,
-        "institusjonsnr": FS_NR,
-        "emnekode": emnekode,
-        "versjonskode": "1",
-        "vurdkombkode": "SKR",
-        "arstall": start.year,
-        "vurdtidkode": "HØST",
-        "vurdtidkodeReell": "HØST",
-        "emnetittel": title,
-        "vurderingsform": "SKRIFTLIG",
-        "eksamenssystem": "WISEFLOW",
-        "sensursystem": "WISEFLOW",
-        "begrunnelsessystem": None,
-        "stedkode": f"{FS_NR}_63_10_0",
-        "start": start.isoformat(),
-        "slutt": end.isoformat(),
-        "varighetMinutter": minutes,
-        "sensurfrist": (start + timedelta(days=deadline_days)).date().isoformat(),
-        "eksamensansvarlige": [PEOPLE[i] for i in (responsibles if responsibles is not None else [0])],
-        "kandidater": [
+    return fs_records.assessment(
+        FS_NR,
+        emnekode,
+        title,
+        start,
+        minutes=minutes,
+        system="WISEFLOW",
+        stedkode=f"{FS_NR}_63_10_0",
+        deadline_days=deadline_days,
+        responsibles=[PEOPLE[i] for i in (responsibles if responsibles is not None else [0])],
+        candidates=[
             {
                 "kandidatnummer": 500 + i,
                 "feideId": f"stud{i}@stud.ntnu.no",
@@ -97,8 +85,8 @@ def record(
             }
             for i in range(candidates)
         ],
-        "kommisjoner": [],
-    }
+        kommisjoner=[],
+    )
 
 
 def _flow_for(

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from examsync.domain.fs import encode_id
 from examsync.report import InstitutionReport
 from examsync.state import InstitutionState
+from examsync_sandbox import fs_records
 from examsync_sandbox.server import Sandbox
 from examsync_sandbox.simulators import fs as fs_sim
 from tests.support.seeded_runs import run_seeded
@@ -77,32 +77,16 @@ def fs_record(
     """An FS detail record for an exam `days` from now at 09:00 Oslo time, 4 hours."""
     day = (datetime.now(UTC) + timedelta(days=days)).astimezone(OSLO)
     start = datetime(day.year, day.month, day.day, 9, tzinfo=OSLO)
-    end = (start.astimezone(UTC) + timedelta(hours=4)).astimezone(OSLO)
-    record: dict[str, Any] = {
-        "id": encode_id(
-            institution, emnekode, versjonskode="1", vurdkombkode="SKR", arstall=start.year, vurdtidkode="HØST"
-        ),
-        "institusjonsnr": institution,
-        "emnekode": emnekode,
-        "versjonskode": "1",
-        "vurdkombkode": "SKR",
-        "arstall": start.year,
-        "vurdtidkode": "HØST",
-        "vurdtidkodeReell": "HØST",
-        "emnetittel": title,
-        "vurderingsform": "SKRIFTLIG",
-        "eksamenssystem": "INSPERA",
-        "sensursystem": "INSPERA",
-        "stedkode": f"{institution}_10_10_0",
-        "start": start.isoformat(),
-        "slutt": end.isoformat(),
-        "varighetMinutter": 240,
-        "sensurfrist": (start + timedelta(days=21)).date().isoformat(),
-        "eksamensansvarlige": [{"feideId": f, "navn": "Test Ansvarlig"} for f in (responsibles or [])],
-        "kandidater": [{"kandidatnummer": 100 + i} for i in range(candidates)],
-    }
-    record.update(over)
-    return record
+    return fs_records.assessment(
+        institution,
+        emnekode,
+        title,
+        start,
+        stedkode=f"{institution}_10_10_0",
+        responsibles=[{"feideId": f, "navn": "Test Ansvarlig"} for f in (responsibles or [])],
+        candidates=[{"kandidatnummer": 100 + i} for i in range(candidates)],
+        **over,
+    )
 
 
 def fs_world(sb: Sandbox) -> fs_sim.World:

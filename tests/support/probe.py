@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 from examsync.api.spec import InstitutionSpec, parse_spec
 from examsync.credentials import StaticSecrets
-from examsync.domain.fs import encode_id
 from examsync.pipelines.runner import RunOptions, run_institution
 from examsync.report import InstitutionReport
 from examsync.sinks import build_sinks
 from examsync.state import InstitutionState
+from examsync_sandbox import fs_records
 from examsync_sandbox.server import Sandbox
 from examsync_sandbox.simulators import fs as fs_sim
 from examsync_sandbox.simulators import inspera as inspera_sim
@@ -68,30 +68,16 @@ def fs_record(code: str, *, candidates: bool = True, responsible: bool = True) -
     """A complete FS detail record for an Inspera exam two weeks ahead (Oslo time, with offset)."""
     day = (datetime.now(UTC) + timedelta(days=14)).astimezone(OSLO)
     start = datetime(day.year, day.month, day.day, 9, tzinfo=OSLO)
-    end = (start.astimezone(UTC) + timedelta(minutes=240)).astimezone(OSLO)
-    return {
-        "id": encode_id(INSTITUTION_NUMBER, code, "1", "SKR", start.year, "HØST"),
-        "institusjonsnr": INSTITUTION_NUMBER,
-        "emnekode": code,
-        "versjonskode": "1",
-        "vurdkombkode": "SKR",
-        "arstall": start.year,
-        "vurdtidkode": "HØST",
-        "vurdtidkodeReell": "HØST",
-        "emnetittel": f"Course {code}",
-        "vurderingsform": "SKRIFTLIG",
-        "eksamenssystem": "INSPERA",
-        "sensursystem": "INSPERA",
-        "begrunnelsessystem": None,
-        "stedkode": PLACE,
-        "start": start.isoformat(),
-        "slutt": end.isoformat(),
-        "varighetMinutter": 240,
-        "sensurfrist": (start + timedelta(days=21)).date().isoformat(),
-        "eksamensansvarlige": [dict(RESPONSIBLE if responsible else OUTSIDER)],
-        "kandidater": [dict(CANDIDATE)] if candidates else [],
-        "kommisjoner": [{"kommisjonsnr": 1, "sensorer": [dict(SENSOR)]}] if candidates else [],
-    }
+    return fs_records.assessment(
+        INSTITUTION_NUMBER,
+        code,
+        f"Course {code}",
+        start,
+        stedkode=PLACE,
+        responsibles=[dict(RESPONSIBLE if responsible else OUTSIDER)],
+        candidates=[dict(CANDIDATE)] if candidates else [],
+        kommisjoner=[{"kommisjonsnr": 1, "sensorer": [dict(SENSOR)]}] if candidates else [],
+    )
 
 
 def seed_fs(sandbox: Sandbox, *, failing: bool = True, missing: bool = True) -> dict[str, str]:
